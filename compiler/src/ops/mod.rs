@@ -1,0 +1,297 @@
+//! The closed set of IR operations. Each family's file holds its attributes, shape inference and
+//! text form; `infer` dispatches exhaustively, so a new op cannot be forgotten anywhere.
+
+pub mod conv;
+pub mod elementwise;
+pub mod gemm;
+pub mod layout;
+pub mod pool;
+pub mod resize;
+
+use std::fmt;
+
+use crate::ir::{DType, Tensor, TensorType};
+
+pub use conv::Conv;
+pub use elementwise::{Activation, BinaryOp};
+pub use pool::{Pool, PoolKind};
+pub use resize::Resize;
+
+/// An IR operation. Inputs arrive over edges in port order; compile-time operands that ONNX passes
+/// as inputs (Slice starts, Reshape shape, Clip bounds...) are resolved into attributes on import.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A graph input; its type is the node's single output.
+    Input,
+    /// A constant (initializer, `Constant` node or folded subgraph).
+    Const(Tensor),
+    /// 2-D convolution. Inputs: x [N,C,H,W], w [M,C/group,kh,kw], optional bias [M].
+    Conv(Conv),
+    /// Inference BatchNormalization. Inputs: x, scale, bias, mean, var (all per channel).
+    BatchNorm { epsilon: f32 },
+    /// Unary elementwise activation.
+    Activation(Activation),
+    /// Binary elementwise op with numpy broadcasting.
+    Binary(BinaryOp),
+    /// Concatenation along `axis`.
+    Concat { axis: usize },
+    /// Strided slice; one entry per sliced axis.
+    Slice { axes: Vec<SliceAxis> },
+    /// Split along `axis` into pieces of `sizes`.
+    Split { axis: usize, sizes: Vec<usize> },
+    /// Mean over all spatial dims, keeping them as 1.
+    GlobalAveragePool,
+    /// Mean over `axes` (sorted); `keepdims` keeps them as 1.
+    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    /// 2-D max or average pooling.
+    Pool(Pool),
+    /// Resize of the two spatial dims.
+    Resize(Resize),
+    /// Flatten to 2-D at `axis`.
+    Flatten { axis: usize },
+    /// Reshape to the node's output shape (`shape` as written in the model).
+    Reshape { shape: Vec<i64>, allowzero: bool },
+    /// Remove size-1 `axes`.
+    Squeeze { axes: Vec<usize> },
+    /// Insert size-1 `axes` (positions in the output).
+    Unsqueeze { axes: Vec<usize> },
+    /// Permute dims: output dim i is input dim `perm[i]`.
+    Transpose { perm: Vec<usize> },
+    /// alpha * A' B' + beta * C. Inputs: a, b, optional c.
+    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    /// Numpy matmul (batched, broadcasting).
+    MatMul,
+    /// Softmax over `axis`; `coerce_2d` is the opset < 13 meaning (over all dims from `axis`).
+    Softmax { axis: usize, coerce_2d: bool },
+    Identity,
+    /// Inference-mode Dropout: an identity.
+    Dropout,
+}
+
+/// One axis of a Slice, normalised: `start` is a valid index when the output is non-empty.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SliceAxis {
+    pub axis: usize,
+    pub start: usize,
+    pub step: i64,
+    /// Number of elements taken along the axis.
+    pub len: usize,
+}
+
+impl Op {
+    /// Short lowercase name used in the text form and summaries.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Op::Input => "input",
+            Op::Const(_) => "const",
+            Op::Conv(_) => "conv",
+            Op::BatchNorm { .. } => "batch_norm",
+            Op::Activation(a) => a.name(),
+            Op::Binary(b) => b.name(),
+            Op::Concat { .. } => "concat",
+            Op::Slice { .. } => "slice",
+            Op::Split { .. } => "split",
+            Op::GlobalAveragePool => "global_avg_pool",
+            Op::ReduceMean { .. } => "reduce_mean",
+            Op::Pool(p) => match p.kind {
+                PoolKind::Max => "max_pool",
+                PoolKind::Avg { .. } => "avg_pool",
+            },
+            Op::Resize(_) => "resize",
+            Op::Flatten { .. } => "flatten",
+            Op::Reshape { .. } => "reshape",
+            Op::Squeeze { .. } => "squeeze",
+            Op::Unsqueeze { .. } => "unsqueeze",
+            Op::Transpose { .. } => "transpose",
+            Op::Gemm { .. } => "gemm",
+            Op::MatMul => "matmul",
+            Op::Softmax { .. } => "softmax",
+            Op::Identity => "identity",
+            Op::Dropout => "dropout",
+        }
+    }
+
+    /// Output types from input types. Errors are short causes; callers add the node's name.
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<Vec<TensorType>, String> {
+        let arity = |lo: usize, hi: usize| -> Result<(), String> {
+            if inputs.len() < lo || inputs.len() > hi {
+                Err(format!("expected {lo}..={hi} inputs, got {}", inputs.len()))
+            } else {
+                Ok(())
+            }
+        };
+        let x = |i: usize| -> Result<&TensorType, String> {
+            inputs.get(i).copied().ok_or_else(|| format!("missing input {i}"))
+        };
+        match self {
+            Op::Input => Err("an input has no inputs to infer from".into()),
+            Op::Const(t) => {
+                arity(0, 0)?;
+                Ok(vec![t.ty()])
+            }
+            Op::Conv(c) => {
+                arity(2, 3)?;
+                c.infer(x(0)?, x(1)?, inputs.get(2).copied()).map(|t| vec![t])
+            }
+            Op::BatchNorm { .. } => {
+                arity(5, 5)?;
+                let x0 = float(x(0)?)?;
+                if x0.rank() < 2 {
+                    return Err(format!("input must have rank >= 2, got {}", x0.rank()));
+                }
+                for (i, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "var")] {
+                    if x(i)?.shape != [x0.shape[1]] {
+                        return Err(format!("{what} must have shape [{}], got {}", x0.shape[1], x(i)?));
+                    }
+                }
+                Ok(vec![x0.clone()])
+            }
+            Op::Activation(_) | Op::Identity | Op::Dropout => {
+                arity(1, 1)?;
+                Ok(vec![x(0)?.clone()])
+            }
+            Op::Binary(_) => {
+                arity(2, 2)?;
+                let (a, b) = (x(0)?, x(1)?);
+                if a.dtype != b.dtype {
+                    return Err(format!("operand dtypes differ: {} and {}", a.dtype, b.dtype));
+                }
+                let shape = elementwise::broadcast(&a.shape, &b.shape)?;
+                Ok(vec![TensorType::new(a.dtype, shape)])
+            }
+            Op::Concat { axis } => layout::infer_concat(inputs, *axis).map(|t| vec![t]),
+            Op::Slice { axes } => {
+                arity(1, 1)?;
+                layout::infer_slice(x(0)?, axes).map(|t| vec![t])
+            }
+            Op::Split { axis, sizes } => {
+                arity(1, 1)?;
+                layout::infer_split(x(0)?, *axis, sizes)
+            }
+            Op::GlobalAveragePool => {
+                arity(1, 1)?;
+                let x0 = float(x(0)?)?;
+                if x0.rank() < 3 {
+                    return Err(format!("input must have rank >= 3, got {}", x0.rank()));
+                }
+                let mut s = x0.shape.clone();
+                s[2..].iter_mut().for_each(|d| *d = 1);
+                Ok(vec![TensorType::f32(s)])
+            }
+            Op::ReduceMean { axes, keepdims } => {
+                arity(1, 1)?;
+                let x0 = float(x(0)?)?;
+                if let Some(a) = axes.iter().find(|&&a| a >= x0.rank()) {
+                    return Err(format!("axis {a} out of range for rank {}", x0.rank()));
+                }
+                let mut s = Vec::new();
+                for (i, &d) in x0.shape.iter().enumerate() {
+                    if !axes.contains(&i) {
+                        s.push(d);
+                    } else if *keepdims {
+                        s.push(1);
+                    }
+                }
+                Ok(vec![TensorType::f32(s)])
+            }
+            Op::Pool(p) => {
+                arity(1, 1)?;
+                p.infer(float(x(0)?)?).map(|t| vec![t])
+            }
+            Op::Resize(r) => {
+                arity(1, 1)?;
+                r.infer(float(x(0)?)?).map(|t| vec![t])
+            }
+            Op::Flatten { axis } => {
+                arity(1, 1)?;
+                let x0 = x(0)?;
+                if *axis > x0.rank() {
+                    return Err(format!("axis {axis} out of range for rank {}", x0.rank()));
+                }
+                let a: usize = x0.shape[..*axis].iter().product();
+                let b: usize = x0.shape[*axis..].iter().product();
+                Ok(vec![TensorType::new(x0.dtype, vec![a, b])])
+            }
+            Op::Reshape { shape, allowzero } => {
+                arity(1, 1)?;
+                let x0 = x(0)?;
+                layout::reshape_shape(&x0.shape, shape, *allowzero).map(|s| vec![TensorType::new(x0.dtype, s)])
+            }
+            Op::Squeeze { axes } => {
+                arity(1, 1)?;
+                layout::infer_squeeze(x(0)?, axes).map(|t| vec![t])
+            }
+            Op::Unsqueeze { axes } => {
+                arity(1, 1)?;
+                layout::infer_unsqueeze(x(0)?, axes).map(|t| vec![t])
+            }
+            Op::Transpose { perm } => {
+                arity(1, 1)?;
+                layout::infer_transpose(x(0)?, perm).map(|t| vec![t])
+            }
+            Op::Gemm { trans_a, trans_b, .. } => {
+                arity(2, 3)?;
+                gemm::infer_gemm(x(0)?, x(1)?, inputs.get(2).copied(), *trans_a, *trans_b).map(|t| vec![t])
+            }
+            Op::MatMul => {
+                arity(2, 2)?;
+                gemm::infer_matmul(x(0)?, x(1)?).map(|t| vec![t])
+            }
+            Op::Softmax { axis, .. } => {
+                arity(1, 1)?;
+                let x0 = float(x(0)?)?;
+                if *axis >= x0.rank() {
+                    return Err(format!("axis {axis} out of range for rank {}", x0.rank()));
+                }
+                Ok(vec![x0.clone()])
+            }
+        }
+    }
+}
+
+/// Requires a float value (the only dtype computed at run time).
+pub fn float(t: &TensorType) -> Result<&TensorType, String> {
+    if t.dtype == DType::F32 {
+        Ok(t)
+    } else {
+        Err(format!("expected an f32 value, got {t}"))
+    }
+}
+
+/// Attributes shown in the text form, e.g. `{axis: 1}`; empty when the op has none.
+pub struct Attrs<'a>(pub &'a Op);
+
+impl fmt::Display for Attrs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Op::Input | Op::Const(_) | Op::Identity | Op::Dropout | Op::MatMul | Op::GlobalAveragePool => Ok(()),
+            Op::Binary(_) => Ok(()),
+            Op::Conv(c) => write!(f, " {c}"),
+            Op::BatchNorm { epsilon } => write!(f, " {{epsilon: {epsilon:e}}}"),
+            Op::Activation(a) => a.fmt_attrs(f),
+            Op::Concat { axis } => write!(f, " {{axis: {axis}}}"),
+            Op::Slice { axes } => {
+                f.write_str(" {")?;
+                for (i, a) in axes.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "axis {}: start {} step {} len {}", a.axis, a.start, a.step, a.len)?;
+                }
+                f.write_str("}")
+            }
+            Op::Split { axis, sizes } => write!(f, " {{axis: {axis}, sizes: {sizes:?}}}"),
+            Op::ReduceMean { axes, keepdims } => write!(f, " {{axes: {axes:?}, keepdims: {keepdims}}}"),
+            Op::Pool(p) => write!(f, " {p}"),
+            Op::Resize(r) => write!(f, " {r}"),
+            Op::Flatten { axis } => write!(f, " {{axis: {axis}}}"),
+            Op::Reshape { shape, allowzero } => write!(f, " {{shape: {shape:?}, allowzero: {allowzero}}}"),
+            Op::Squeeze { axes } | Op::Unsqueeze { axes } => write!(f, " {{axes: {axes:?}}}"),
+            Op::Transpose { perm } => write!(f, " {{perm: {perm:?}}}"),
+            Op::Gemm { alpha, beta, trans_a, trans_b } => {
+                write!(f, " {{alpha: {alpha}, beta: {beta}, trans_a: {trans_a}, trans_b: {trans_b}}}")
+            }
+            Op::Softmax { axis, coerce_2d } => write!(f, " {{axis: {axis}, coerce_2d: {coerce_2d}}}"),
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! 2-D convolution (ONNX Conv) with fused bias and activation.
+
+use super::{axpy, valid_range};
+use crate::activation::{apply_in_place, Activation};
+
+/// Shape and attributes of a 2-D convolution. Bottom/right padding is implied
+/// by `h_out`/`w_out`: output positions whose window leaves the input read zeros.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Conv2d {
+    /// Batch size.
+    pub n: usize,
+    /// Input channels.
+    pub c_in: usize,
+    /// Input height.
+    pub h_in: usize,
+    /// Input width.
+    pub w_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Output height.
+    pub h_out: usize,
+    /// Output width.
+    pub w_out: usize,
+    /// Kernel height.
+    pub kernel_h: usize,
+    /// Kernel width.
+    pub kernel_w: usize,
+    /// Vertical stride, > 0.
+    pub stride_h: usize,
+    /// Horizontal stride, > 0.
+    pub stride_w: usize,
+    /// Zero rows above the input.
+    pub pad_top: usize,
+    /// Zero columns left of the input.
+    pub pad_left: usize,
+    /// Vertical dilation, > 0.
+    pub dilation_h: usize,
+    /// Horizontal dilation, > 0.
+    pub dilation_w: usize,
+    /// Number of groups, > 0, dividing `c_in` and `c_out`.
+    pub group: usize,
+    /// Activation applied after adding the bias.
+    pub activation: Activation,
+}
+
+/// Output channels are computed on this many spatial positions at a time in
+/// the pointwise path, so the input tile stays in cache across channels.
+const POINTWISE_TILE: usize = 256;
+
+/// `output = act(conv(input, weight) + bias)`.
+///
+/// Sizes: `input` is `[n, c_in, h_in, w_in]`, `weight` is
+/// `[c_out, c_in / group, kernel_h, kernel_w]` (OIHW), `bias` is `[c_out]`,
+/// `output` is `[n, c_out, h_out, w_out]`. Input positions in the padding read
+/// as zero. Every output element is written.
+pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+    debug_assert!(
+        p.group > 0 && p.c_in % p.group == 0 && p.c_out % p.group == 0,
+        "conv2d: group must divide c_in and c_out"
+    );
+    debug_assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
+    debug_assert_eq!(input.len(), p.n * p.c_in * p.h_in * p.w_in, "conv2d: input size");
+    debug_assert_eq!(
+        weight.len(),
+        p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w,
+        "conv2d: weight size"
+    );
+    debug_assert!(bias.map_or(true, |b| b.len() == p.c_out), "conv2d: bias size");
+    debug_assert_eq!(output.len(), p.n * p.c_out * p.h_out * p.w_out, "conv2d: output size");
+
+    let pointwise = p.kernel_h == 1
+        && p.kernel_w == 1
+        && p.stride_h == 1
+        && p.stride_w == 1
+        && p.pad_top == 0
+        && p.pad_left == 0
+        && p.h_out == p.h_in
+        && p.w_out == p.w_in;
+    if pointwise {
+        conv_pointwise(p, input, weight, bias, output);
+    } else if p.group == p.c_in && p.group == p.c_out {
+        conv_depthwise(p, input, weight, bias, output);
+    } else {
+        conv_general(p, input, weight, bias, output);
+    }
+}
+
+/// 1x1, stride 1, no padding: per group a GEMM `[c_out/g x c_in/g] x [c_in/g x hw]`.
+fn conv_pointwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+    let hw = p.h_in * p.w_in;
+    let cig = p.c_in / p.group;
+    let cog = p.c_out / p.group;
+    for b in 0..p.n {
+        for g in 0..p.group {
+            let x = &input[(b * p.c_in + g * cig) * hw..][..cig * hw];
+            let y = &mut output[(b * p.c_out + g * cog) * hw..][..cog * hw];
+            let w = &weight[g * cog * cig..][..cog * cig];
+            let mut s0 = 0;
+            while s0 < hw {
+                let len = POINTWISE_TILE.min(hw - s0);
+                for co in 0..cog {
+                    let out = &mut y[co * hw + s0..][..len];
+                    out.fill(bias.map_or(0.0, |bias| bias[g * cog + co]));
+                    for (ci, &wv) in w[co * cig..][..cig].iter().enumerate() {
+                        axpy(out, &x[ci * hw + s0..][..len], wv);
+                    }
+                    apply_in_place(p.activation, out);
+                }
+                s0 += len;
+            }
+        }
+    }
+}
+
+/// One input channel per output channel (group == c_in == c_out).
+fn conv_depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let taps = p.kernel_h * p.kernel_w;
+    for b in 0..p.n {
+        for c in 0..p.c_out {
+            let x = &input[(b * p.c_in + c) * in_plane..][..in_plane];
+            let y = &mut output[(b * p.c_out + c) * out_plane..][..out_plane];
+            let kernel = &weight[c * taps..][..taps];
+            let bias_v = bias.map_or(0.0, |bias| bias[c]);
+            for oy in 0..p.h_out {
+                let row = &mut y[oy * p.w_out..][..p.w_out];
+                row.fill(bias_v);
+                accumulate_row(p, row, oy, x, kernel);
+                apply_in_place(p.activation, row);
+            }
+        }
+    }
+}
+
+/// Any group count, kernel, stride, padding and dilation.
+fn conv_general(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let taps = p.kernel_h * p.kernel_w;
+    let cig = p.c_in / p.group;
+    let cog = p.c_out / p.group;
+    for b in 0..p.n {
+        for co in 0..p.c_out {
+            let g = co / cog;
+            let x = &input[(b * p.c_in + g * cig) * in_plane..][..cig * in_plane];
+            let y = &mut output[(b * p.c_out + co) * out_plane..][..out_plane];
+            let w = &weight[co * cig * taps..][..cig * taps];
+            let bias_v = bias.map_or(0.0, |bias| bias[co]);
+            for oy in 0..p.h_out {
+                let row = &mut y[oy * p.w_out..][..p.w_out];
+                row.fill(bias_v);
+                for ci in 0..cig {
+                    let plane = &x[ci * in_plane..][..in_plane];
+                    accumulate_row(p, row, oy, plane, &w[ci * taps..][..taps]);
+                }
+                apply_in_place(p.activation, row);
+            }
+        }
+    }
+}
+
+/// Adds the contribution of one input plane through one `kernel_h x kernel_w`
+/// kernel to output row `oy`, one kernel tap at a time over the whole row.
+#[inline]
+fn accumulate_row(p: &Conv2d, row: &mut [f32], oy: usize, plane: &[f32], kernel: &[f32]) {
+    let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
+    for ky in ys {
+        let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
+        let in_row = &plane[iy * p.w_in..][..p.w_in];
+        for kx in 0..p.kernel_w {
+            let w = kernel[ky * p.kernel_w + kx];
+            let xs = valid_range(kx * p.dilation_w, p.pad_left, p.stride_w, p.w_out, p.w_in);
+            if xs.is_empty() {
+                continue;
+            }
+            let ix0 = xs.start * p.stride_w + kx * p.dilation_w - p.pad_left;
+            let out = &mut row[xs];
+            if p.stride_w == 1 {
+                axpy(out, &in_row[ix0..][..out.len()], w);
+            } else {
+                for (o, &v) in out.iter_mut().zip(in_row[ix0..].iter().step_by(p.stride_w)) {
+                    *o += w * v;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::testutil::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Builds a `Conv2d`, deriving the output size from explicit pads
+    /// `(top, left, bottom, right)` with the ONNX formula.
+    #[allow(clippy::too_many_arguments)]
+    fn make(
+        n: usize,
+        c_in: usize,
+        (h_in, w_in): (usize, usize),
+        c_out: usize,
+        (kernel_h, kernel_w): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        (pt, pl, pb, pr): (usize, usize, usize, usize),
+        (dilation_h, dilation_w): (usize, usize),
+        group: usize,
+        activation: Activation,
+    ) -> Conv2d {
+        let h_out = (h_in + pt + pb - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+        let w_out = (w_in + pl + pr - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+        Conv2d {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            h_out,
+            w_out,
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top: pt,
+            pad_left: pl,
+            dilation_h,
+            dilation_w,
+            group,
+            activation,
+        }
+    }
+
+    /// Each output element straight from the definition, accumulated in f64.
+    fn reference(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>) -> Vec<f32> {
+        let cig = p.c_in / p.group;
+        let cog = p.c_out / p.group;
+        let mut out = Vec::new();
+        for b in 0..p.n {
+            for co in 0..p.c_out {
+                let g = co / cog;
+                for oy in 0..p.h_out {
+                    for ox in 0..p.w_out {
+                        let mut acc = bias.map_or(0.0, |bias| f64::from(bias[co]));
+                        for ci in 0..cig {
+                            for ky in 0..p.kernel_h {
+                                for kx in 0..p.kernel_w {
+                                    let iy = (oy * p.stride_h + ky * p.dilation_h) as isize
+                                        - p.pad_top as isize;
+                                    let ix = (ox * p.stride_w + kx * p.dilation_w) as isize
+                                        - p.pad_left as isize;
+                                    if iy < 0 || ix < 0 || iy >= p.h_in as isize || ix >= p.w_in as isize {
+                                        continue;
+                                    }
+                                    let (iy, ix) = (iy as usize, ix as usize);
+                                    let xv = x[((b * p.c_in + g * cig + ci) * p.h_in + iy) * p.w_in + ix];
+                                    let wv = w[((co * cig + ci) * p.kernel_h + ky) * p.kernel_w + kx];
+                                    acc += f64::from(xv) * f64::from(wv);
+                                }
+                            }
+                        }
+                        out.push(p.activation.apply(acc as f32));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn check(p: Conv2d, seed: u32) {
+        let mut rng = Rng::new(seed);
+        let x = rng.vec(p.n * p.c_in * p.h_in * p.w_in);
+        let w = rng.vec(p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w);
+        let bias = rng.vec(p.c_out);
+        for bias in [Some(&bias[..]), None] {
+            let mut out = vec![f32::NAN; p.n * p.c_out * p.h_out * p.w_out];
+            conv2d(&p, &x, &w, bias, &mut out);
+            assert_close(&out, &reference(&p, &x, &w, bias));
+        }
+    }
+
+    const NONE: Activation = Activation::None;
+
+    #[test]
+    fn pointwise() {
+        check(make(2, 5, (3, 7), 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::Relu), 1);
+        // Spatial size larger than one tile, not a multiple of it.
+        check(make(1, 3, (17, 19), 2, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::HardSwish), 2);
+        check(make(2, 6, (4, 5), 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2, NONE), 3);
+        // Squeeze-excite style: 1x1 spatial.
+        let hs = Activation::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 };
+        check(make(3, 8, (1, 1), 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, hs), 4);
+        check(make(1, 1, (5, 3), 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::Sigmoid), 5);
+    }
+
+    #[test]
+    fn pointwise_shaped_but_not_pointwise() {
+        // 1x1 with stride, with padding, with bottom-only padding: general paths.
+        check(make(1, 3, (7, 6), 2, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, NONE), 6);
+        check(make(2, 3, (4, 5), 2, (1, 1), (1, 1), (1, 1, 1, 1), (1, 1), 1, Activation::Relu), 7);
+        check(make(1, 2, (4, 5), 3, (1, 1), (1, 1), (0, 0, 2, 1), (1, 1), 1, NONE), 8);
+    }
+
+    #[test]
+    fn depthwise() {
+        check(make(2, 3, (5, 6), 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, Activation::Relu), 10);
+        check(make(1, 4, (7, 7), 4, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 4, NONE), 11);
+        check(make(1, 2, (9, 8), 2, (5, 5), (2, 2), (2, 2, 1, 2), (1, 1), 2, NONE), 12);
+        // Single channel: group == c_in == c_out == 1.
+        check(make(2, 1, (6, 5), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, NONE), 13);
+        check(make(1, 3, (1, 1), 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 14);
+    }
+
+    #[test]
+    fn general_and_grouped() {
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        // Stem-like: 3 -> 4 channels, 3x3 stride 2 on odd sizes.
+        check(make(2, 3, (9, 11), 4, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, relu6), 20);
+        // Group between 1 and C.
+        check(make(1, 6, (5, 4), 9, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 21);
+        check(make(2, 4, (6, 6), 2, (3, 3), (1, 2), (0, 1, 2, 1), (1, 1), 2, NONE), 22);
+        // Depthwise with channel multiplier 2 (group == c_in != c_out).
+        check(make(1, 3, (5, 5), 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 23);
+        // Single channel, general kernel through group 1 with c_out > 1.
+        check(make(1, 1, (4, 7), 2, (2, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1, NONE), 24);
+    }
+
+    #[test]
+    fn dilation() {
+        check(make(1, 2, (9, 10), 3, (3, 3), (1, 1), (2, 3, 2, 3), (2, 3), 1, NONE), 30);
+        check(make(2, 4, (8, 9), 4, (3, 3), (2, 1), (2, 2, 2, 2), (2, 2), 4, NONE), 31);
+    }
+
+    #[test]
+    fn one_dimensional_kernels() {
+        check(make(1, 3, (5, 8), 2, (1, 5), (1, 1), (0, 2, 0, 2), (1, 1), 1, NONE), 40);
+        check(make(1, 3, (8, 5), 2, (5, 1), (1, 1), (2, 0, 2, 0), (1, 1), 1, NONE), 41);
+        check(make(2, 4, (6, 7), 4, (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), 4, NONE), 42);
+        check(make(1, 4, (7, 6), 4, (3, 1), (2, 1), (1, 0, 1, 0), (1, 1), 4, NONE), 43);
+    }
+
+    #[test]
+    fn asymmetric_padding() {
+        check(make(1, 2, (6, 7), 3, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 1, NONE), 50);
+        check(make(1, 3, (5, 5), 3, (3, 3), (1, 1), (2, 0, 0, 2), (1, 1), 3, NONE), 51);
+        check(make(1, 2, (4, 4), 2, (2, 2), (1, 1), (0, 3, 3, 0), (1, 1), 1, NONE), 52);
+    }
+
+    #[test]
+    fn kernel_larger_than_input() {
+        check(make(1, 2, (2, 3), 3, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, NONE), 60);
+        check(make(1, 2, (2, 3), 2, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2, NONE), 61);
+        // 1x1 input, 3x3 kernel.
+        check(make(2, 3, (1, 1), 2, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, NONE), 62);
+        // Padding wider than the kernel: some outputs see only zeros.
+        check(make(1, 2, (3, 3), 2, (2, 2), (1, 1), (3, 3, 3, 3), (1, 1), 1, Activation::Relu), 63);
+    }
+}

@@ -1,0 +1,239 @@
+//! Matrix products: ONNX Gemm and batched MatMul.
+
+use super::{axpy, dot};
+
+/// Shape and attributes of an ONNX Gemm.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Gemm {
+    /// Rows of the output.
+    pub m: usize,
+    /// Columns of the output.
+    pub n: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// `a` is stored `[k, m]` (use its transpose).
+    pub trans_a: bool,
+    /// `b` is stored `[n, k]` (use its transpose).
+    pub trans_b: bool,
+    /// Scale of the product.
+    pub alpha: f32,
+    /// Scale of `c`.
+    pub beta: f32,
+    /// Element stride of `c` along output rows (0 to broadcast).
+    pub c_stride_m: usize,
+    /// Element stride of `c` along output columns (0 to broadcast).
+    pub c_stride_n: usize,
+}
+
+/// `output[i, j] = alpha * sum_k A'[i, k] * B'[k, j] + beta * c[i * c_stride_m + j * c_stride_n]`.
+///
+/// `A'` is `a` (`[m, k]`) or its transpose if `trans_a` (`a` is `[k, m]`);
+/// `B'` is `b` (`[k, n]`) or its transpose if `trans_b` (`b` is `[n, k]`).
+/// The `c` term is skipped when `c` is `None` or `beta == 0`.
+///
+/// Sizes: `a` has `m * k` elements, `b` has `k * n`, `output` has `m * n`, and
+/// `c` (if any) covers `(m - 1) * c_stride_m + (n - 1) * c_stride_n + 1`.
+pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32]) {
+    let (m, n, k) = (p.m, p.n, p.k);
+    debug_assert_eq!(a.len(), m * k, "gemm: a size");
+    debug_assert_eq!(b.len(), k * n, "gemm: b size");
+    debug_assert_eq!(output.len(), m * n, "gemm: output size");
+    debug_assert!(
+        m == 0 || n == 0 || c.map_or(true, |c| (m - 1) * p.c_stride_m + (n - 1) * p.c_stride_n < c.len()),
+        "gemm: c too short for its strides"
+    );
+    if n == 0 {
+        return;
+    }
+    for (i, out) in output.chunks_exact_mut(n).enumerate() {
+        match (p.trans_a, p.trans_b) {
+            (false, false) => row_times_matrix(&a[i * k..][..k], 1, b, n, out),
+            (true, false) => row_times_matrix(a.get(i..).unwrap_or(&[]), m, b, n, out),
+            (false, true) => {
+                let a_row = &a[i * k..][..k];
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = dot(a_row, &b[j * k..][..k]);
+                }
+            }
+            (true, true) => {
+                for (j, o) in out.iter_mut().enumerate() {
+                    let b_row = &b[j * k..][..k];
+                    *o = b_row.iter().enumerate().map(|(kk, &bv)| a[kk * m + i] * bv).sum();
+                }
+            }
+        }
+        match c {
+            Some(c) if p.beta != 0.0 => {
+                let c_row = &c[i * p.c_stride_m..];
+                for (j, o) in out.iter_mut().enumerate() {
+                    *o = p.alpha * *o + p.beta * c_row[j * p.c_stride_n];
+                }
+            }
+            _ => {
+                if p.alpha != 1.0 {
+                    for o in out.iter_mut() {
+                        *o *= p.alpha;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out[j] = sum_kk a[kk * a_step] * b[kk * n + j]`, one axpy per row of `b`.
+#[inline]
+fn row_times_matrix(a: &[f32], a_step: usize, b: &[f32], n: usize, out: &mut [f32]) {
+    out.fill(0.0);
+    for (b_row, &av) in b.chunks_exact(n).zip(a.iter().step_by(a_step)) {
+        axpy(out, b_row, av);
+    }
+}
+
+/// Batched matrix product: for each `i` in `0..batch`,
+/// `output[i]` (`[m, n]`) = `a[i * a_batch_stride..]` (`[m, k]`) x
+/// `b[i * b_batch_stride..]` (`[k, n]`). A batch stride of 0 reuses one matrix
+/// for every batch (broadcasting).
+///
+/// Sizes: `a` covers `(batch - 1) * a_batch_stride + m * k` elements, `b` covers
+/// `(batch - 1) * b_batch_stride + k * n`, `output` has `batch * m * n`.
+#[allow(clippy::too_many_arguments)] // flat signature emitted by the code generator
+pub fn matmul(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_batch_stride: usize,
+    b: &[f32],
+    b_batch_stride: usize,
+    output: &mut [f32],
+) {
+    debug_assert_eq!(output.len(), batch * m * n, "matmul: output size");
+    debug_assert!(batch == 0 || (batch - 1) * a_batch_stride + m * k <= a.len(), "matmul: a too short");
+    debug_assert!(batch == 0 || (batch - 1) * b_batch_stride + k * n <= b.len(), "matmul: b too short");
+    if n == 0 {
+        return;
+    }
+    for bi in 0..batch {
+        let a = &a[bi * a_batch_stride..][..m * k];
+        let b = &b[bi * b_batch_stride..][..k * n];
+        let out = &mut output[bi * m * n..][..m * n];
+        for (i, out_row) in out.chunks_exact_mut(n).enumerate() {
+            row_times_matrix(&a[i * k..][..k], 1, b, n, out_row);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::testutil::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Textbook triple loop in f64 over explicitly indexed operands.
+    fn reference(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>) -> Vec<f32> {
+        let mut out = Vec::new();
+        for i in 0..p.m {
+            for j in 0..p.n {
+                let mut acc = 0.0f64;
+                for kk in 0..p.k {
+                    let av = if p.trans_a { a[kk * p.m + i] } else { a[i * p.k + kk] };
+                    let bv = if p.trans_b { b[j * p.k + kk] } else { b[kk * p.n + j] };
+                    acc += f64::from(av) * f64::from(bv);
+                }
+                let mut v = f64::from(p.alpha) * acc;
+                if let Some(c) = c {
+                    v += f64::from(p.beta) * f64::from(c[i * p.c_stride_m + j * p.c_stride_n]);
+                }
+                out.push(v as f32);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn gemm_all_layouts_and_c_broadcasts() {
+        let mut rng = Rng::new(1);
+        let mut seen = 0;
+        for (m, n, k) in [(3, 5, 7), (1, 13, 37), (4, 1, 9), (2, 3, 1), (1, 1, 1), (6, 10, 20)] {
+            for trans_a in [false, true] {
+                for trans_b in [false, true] {
+                    let a = rng.vec(m * k);
+                    let b = rng.vec(k * n);
+                    // (stride_m, stride_n, len): scalar, row vector, column vector, full.
+                    let cs = [(0, 0, 1), (0, 1, n), (1, 0, m), (n, 1, m * n)];
+                    for (c_stride_m, c_stride_n, len) in cs {
+                        let c = rng.vec(len);
+                        let p = Gemm { m, n, k, trans_a, trans_b, alpha: 0.75, beta: -1.25, c_stride_m, c_stride_n };
+                        let mut out = vec![f32::NAN; m * n];
+                        gemm(&p, &a, &b, Some(&c), &mut out);
+                        assert_close(&out, &reference(&p, &a, &b, Some(&c)));
+                        seen += 1;
+                    }
+                    let p = Gemm { m, n, k, trans_a, trans_b, alpha: 1.0, beta: 1.0, c_stride_m: 0, c_stride_n: 0 };
+                    let mut out = vec![f32::NAN; m * n];
+                    gemm(&p, &a, &b, None, &mut out);
+                    assert_close(&out, &reference(&p, &a, &b, None));
+                }
+            }
+        }
+        assert_eq!(seen, 6 * 4 * 4);
+    }
+
+    #[test]
+    fn gemm_beta_zero_ignores_c() {
+        let p = Gemm { m: 1, n: 2, k: 1, trans_a: false, trans_b: false, alpha: 2.0, beta: 0.0, c_stride_m: 0, c_stride_n: 1 };
+        let mut out = [0.0; 2];
+        gemm(&p, &[3.0], &[1.0, -1.0], Some(&[f32::NAN, f32::INFINITY]), &mut out);
+        assert_eq!(out, [6.0, -6.0]);
+    }
+
+    fn matmul_reference(batch: usize, m: usize, n: usize, k: usize, a: &[f32], sa: usize, b: &[f32], sb: usize) -> Vec<f32> {
+        let mut out = Vec::new();
+        for bi in 0..batch {
+            for i in 0..m {
+                for j in 0..n {
+                    let s: f64 = (0..k)
+                        .map(|kk| f64::from(a[bi * sa + i * k + kk]) * f64::from(b[bi * sb + kk * n + j]))
+                        .sum();
+                    out.push(s as f32);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn matmul_batched_and_broadcast() {
+        let mut rng = Rng::new(2);
+        for (batch, m, n, k) in [(3, 4, 5, 6), (1, 1, 7, 33), (2, 5, 1, 3), (4, 2, 3, 1)] {
+            for (a_bcast, b_bcast) in [(false, false), (true, false), (false, true), (true, true)] {
+                let sa = if a_bcast { 0 } else { m * k };
+                let sb = if b_bcast { 0 } else { k * n };
+                let a = rng.vec(if a_bcast { m * k } else { batch * m * k });
+                let b = rng.vec(if b_bcast { k * n } else { batch * k * n });
+                let mut out = vec![f32::NAN; batch * m * n];
+                matmul(batch, m, n, k, &a, sa, &b, sb, &mut out);
+                assert_close(&out, &matmul_reference(batch, m, n, k, &a, sa, &b, sb));
+            }
+        }
+    }
+
+    #[test]
+    fn empty_inner_dimension_gives_zeros() {
+        let mut out = [f32::NAN; 6];
+        matmul(1, 2, 3, 0, &[], 0, &[], 0, &mut out);
+        assert_eq!(out, [0.0; 6]);
+        for trans_a in [false, true] {
+            for trans_b in [false, true] {
+                let p = Gemm { m: 2, n: 3, k: 0, trans_a, trans_b, alpha: 1.0, beta: 1.0, c_stride_m: 0, c_stride_n: 1 };
+                let mut out = [f32::NAN; 6];
+                gemm(&p, &[], &[], Some(&[1.0, 2.0, 3.0]), &mut out);
+                assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+            }
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! Pooling: MaxPool, AveragePool and GlobalAveragePool.
+
+use super::{sum, valid_range};
+
+/// Shape and attributes of a 2-D pooling op over `[n, c, h, w]` tensors.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pool2d {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Input height.
+    pub h_in: usize,
+    /// Input width.
+    pub w_in: usize,
+    /// Output height (floor or ceil mode already applied).
+    pub h_out: usize,
+    /// Output width (floor or ceil mode already applied).
+    pub w_out: usize,
+    /// Window height.
+    pub kernel_h: usize,
+    /// Window width.
+    pub kernel_w: usize,
+    /// Vertical stride, > 0.
+    pub stride_h: usize,
+    /// Horizontal stride, > 0.
+    pub stride_w: usize,
+    /// Padding rows above the input.
+    pub pad_top: usize,
+    /// Padding columns left of the input.
+    pub pad_left: usize,
+    /// Padding rows below the input. Only used by [`avg_pool2d`] with
+    /// `count_include_pad`, where in ceil mode it bounds what counts as padding.
+    pub pad_bottom: usize,
+    /// Padding columns right of the input; see `pad_bottom`.
+    pub pad_right: usize,
+    /// Vertical dilation, > 0.
+    pub dilation_h: usize,
+    /// Horizontal dilation, > 0.
+    pub dilation_w: usize,
+    /// AveragePool only: whether padding positions count in the divisor.
+    pub count_include_pad: bool,
+}
+
+impl Pool2d {
+    fn check_sizes(&self, input: &[f32], output: &[f32]) {
+        debug_assert!(self.stride_h > 0 && self.stride_w > 0 && self.dilation_h > 0 && self.dilation_w > 0);
+        debug_assert_eq!(input.len(), self.n * self.c * self.h_in * self.w_in, "pool: input size");
+        debug_assert_eq!(output.len(), self.n * self.c * self.h_out * self.w_out, "pool: output size");
+    }
+}
+
+/// MaxPool: each output is the maximum of the real input elements in its
+/// window; padding never wins. NaN inputs are ignored like `f32::max` does
+/// (the result is NaN only if every element is NaN). A window with no real
+/// element (impossible in valid ONNX) gives `-inf`.
+///
+/// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
+pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
+    p.check_sizes(input, output);
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    for plane in 0..p.n * p.c {
+        let x = &input[plane * in_plane..][..in_plane];
+        let y = &mut output[plane * out_plane..][..out_plane];
+        for oy in 0..p.h_out {
+            let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
+            for ox in 0..p.w_out {
+                let xs = valid_range(ox * p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.w_in);
+                let mut m = f32::NEG_INFINITY;
+                for ky in ys.clone() {
+                    let row = &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
+                    for kx in xs.clone() {
+                        m = m.max(row[ox * p.stride_w + kx * p.dilation_w - p.pad_left]);
+                    }
+                }
+                y[oy * p.w_out + ox] = m;
+            }
+        }
+    }
+}
+
+/// AveragePool with onnxruntime semantics: the sum of the real elements in the
+/// window divided by
+/// - `count_include_pad == false`: the number of real elements;
+/// - `count_include_pad == true`: the number of window positions inside the
+///   padded input `[-pad_top, h_in + pad_bottom) x [-pad_left, w_in + pad_right)`
+///   (the full window except where ceil mode runs it past the end padding).
+///
+/// A window with no real element gives 0.
+///
+/// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
+pub fn avg_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
+    p.check_sizes(input, output);
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let padded_h = p.pad_top + p.h_in + p.pad_bottom;
+    let padded_w = p.pad_left + p.w_in + p.pad_right;
+    for plane in 0..p.n * p.c {
+        let x = &input[plane * in_plane..][..in_plane];
+        let y = &mut output[plane * out_plane..][..out_plane];
+        for oy in 0..p.h_out {
+            let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
+            let padded_ys = valid_range(oy * p.stride_h, 0, p.dilation_h, p.kernel_h, padded_h);
+            for ox in 0..p.w_out {
+                let xs = valid_range(ox * p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.w_in);
+                let mut acc = 0.0;
+                for ky in ys.clone() {
+                    let row = &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
+                    for kx in xs.clone() {
+                        acc += row[ox * p.stride_w + kx * p.dilation_w - p.pad_left];
+                    }
+                }
+                let real = ys.len() * xs.len();
+                let count = if p.count_include_pad {
+                    padded_ys.len() * valid_range(ox * p.stride_w, 0, p.dilation_w, p.kernel_w, padded_w).len()
+                } else {
+                    real
+                };
+                y[oy * p.w_out + ox] = if real == 0 { 0.0 } else { acc / count as f32 };
+            }
+        }
+    }
+}
+
+/// GlobalAveragePool: `output[i]` is the mean of `input[i * spatial..][..spatial]`.
+/// `channels` is `n * c`. `spatial == 0` gives NaN (0 / 0).
+///
+/// Sizes: `input` is `[channels * spatial]`, `output` is `[channels]`.
+pub fn global_avg_pool(channels: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
+    debug_assert_eq!(input.len(), channels * spatial, "global_avg_pool: input size");
+    debug_assert_eq!(output.len(), channels, "global_avg_pool: output size");
+    let inv = 1.0 / spatial as f32;
+    for (c, y) in output.iter_mut().enumerate().take(channels) {
+        *y = sum(&input[c * spatial..][..spatial]) * inv;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::testutil::{assert_close, Rng};
+    use std::vec;
+    use std::vec::Vec;
+
+    /// Pads are `(top, left, bottom, right)`; output size by the ONNX formula.
+    fn make(
+        n: usize,
+        c: usize,
+        (h_in, w_in): (usize, usize),
+        (kernel_h, kernel_w): (usize, usize),
+        (stride_h, stride_w): (usize, usize),
+        (pt, pl, pb, pr): (usize, usize, usize, usize),
+        (dilation_h, dilation_w): (usize, usize),
+        ceil_mode: bool,
+    ) -> Pool2d {
+        let out = |len: usize, pads: usize, k: usize, s: usize, d: usize| {
+            let span = len + pads - d * (k - 1) - 1;
+            if ceil_mode {
+                span.div_ceil(s) + 1
+            } else {
+                span / s + 1
+            }
+        };
+        Pool2d {
+            n,
+            c,
+            h_in,
+            w_in,
+            h_out: out(h_in, pt + pb, kernel_h, stride_h, dilation_h),
+            w_out: out(w_in, pl + pr, kernel_w, stride_w, dilation_w),
+            kernel_h,
+            kernel_w,
+            stride_h,
+            stride_w,
+            pad_top: pt,
+            pad_left: pl,
+            pad_bottom: pb,
+            pad_right: pr,
+            dilation_h,
+            dilation_w,
+            count_include_pad: false,
+        }
+    }
+
+    /// Visits every window position; padded positions get `None`, positions
+    /// beyond the padded extent are skipped.
+    fn window(p: &Pool2d, x: &[f32], plane: usize, oy: usize, ox: usize) -> Vec<Option<f32>> {
+        let mut v = Vec::new();
+        for ky in 0..p.kernel_h {
+            for kx in 0..p.kernel_w {
+                let iy = (oy * p.stride_h + ky * p.dilation_h) as isize - p.pad_top as isize;
+                let ix = (ox * p.stride_w + kx * p.dilation_w) as isize - p.pad_left as isize;
+                if iy >= (p.h_in + p.pad_bottom) as isize || ix >= (p.w_in + p.pad_right) as isize {
+                    continue;
+                }
+                if iy < 0 || ix < 0 || iy >= p.h_in as isize || ix >= p.w_in as isize {
+                    v.push(None);
+                } else {
+                    v.push(Some(x[(plane * p.h_in + iy as usize) * p.w_in + ix as usize]));
+                }
+            }
+        }
+        v
+    }
+
+    fn reference(p: &Pool2d, x: &[f32], max: bool) -> Vec<f32> {
+        let mut out = Vec::new();
+        for plane in 0..p.n * p.c {
+            for oy in 0..p.h_out {
+                for ox in 0..p.w_out {
+                    let win = window(p, x, plane, oy, ox);
+                    let real: Vec<f64> = win.iter().flatten().map(|&v| f64::from(v)).collect();
+                    let y = if max {
+                        real.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                    } else if real.is_empty() {
+                        0.0
+                    } else {
+                        let n = if p.count_include_pad { win.len() } else { real.len() };
+                        real.iter().sum::<f64>() / n as f64
+                    };
+                    out.push(y as f32);
+                }
+            }
+        }
+        out
+    }
+
+    fn check(p: Pool2d, seed: u32) {
+        let mut rng = Rng::new(seed);
+        let x = rng.vec(p.n * p.c * p.h_in * p.w_in);
+        let len = p.n * p.c * p.h_out * p.w_out;
+        let mut out = vec![f32::NAN; len];
+        max_pool2d(&p, &x, &mut out);
+        assert_close(&out, &reference(&p, &x, true));
+        for count_include_pad in [false, true] {
+            let p = Pool2d { count_include_pad, ..p };
+            let mut out = vec![f32::NAN; len];
+            avg_pool2d(&p, &x, &mut out);
+            assert_close(&out, &reference(&p, &x, false));
+        }
+    }
+
+    #[test]
+    fn pools_match_reference() {
+        check(make(2, 3, (7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), false), 1);
+        check(make(1, 2, (6, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), false), 2);
+        check(make(1, 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), false), 3);
+        check(make(1, 1, (1, 1), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), false), 4);
+        check(make(2, 2, (5, 8), (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), false), 5);
+        check(make(1, 3, (8, 5), (3, 1), (2, 1), (1, 0, 2, 0), (1, 1), false), 6);
+        check(make(1, 2, (9, 9), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), false), 7);
+        check(make(1, 2, (4, 5), (3, 3), (1, 1), (0, 2, 2, 0), (1, 1), false), 8);
+        // Window larger than the input.
+        check(make(1, 1, (2, 3), (4, 4), (1, 1), (2, 1, 1, 2), (1, 1), false), 9);
+    }
+
+    #[test]
+    fn ceil_mode() {
+        // Last windows run past the bottom/right padding.
+        check(make(1, 2, (5, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), true), 20);
+        check(make(2, 1, (7, 8), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), true), 21);
+        check(make(1, 1, (6, 7), (3, 2), (2, 3), (1, 0, 0, 1), (2, 1), true), 22);
+    }
+
+    #[test]
+    fn include_pad_divides_by_window() {
+        let mut p = make(1, 1, (2, 2), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), false);
+        p.count_include_pad = true;
+        let mut out = [0.0; 4];
+        avg_pool2d(&p, &[9.0; 4], &mut out);
+        assert_eq!(out, [4.0; 4]);
+    }
+
+    #[test]
+    fn global_avg() {
+        let mut rng = Rng::new(30);
+        for (channels, spatial) in [(1, 1), (3, 49), (5, 17), (2, 8)] {
+            let x = rng.vec(channels * spatial);
+            let mut out = vec![f32::NAN; channels];
+            global_avg_pool(channels, spatial, &x, &mut out);
+            let want: Vec<f32> = (0..channels)
+                .map(|c| {
+                    let s: f64 = x[c * spatial..(c + 1) * spatial].iter().map(|&v| f64::from(v)).sum();
+                    (s / spatial as f64) as f32
+                })
+                .collect();
+            assert_close(&out, &want);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! Kernels called by Rust code that ghostc generates from ONNX CNN models.
+//!
+//! Every kernel works on `f32` tensors stored as contiguous row-major slices
+//! (NCHW for images). Kernels never allocate; the caller owns all buffers and
+//! passes slices of exactly the documented sizes. Size preconditions are
+//! checked with `debug_assert!` only.
+//!
+//! The crate is `no_std` with no dependencies. Features:
+//! - `alloc`: enables [`Arena`], a heap-allocated scratch buffer.
+//! - `std` (default): implies `alloc`.
+
+#![no_std]
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+#[cfg(feature = "alloc")]
+extern crate alloc;
+
+mod activation;
+#[cfg(feature = "alloc")]
+mod arena;
+mod kernels;
+#[cfg(test)]
+mod testutil;
+mod weights;
+
+pub use activation::Activation;
+#[cfg(feature = "alloc")]
+pub use arena::Arena;
+pub use kernels::conv::*;
+pub use kernels::copy::*;
+pub use kernels::elementwise::*;
+pub use kernels::gemm::*;
+pub use kernels::pool::*;
+pub use kernels::reduce::*;
+pub use kernels::resize::*;
+pub use kernels::softmax::*;
+pub use weights::{f32_weights, Aligned};
