@@ -125,9 +125,7 @@ pub(crate) fn apply_in_place(act: Activation, data: &mut [f32]) {
         Activation::None => {}
         Activation::Relu => each(data, relu),
         Activation::Clip { min, max } => each(data, |x| clip(x, min, max)),
-        Activation::HardSigmoid { alpha, beta } => {
-            each(data, |x| clip(alpha * x + beta, 0.0, 1.0))
-        }
+        Activation::HardSigmoid { alpha, beta } => each(data, |x| clip(alpha * x + beta, 0.0, 1.0)),
         Activation::HardSwish => each(data, hard_swish),
         Activation::Sigmoid => each(data, sigmoid),
     }
@@ -164,9 +162,15 @@ mod tests {
     const ALL: [Activation; 7] = [
         Activation::None,
         Activation::Relu,
-        Activation::Clip { min: -0.5, max: 0.25 },
+        Activation::Clip {
+            min: -0.5,
+            max: 0.25,
+        },
         Activation::Clip { min: 0.0, max: 6.0 },
-        Activation::HardSigmoid { alpha: 0.2, beta: 0.5 },
+        Activation::HardSigmoid {
+            alpha: 0.2,
+            beta: 0.5,
+        },
         Activation::HardSwish,
         Activation::Sigmoid,
     ];
@@ -283,7 +287,10 @@ mod tests {
             assert!(ok, "exp({x}): got {got}, want {want}");
         } else if want < f32::MIN_POSITIVE {
             // Subnormal: absolute error of one subnormal step.
-            assert!((got - want).abs() <= 1.5e-45, "exp({x}): got {got}, want {want}");
+            assert!(
+                (got - want).abs() <= 1.5e-45,
+                "exp({x}): got {got}, want {want}"
+            );
         } else {
             let rel = ((got - want) / want).abs();
             assert!(rel <= 2e-7, "exp({x}): got {got}, want {want}, rel {rel}");

@@ -1,7 +1,9 @@
 //! Access to model weights embedded in the binary as little-endian bytes.
 
 #[cfg(target_endian = "big")]
-compile_error!("ghostc-runtime: weight files are little-endian f32; big-endian targets are not supported");
+compile_error!(
+    "ghostc-runtime: weight files are little-endian f32; big-endian targets are not supported"
+);
 
 /// 64-byte aligned wrapper for embedded weight bytes. Generated code writes
 /// `static W: &Aligned<[u8; N]> = &Aligned(*include_bytes!("m.weights.bin"));`

@@ -15,18 +15,36 @@ fn manifest_declares_no_dependencies() {
             continue;
         }
         if line.starts_with('[') {
-            section = line.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            section = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
             let forbidden = section.contains("dev-dependencies")
                 || section.contains("build-dependencies")
                 || (section.contains("dependencies") && section != "dependencies");
-            assert!(!forbidden, "Cargo.toml:{}: unexpected section [{section}]", number + 1);
+            assert!(
+                !forbidden,
+                "Cargo.toml:{}: unexpected section [{section}]",
+                number + 1
+            );
             saw_dependencies |= section == "dependencies";
             continue;
         }
-        assert!(section != "dependencies", "Cargo.toml:{}: dependency declared: {line}", number + 1);
+        assert!(
+            section != "dependencies",
+            "Cargo.toml:{}: dependency declared: {line}",
+            number + 1
+        );
         // Inline tables such as `dev-dependencies.foo = ...` or `[target.x] dependencies = ...`.
         let key = line.split('=').next().unwrap_or("").trim();
-        assert!(!key.contains("dependencies"), "Cargo.toml:{}: dependency declared: {line}", number + 1);
+        assert!(
+            !key.contains("dependencies"),
+            "Cargo.toml:{}: dependency declared: {line}",
+            number + 1
+        );
     }
-    assert!(saw_dependencies, "Cargo.toml should keep an explicit, empty [dependencies] table");
+    assert!(
+        saw_dependencies,
+        "Cargo.toml should keep an explicit, empty [dependencies] table"
+    );
 }

@@ -158,6 +158,7 @@ fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptio
         }
         imp.g.outputs.push((name, v));
     }
+    prune_unused_constants(&mut imp.g);
     Ok(Imported { graph: imp.g, warnings })
 }
 
@@ -289,5 +290,25 @@ impl Importer {
             return Err(Error::Model(format!("value '{name}' is defined more than once (again as {what})")));
         }
         Ok(())
+    }
+}
+
+/// Drops constants nothing reads: `Constant` nodes and folded values that were resolved into
+/// attributes (Slice starts, Reshape shapes, ...), and unused initializers.
+fn prune_unused_constants(g: &mut Graph) {
+    let outputs: HashSet<_> = g.outputs.iter().map(|(_, v)| v.node).collect();
+    loop {
+        let dead: Vec<_> = g
+            .g
+            .node_indices()
+            .filter(|&n| matches!(g.node(n).op, Op::Const(_)) && !outputs.contains(&n))
+            .filter(|&n| g.g.neighbors_directed(n, petgraph::Direction::Outgoing).next().is_none())
+            .collect();
+        if dead.is_empty() {
+            return;
+        }
+        for n in dead {
+            g.g.remove_node(n);
+        }
     }
 }

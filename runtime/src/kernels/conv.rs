@@ -59,14 +59,25 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, o
         "conv2d: group must divide c_in and c_out"
     );
     debug_assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
-    debug_assert_eq!(input.len(), p.n * p.c_in * p.h_in * p.w_in, "conv2d: input size");
+    debug_assert_eq!(
+        input.len(),
+        p.n * p.c_in * p.h_in * p.w_in,
+        "conv2d: input size"
+    );
     debug_assert_eq!(
         weight.len(),
         p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w,
         "conv2d: weight size"
     );
-    debug_assert!(bias.map_or(true, |b| b.len() == p.c_out), "conv2d: bias size");
-    debug_assert_eq!(output.len(), p.n * p.c_out * p.h_out * p.w_out, "conv2d: output size");
+    debug_assert!(
+        bias.map_or(true, |b| b.len() == p.c_out),
+        "conv2d: bias size"
+    );
+    debug_assert_eq!(
+        output.len(),
+        p.n * p.c_out * p.h_out * p.w_out,
+        "conv2d: output size"
+    );
 
     let pointwise = p.kernel_h == 1
         && p.kernel_w == 1
@@ -86,7 +97,13 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, o
 }
 
 /// 1x1, stride 1, no padding: per group a GEMM `[c_out/g x c_in/g] x [c_in/g x hw]`.
-fn conv_pointwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+fn conv_pointwise(
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
     let hw = p.h_in * p.w_in;
     let cig = p.c_in / p.group;
     let cog = p.c_out / p.group;
@@ -113,7 +130,13 @@ fn conv_pointwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]
 }
 
 /// One input channel per output channel (group == c_in == c_out).
-fn conv_depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+fn conv_depthwise(
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     let taps = p.kernel_h * p.kernel_w;
@@ -134,7 +157,13 @@ fn conv_depthwise(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]
 }
 
 /// Any group count, kernel, stride, padding and dilation.
-fn conv_general(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
+fn conv_general(
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     let taps = p.kernel_h * p.kernel_w;
@@ -252,12 +281,18 @@ mod tests {
                                         - p.pad_top as isize;
                                     let ix = (ox * p.stride_w + kx * p.dilation_w) as isize
                                         - p.pad_left as isize;
-                                    if iy < 0 || ix < 0 || iy >= p.h_in as isize || ix >= p.w_in as isize {
+                                    if iy < 0
+                                        || ix < 0
+                                        || iy >= p.h_in as isize
+                                        || ix >= p.w_in as isize
+                                    {
                                         continue;
                                     }
                                     let (iy, ix) = (iy as usize, ix as usize);
-                                    let xv = x[((b * p.c_in + g * cig + ci) * p.h_in + iy) * p.w_in + ix];
-                                    let wv = w[((co * cig + ci) * p.kernel_h + ky) * p.kernel_w + kx];
+                                    let xv = x
+                                        [((b * p.c_in + g * cig + ci) * p.h_in + iy) * p.w_in + ix];
+                                    let wv =
+                                        w[((co * cig + ci) * p.kernel_h + ky) * p.kernel_w + kx];
                                     acc += f64::from(xv) * f64::from(wv);
                                 }
                             }
@@ -286,76 +321,502 @@ mod tests {
 
     #[test]
     fn pointwise() {
-        check(make(2, 5, (3, 7), 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::Relu), 1);
+        check(
+            make(
+                2,
+                5,
+                (3, 7),
+                4,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                Activation::Relu,
+            ),
+            1,
+        );
         // Spatial size larger than one tile, not a multiple of it.
-        check(make(1, 3, (17, 19), 2, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::HardSwish), 2);
-        check(make(2, 6, (4, 5), 4, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 2, NONE), 3);
+        check(
+            make(
+                1,
+                3,
+                (17, 19),
+                2,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                Activation::HardSwish,
+            ),
+            2,
+        );
+        check(
+            make(
+                2,
+                6,
+                (4, 5),
+                4,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                2,
+                NONE,
+            ),
+            3,
+        );
         // Squeeze-excite style: 1x1 spatial.
-        let hs = Activation::HardSigmoid { alpha: 1.0 / 6.0, beta: 0.5 };
-        check(make(3, 8, (1, 1), 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, hs), 4);
-        check(make(1, 1, (5, 3), 1, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, Activation::Sigmoid), 5);
+        let hs = Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        };
+        check(
+            make(3, 8, (1, 1), 3, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, hs),
+            4,
+        );
+        check(
+            make(
+                1,
+                1,
+                (5, 3),
+                1,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                Activation::Sigmoid,
+            ),
+            5,
+        );
     }
 
     #[test]
     fn pointwise_shaped_but_not_pointwise() {
         // 1x1 with stride, with padding, with bottom-only padding: general paths.
-        check(make(1, 3, (7, 6), 2, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), 1, NONE), 6);
-        check(make(2, 3, (4, 5), 2, (1, 1), (1, 1), (1, 1, 1, 1), (1, 1), 1, Activation::Relu), 7);
-        check(make(1, 2, (4, 5), 3, (1, 1), (1, 1), (0, 0, 2, 1), (1, 1), 1, NONE), 8);
+        check(
+            make(
+                1,
+                3,
+                (7, 6),
+                2,
+                (1, 1),
+                (2, 2),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            6,
+        );
+        check(
+            make(
+                2,
+                3,
+                (4, 5),
+                2,
+                (1, 1),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                Activation::Relu,
+            ),
+            7,
+        );
+        check(
+            make(
+                1,
+                2,
+                (4, 5),
+                3,
+                (1, 1),
+                (1, 1),
+                (0, 0, 2, 1),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            8,
+        );
     }
 
     #[test]
     fn depthwise() {
-        check(make(2, 3, (5, 6), 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, Activation::Relu), 10);
-        check(make(1, 4, (7, 7), 4, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 4, NONE), 11);
-        check(make(1, 2, (9, 8), 2, (5, 5), (2, 2), (2, 2, 1, 2), (1, 1), 2, NONE), 12);
+        check(
+            make(
+                2,
+                3,
+                (5, 6),
+                3,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                3,
+                Activation::Relu,
+            ),
+            10,
+        );
+        check(
+            make(
+                1,
+                4,
+                (7, 7),
+                4,
+                (3, 3),
+                (2, 2),
+                (1, 1, 1, 1),
+                (1, 1),
+                4,
+                NONE,
+            ),
+            11,
+        );
+        check(
+            make(
+                1,
+                2,
+                (9, 8),
+                2,
+                (5, 5),
+                (2, 2),
+                (2, 2, 1, 2),
+                (1, 1),
+                2,
+                NONE,
+            ),
+            12,
+        );
         // Single channel: group == c_in == c_out == 1.
-        check(make(2, 1, (6, 5), 1, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, NONE), 13);
-        check(make(1, 3, (1, 1), 3, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 14);
+        check(
+            make(
+                2,
+                1,
+                (6, 5),
+                1,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            13,
+        );
+        check(
+            make(
+                1,
+                3,
+                (1, 1),
+                3,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                3,
+                NONE,
+            ),
+            14,
+        );
     }
 
     #[test]
     fn general_and_grouped() {
         let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
         // Stem-like: 3 -> 4 channels, 3x3 stride 2 on odd sizes.
-        check(make(2, 3, (9, 11), 4, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1, relu6), 20);
+        check(
+            make(
+                2,
+                3,
+                (9, 11),
+                4,
+                (3, 3),
+                (2, 2),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                relu6,
+            ),
+            20,
+        );
         // Group between 1 and C.
-        check(make(1, 6, (5, 4), 9, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 21);
-        check(make(2, 4, (6, 6), 2, (3, 3), (1, 2), (0, 1, 2, 1), (1, 1), 2, NONE), 22);
+        check(
+            make(
+                1,
+                6,
+                (5, 4),
+                9,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                3,
+                NONE,
+            ),
+            21,
+        );
+        check(
+            make(
+                2,
+                4,
+                (6, 6),
+                2,
+                (3, 3),
+                (1, 2),
+                (0, 1, 2, 1),
+                (1, 1),
+                2,
+                NONE,
+            ),
+            22,
+        );
         // Depthwise with channel multiplier 2 (group == c_in != c_out).
-        check(make(1, 3, (5, 5), 6, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 3, NONE), 23);
+        check(
+            make(
+                1,
+                3,
+                (5, 5),
+                6,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                3,
+                NONE,
+            ),
+            23,
+        );
         // Single channel, general kernel through group 1 with c_out > 1.
-        check(make(1, 1, (4, 7), 2, (2, 3), (1, 1), (0, 0, 0, 0), (1, 1), 1, NONE), 24);
+        check(
+            make(
+                1,
+                1,
+                (4, 7),
+                2,
+                (2, 3),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            24,
+        );
     }
 
     #[test]
     fn dilation() {
-        check(make(1, 2, (9, 10), 3, (3, 3), (1, 1), (2, 3, 2, 3), (2, 3), 1, NONE), 30);
-        check(make(2, 4, (8, 9), 4, (3, 3), (2, 1), (2, 2, 2, 2), (2, 2), 4, NONE), 31);
+        check(
+            make(
+                1,
+                2,
+                (9, 10),
+                3,
+                (3, 3),
+                (1, 1),
+                (2, 3, 2, 3),
+                (2, 3),
+                1,
+                NONE,
+            ),
+            30,
+        );
+        check(
+            make(
+                2,
+                4,
+                (8, 9),
+                4,
+                (3, 3),
+                (2, 1),
+                (2, 2, 2, 2),
+                (2, 2),
+                4,
+                NONE,
+            ),
+            31,
+        );
     }
 
     #[test]
     fn one_dimensional_kernels() {
-        check(make(1, 3, (5, 8), 2, (1, 5), (1, 1), (0, 2, 0, 2), (1, 1), 1, NONE), 40);
-        check(make(1, 3, (8, 5), 2, (5, 1), (1, 1), (2, 0, 2, 0), (1, 1), 1, NONE), 41);
-        check(make(2, 4, (6, 7), 4, (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), 4, NONE), 42);
-        check(make(1, 4, (7, 6), 4, (3, 1), (2, 1), (1, 0, 1, 0), (1, 1), 4, NONE), 43);
+        check(
+            make(
+                1,
+                3,
+                (5, 8),
+                2,
+                (1, 5),
+                (1, 1),
+                (0, 2, 0, 2),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            40,
+        );
+        check(
+            make(
+                1,
+                3,
+                (8, 5),
+                2,
+                (5, 1),
+                (1, 1),
+                (2, 0, 2, 0),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            41,
+        );
+        check(
+            make(
+                2,
+                4,
+                (6, 7),
+                4,
+                (1, 3),
+                (1, 2),
+                (0, 1, 0, 1),
+                (1, 1),
+                4,
+                NONE,
+            ),
+            42,
+        );
+        check(
+            make(
+                1,
+                4,
+                (7, 6),
+                4,
+                (3, 1),
+                (2, 1),
+                (1, 0, 1, 0),
+                (1, 1),
+                4,
+                NONE,
+            ),
+            43,
+        );
     }
 
     #[test]
     fn asymmetric_padding() {
-        check(make(1, 2, (6, 7), 3, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1), 1, NONE), 50);
-        check(make(1, 3, (5, 5), 3, (3, 3), (1, 1), (2, 0, 0, 2), (1, 1), 3, NONE), 51);
-        check(make(1, 2, (4, 4), 2, (2, 2), (1, 1), (0, 3, 3, 0), (1, 1), 1, NONE), 52);
+        check(
+            make(
+                1,
+                2,
+                (6, 7),
+                3,
+                (3, 3),
+                (2, 2),
+                (0, 0, 1, 1),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            50,
+        );
+        check(
+            make(
+                1,
+                3,
+                (5, 5),
+                3,
+                (3, 3),
+                (1, 1),
+                (2, 0, 0, 2),
+                (1, 1),
+                3,
+                NONE,
+            ),
+            51,
+        );
+        check(
+            make(
+                1,
+                2,
+                (4, 4),
+                2,
+                (2, 2),
+                (1, 1),
+                (0, 3, 3, 0),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            52,
+        );
     }
 
     #[test]
     fn kernel_larger_than_input() {
-        check(make(1, 2, (2, 3), 3, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 1, NONE), 60);
-        check(make(1, 2, (2, 3), 2, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), 2, NONE), 61);
+        check(
+            make(
+                1,
+                2,
+                (2, 3),
+                3,
+                (5, 5),
+                (1, 1),
+                (2, 2, 2, 2),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            60,
+        );
+        check(
+            make(
+                1,
+                2,
+                (2, 3),
+                2,
+                (5, 5),
+                (1, 1),
+                (2, 2, 2, 2),
+                (1, 1),
+                2,
+                NONE,
+            ),
+            61,
+        );
         // 1x1 input, 3x3 kernel.
-        check(make(2, 3, (1, 1), 2, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1, NONE), 62);
+        check(
+            make(
+                2,
+                3,
+                (1, 1),
+                2,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            62,
+        );
         // Padding wider than the kernel: some outputs see only zeros.
-        check(make(1, 2, (3, 3), 2, (2, 2), (1, 1), (3, 3, 3, 3), (1, 1), 1, Activation::Relu), 63);
+        check(
+            make(
+                1,
+                2,
+                (3, 3),
+                2,
+                (2, 2),
+                (1, 1),
+                (3, 3, 3, 3),
+                (1, 1),
+                1,
+                Activation::Relu,
+            ),
+            63,
+        );
     }
 }

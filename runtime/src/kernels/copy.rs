@@ -17,10 +17,17 @@ pub fn copy_2d(
     rows: usize,
     len: usize,
 ) {
-    debug_assert!(rows == 0 || src_offset + (rows - 1) * src_stride + len <= src.len(), "copy_2d: src too short");
-    debug_assert!(rows == 0 || dst_offset + (rows - 1) * dst_stride + len <= dst.len(), "copy_2d: dst too short");
+    debug_assert!(
+        rows == 0 || src_offset + (rows - 1) * src_stride + len <= src.len(),
+        "copy_2d: src too short"
+    );
+    debug_assert!(
+        rows == 0 || dst_offset + (rows - 1) * dst_stride + len <= dst.len(),
+        "copy_2d: dst too short"
+    );
     for r in 0..rows {
-        dst[dst_offset + r * dst_stride..][..len].copy_from_slice(&src[src_offset + r * src_stride..][..len]);
+        dst[dst_offset + r * dst_stride..][..len]
+            .copy_from_slice(&src[src_offset + r * src_stride..][..len]);
     }
 }
 
@@ -41,8 +48,15 @@ pub fn slice(
     output: &mut [f32],
 ) {
     let rank = in_shape.len();
-    debug_assert!(starts.len() == rank && steps.len() == rank && out_shape.len() == rank, "slice: ranks differ");
-    debug_assert_eq!(input.len(), in_shape.iter().product::<usize>(), "slice: input size");
+    debug_assert!(
+        starts.len() == rank && steps.len() == rank && out_shape.len() == rank,
+        "slice: ranks differ"
+    );
+    debug_assert_eq!(
+        input.len(),
+        in_shape.iter().product::<usize>(),
+        "slice: input size"
+    );
     let total: usize = out_shape.iter().product();
     debug_assert_eq!(output.len(), total, "slice: output size");
     if total == 0 {
@@ -175,7 +189,13 @@ mod tests {
         assert_eq!(back, b);
     }
 
-    fn slice_reference(input: &[f32], in_shape: &[usize], starts: &[usize], steps: &[isize], out_shape: &[usize]) -> Vec<f32> {
+    fn slice_reference(
+        input: &[f32],
+        in_shape: &[usize],
+        starts: &[usize],
+        steps: &[isize],
+        out_shape: &[usize],
+    ) -> Vec<f32> {
         let total: usize = out_shape.iter().product();
         (0..total)
             .map(|flat| {
@@ -192,7 +212,10 @@ mod tests {
         let input = iota(in_shape.iter().product());
         let mut out = vec![f32::NAN; out_shape.iter().product()];
         slice(&input, in_shape, starts, steps, out_shape, &mut out);
-        assert_eq!(out, slice_reference(&input, in_shape, starts, steps, out_shape));
+        assert_eq!(
+            out,
+            slice_reference(&input, in_shape, starts, steps, out_shape)
+        );
     }
 
     #[test]

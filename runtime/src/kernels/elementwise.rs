@@ -169,8 +169,16 @@ mod tests {
         let r = a.len().max(b.len());
         (0..r)
             .map(|i| {
-                let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-                let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+                let da = if i + a.len() >= r {
+                    a[i + a.len() - r]
+                } else {
+                    1
+                };
+                let db = if i + b.len() >= r {
+                    b[i + b.len() - r]
+                } else {
+                    1
+                };
                 if da == 1 {
                     db
                 } else {
@@ -193,7 +201,13 @@ mod tests {
     }
 
     /// Element-wise via explicit multi-indices and numpy's rule.
-    fn reference(op: BinaryOp, a: &[f32], a_shape: &[usize], b: &[f32], b_shape: &[usize]) -> Vec<f32> {
+    fn reference(
+        op: BinaryOp,
+        a: &[f32],
+        a_shape: &[usize],
+        b: &[f32],
+        b_shape: &[usize],
+    ) -> Vec<f32> {
         let out = broadcast_shape(a_shape, b_shape);
         let total: usize = out.iter().product();
         let index = |shape: &[usize], coords: &[usize]| {
@@ -227,7 +241,11 @@ mod tests {
         let mut rng = Rng::new(seed);
         let a = rng.vec(a_shape.iter().product());
         // Keep divisors away from zero.
-        let b: Vec<f32> = rng.vec(b_shape.iter().product()).iter().map(|v| v + 2.0).collect();
+        let b: Vec<f32> = rng
+            .vec(b_shape.iter().product())
+            .iter()
+            .map(|v| v + 2.0)
+            .collect();
         let out_shape = broadcast_shape(a_shape, b_shape);
         let sa = strides_for(a_shape, &out_shape);
         let sb = strides_for(b_shape, &out_shape);
@@ -301,7 +319,8 @@ mod tests {
             for b in 0..n {
                 for ch in 0..c {
                     for i in 0..s {
-                        let v = f64::from(x[(b * c + ch) * s + i]) * f64::from(scale[ch]) + f64::from(shift[ch]);
+                        let v = f64::from(x[(b * c + ch) * s + i]) * f64::from(scale[ch])
+                            + f64::from(shift[ch]);
                         want.push(v as f32);
                     }
                 }

@@ -39,7 +39,10 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
     debug_assert_eq!(b.len(), k * n, "gemm: b size");
     debug_assert_eq!(output.len(), m * n, "gemm: output size");
     debug_assert!(
-        m == 0 || n == 0 || c.map_or(true, |c| (m - 1) * p.c_stride_m + (n - 1) * p.c_stride_n < c.len()),
+        m == 0
+            || n == 0
+            || c.map_or(true, |c| (m - 1) * p.c_stride_m + (n - 1) * p.c_stride_n
+                < c.len()),
         "gemm: c too short for its strides"
     );
     if n == 0 {
@@ -58,7 +61,11 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
             (true, true) => {
                 for (j, o) in out.iter_mut().enumerate() {
                     let b_row = &b[j * k..][..k];
-                    *o = b_row.iter().enumerate().map(|(kk, &bv)| a[kk * m + i] * bv).sum();
+                    *o = b_row
+                        .iter()
+                        .enumerate()
+                        .map(|(kk, &bv)| a[kk * m + i] * bv)
+                        .sum();
                 }
             }
         }
@@ -109,8 +116,14 @@ pub fn matmul(
     output: &mut [f32],
 ) {
     debug_assert_eq!(output.len(), batch * m * n, "matmul: output size");
-    debug_assert!(batch == 0 || (batch - 1) * a_batch_stride + m * k <= a.len(), "matmul: a too short");
-    debug_assert!(batch == 0 || (batch - 1) * b_batch_stride + k * n <= b.len(), "matmul: b too short");
+    debug_assert!(
+        batch == 0 || (batch - 1) * a_batch_stride + m * k <= a.len(),
+        "matmul: a too short"
+    );
+    debug_assert!(
+        batch == 0 || (batch - 1) * b_batch_stride + k * n <= b.len(),
+        "matmul: b too short"
+    );
     if n == 0 {
         return;
     }
@@ -140,8 +153,16 @@ mod tests {
             for j in 0..p.n {
                 let mut acc = 0.0f64;
                 for kk in 0..p.k {
-                    let av = if p.trans_a { a[kk * p.m + i] } else { a[i * p.k + kk] };
-                    let bv = if p.trans_b { b[j * p.k + kk] } else { b[kk * p.n + j] };
+                    let av = if p.trans_a {
+                        a[kk * p.m + i]
+                    } else {
+                        a[i * p.k + kk]
+                    };
+                    let bv = if p.trans_b {
+                        b[j * p.k + kk]
+                    } else {
+                        b[kk * p.n + j]
+                    };
                     acc += f64::from(av) * f64::from(bv);
                 }
                 let mut v = f64::from(p.alpha) * acc;
@@ -158,7 +179,14 @@ mod tests {
     fn gemm_all_layouts_and_c_broadcasts() {
         let mut rng = Rng::new(1);
         let mut seen = 0;
-        for (m, n, k) in [(3, 5, 7), (1, 13, 37), (4, 1, 9), (2, 3, 1), (1, 1, 1), (6, 10, 20)] {
+        for (m, n, k) in [
+            (3, 5, 7),
+            (1, 13, 37),
+            (4, 1, 9),
+            (2, 3, 1),
+            (1, 1, 1),
+            (6, 10, 20),
+        ] {
             for trans_a in [false, true] {
                 for trans_b in [false, true] {
                     let a = rng.vec(m * k);
@@ -167,13 +195,33 @@ mod tests {
                     let cs = [(0, 0, 1), (0, 1, n), (1, 0, m), (n, 1, m * n)];
                     for (c_stride_m, c_stride_n, len) in cs {
                         let c = rng.vec(len);
-                        let p = Gemm { m, n, k, trans_a, trans_b, alpha: 0.75, beta: -1.25, c_stride_m, c_stride_n };
+                        let p = Gemm {
+                            m,
+                            n,
+                            k,
+                            trans_a,
+                            trans_b,
+                            alpha: 0.75,
+                            beta: -1.25,
+                            c_stride_m,
+                            c_stride_n,
+                        };
                         let mut out = vec![f32::NAN; m * n];
                         gemm(&p, &a, &b, Some(&c), &mut out);
                         assert_close(&out, &reference(&p, &a, &b, Some(&c)));
                         seen += 1;
                     }
-                    let p = Gemm { m, n, k, trans_a, trans_b, alpha: 1.0, beta: 1.0, c_stride_m: 0, c_stride_n: 0 };
+                    let p = Gemm {
+                        m,
+                        n,
+                        k,
+                        trans_a,
+                        trans_b,
+                        alpha: 1.0,
+                        beta: 1.0,
+                        c_stride_m: 0,
+                        c_stride_n: 0,
+                    };
                     let mut out = vec![f32::NAN; m * n];
                     gemm(&p, &a, &b, None, &mut out);
                     assert_close(&out, &reference(&p, &a, &b, None));
@@ -185,19 +233,47 @@ mod tests {
 
     #[test]
     fn gemm_beta_zero_ignores_c() {
-        let p = Gemm { m: 1, n: 2, k: 1, trans_a: false, trans_b: false, alpha: 2.0, beta: 0.0, c_stride_m: 0, c_stride_n: 1 };
+        let p = Gemm {
+            m: 1,
+            n: 2,
+            k: 1,
+            trans_a: false,
+            trans_b: false,
+            alpha: 2.0,
+            beta: 0.0,
+            c_stride_m: 0,
+            c_stride_n: 1,
+        };
         let mut out = [0.0; 2];
-        gemm(&p, &[3.0], &[1.0, -1.0], Some(&[f32::NAN, f32::INFINITY]), &mut out);
+        gemm(
+            &p,
+            &[3.0],
+            &[1.0, -1.0],
+            Some(&[f32::NAN, f32::INFINITY]),
+            &mut out,
+        );
         assert_eq!(out, [6.0, -6.0]);
     }
 
-    fn matmul_reference(batch: usize, m: usize, n: usize, k: usize, a: &[f32], sa: usize, b: &[f32], sb: usize) -> Vec<f32> {
+    #[allow(clippy::too_many_arguments)]
+    fn matmul_reference(
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: &[f32],
+        sa: usize,
+        b: &[f32],
+        sb: usize,
+    ) -> Vec<f32> {
         let mut out = Vec::new();
         for bi in 0..batch {
             for i in 0..m {
                 for j in 0..n {
                     let s: f64 = (0..k)
-                        .map(|kk| f64::from(a[bi * sa + i * k + kk]) * f64::from(b[bi * sb + kk * n + j]))
+                        .map(|kk| {
+                            f64::from(a[bi * sa + i * k + kk]) * f64::from(b[bi * sb + kk * n + j])
+                        })
                         .sum();
                     out.push(s as f32);
                 }
@@ -229,7 +305,17 @@ mod tests {
         assert_eq!(out, [0.0; 6]);
         for trans_a in [false, true] {
             for trans_b in [false, true] {
-                let p = Gemm { m: 2, n: 3, k: 0, trans_a, trans_b, alpha: 1.0, beta: 1.0, c_stride_m: 0, c_stride_n: 1 };
+                let p = Gemm {
+                    m: 2,
+                    n: 3,
+                    k: 0,
+                    trans_a,
+                    trans_b,
+                    alpha: 1.0,
+                    beta: 1.0,
+                    c_stride_m: 0,
+                    c_stride_n: 1,
+                };
                 let mut out = [f32::NAN; 6];
                 gemm(&p, &[], &[], Some(&[1.0, 2.0, 3.0]), &mut out);
                 assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);

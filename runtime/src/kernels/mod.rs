@@ -97,7 +97,11 @@ mod tests {
                             for i in 0..count {
                                 let pos = (offset + i * step) as isize - pad as isize;
                                 let inside = pos >= 0 && pos < len as isize;
-                                assert_eq!(r.contains(&i), inside, "{offset} {pad} {step} {count} {len}");
+                                assert_eq!(
+                                    r.contains(&i),
+                                    inside,
+                                    "{offset} {pad} {step} {count} {len}"
+                                );
                             }
                             assert!(r.end <= count && r.start <= r.end);
                         }

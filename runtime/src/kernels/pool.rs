@@ -44,9 +44,19 @@ pub struct Pool2d {
 
 impl Pool2d {
     fn check_sizes(&self, input: &[f32], output: &[f32]) {
-        debug_assert!(self.stride_h > 0 && self.stride_w > 0 && self.dilation_h > 0 && self.dilation_w > 0);
-        debug_assert_eq!(input.len(), self.n * self.c * self.h_in * self.w_in, "pool: input size");
-        debug_assert_eq!(output.len(), self.n * self.c * self.h_out * self.w_out, "pool: output size");
+        debug_assert!(
+            self.stride_h > 0 && self.stride_w > 0 && self.dilation_h > 0 && self.dilation_w > 0
+        );
+        debug_assert_eq!(
+            input.len(),
+            self.n * self.c * self.h_in * self.w_in,
+            "pool: input size"
+        );
+        debug_assert_eq!(
+            output.len(),
+            self.n * self.c * self.h_out * self.w_out,
+            "pool: output size"
+        );
     }
 }
 
@@ -66,10 +76,17 @@ pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
         for oy in 0..p.h_out {
             let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
             for ox in 0..p.w_out {
-                let xs = valid_range(ox * p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.w_in);
+                let xs = valid_range(
+                    ox * p.stride_w,
+                    p.pad_left,
+                    p.dilation_w,
+                    p.kernel_w,
+                    p.w_in,
+                );
                 let mut m = f32::NEG_INFINITY;
                 for ky in ys.clone() {
-                    let row = &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
+                    let row =
+                        &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
                     for kx in xs.clone() {
                         m = m.max(row[ox * p.stride_w + kx * p.dilation_w - p.pad_left]);
                     }
@@ -103,17 +120,25 @@ pub fn avg_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
             let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
             let padded_ys = valid_range(oy * p.stride_h, 0, p.dilation_h, p.kernel_h, padded_h);
             for ox in 0..p.w_out {
-                let xs = valid_range(ox * p.stride_w, p.pad_left, p.dilation_w, p.kernel_w, p.w_in);
+                let xs = valid_range(
+                    ox * p.stride_w,
+                    p.pad_left,
+                    p.dilation_w,
+                    p.kernel_w,
+                    p.w_in,
+                );
                 let mut acc = 0.0;
                 for ky in ys.clone() {
-                    let row = &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
+                    let row =
+                        &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
                     for kx in xs.clone() {
                         acc += row[ox * p.stride_w + kx * p.dilation_w - p.pad_left];
                     }
                 }
                 let real = ys.len() * xs.len();
                 let count = if p.count_include_pad {
-                    padded_ys.len() * valid_range(ox * p.stride_w, 0, p.dilation_w, p.kernel_w, padded_w).len()
+                    padded_ys.len()
+                        * valid_range(ox * p.stride_w, 0, p.dilation_w, p.kernel_w, padded_w).len()
                 } else {
                     real
                 };
@@ -128,7 +153,11 @@ pub fn avg_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
 ///
 /// Sizes: `input` is `[channels * spatial]`, `output` is `[channels]`.
 pub fn global_avg_pool(channels: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
-    debug_assert_eq!(input.len(), channels * spatial, "global_avg_pool: input size");
+    debug_assert_eq!(
+        input.len(),
+        channels * spatial,
+        "global_avg_pool: input size"
+    );
     debug_assert_eq!(output.len(), channels, "global_avg_pool: output size");
     let inv = 1.0 / spatial as f32;
     for (c, y) in output.iter_mut().enumerate().take(channels) {
@@ -146,6 +175,7 @@ mod tests {
     use std::vec::Vec;
 
     /// Pads are `(top, left, bottom, right)`; output size by the ONNX formula.
+    #[allow(clippy::too_many_arguments)]
     fn make(
         n: usize,
         c: usize,
@@ -199,7 +229,9 @@ mod tests {
                 if iy < 0 || ix < 0 || iy >= p.h_in as isize || ix >= p.w_in as isize {
                     v.push(None);
                 } else {
-                    v.push(Some(x[(plane * p.h_in + iy as usize) * p.w_in + ix as usize]));
+                    v.push(Some(
+                        x[(plane * p.h_in + iy as usize) * p.w_in + ix as usize],
+                    ));
                 }
             }
         }
@@ -218,7 +250,11 @@ mod tests {
                     } else if real.is_empty() {
                         0.0
                     } else {
-                        let n = if p.count_include_pad { win.len() } else { real.len() };
+                        let n = if p.count_include_pad {
+                            win.len()
+                        } else {
+                            real.len()
+                        };
                         real.iter().sum::<f64>() / n as f64
                     };
                     out.push(y as f32);
@@ -236,7 +272,10 @@ mod tests {
         max_pool2d(&p, &x, &mut out);
         assert_close(&out, &reference(&p, &x, true));
         for count_include_pad in [false, true] {
-            let p = Pool2d { count_include_pad, ..p };
+            let p = Pool2d {
+                count_include_pad,
+                ..p
+            };
             let mut out = vec![f32::NAN; len];
             avg_pool2d(&p, &x, &mut out);
             assert_close(&out, &reference(&p, &x, false));
@@ -245,24 +284,60 @@ mod tests {
 
     #[test]
     fn pools_match_reference() {
-        check(make(2, 3, (7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), false), 1);
-        check(make(1, 2, (6, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), false), 2);
-        check(make(1, 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), false), 3);
-        check(make(1, 1, (1, 1), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), false), 4);
-        check(make(2, 2, (5, 8), (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), false), 5);
-        check(make(1, 3, (8, 5), (3, 1), (2, 1), (1, 0, 2, 0), (1, 1), false), 6);
-        check(make(1, 2, (9, 9), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), false), 7);
-        check(make(1, 2, (4, 5), (3, 3), (1, 1), (0, 2, 2, 0), (1, 1), false), 8);
+        check(
+            make(2, 3, (7, 7), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), false),
+            1,
+        );
+        check(
+            make(1, 2, (6, 5), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), false),
+            2,
+        );
+        check(
+            make(1, 1, (1, 1), (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), false),
+            3,
+        );
+        check(
+            make(1, 1, (1, 1), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), false),
+            4,
+        );
+        check(
+            make(2, 2, (5, 8), (1, 3), (1, 2), (0, 1, 0, 1), (1, 1), false),
+            5,
+        );
+        check(
+            make(1, 3, (8, 5), (3, 1), (2, 1), (1, 0, 2, 0), (1, 1), false),
+            6,
+        );
+        check(
+            make(1, 2, (9, 9), (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), false),
+            7,
+        );
+        check(
+            make(1, 2, (4, 5), (3, 3), (1, 1), (0, 2, 2, 0), (1, 1), false),
+            8,
+        );
         // Window larger than the input.
-        check(make(1, 1, (2, 3), (4, 4), (1, 1), (2, 1, 1, 2), (1, 1), false), 9);
+        check(
+            make(1, 1, (2, 3), (4, 4), (1, 1), (2, 1, 1, 2), (1, 1), false),
+            9,
+        );
     }
 
     #[test]
     fn ceil_mode() {
         // Last windows run past the bottom/right padding.
-        check(make(1, 2, (5, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), true), 20);
-        check(make(2, 1, (7, 8), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), true), 21);
-        check(make(1, 1, (6, 7), (3, 2), (2, 3), (1, 0, 0, 1), (2, 1), true), 22);
+        check(
+            make(1, 2, (5, 6), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), true),
+            20,
+        );
+        check(
+            make(2, 1, (7, 8), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), true),
+            21,
+        );
+        check(
+            make(1, 1, (6, 7), (3, 2), (2, 3), (1, 0, 0, 1), (2, 1), true),
+            22,
+        );
     }
 
     #[test]
@@ -283,7 +358,10 @@ mod tests {
             global_avg_pool(channels, spatial, &x, &mut out);
             let want: Vec<f32> = (0..channels)
                 .map(|c| {
-                    let s: f64 = x[c * spatial..(c + 1) * spatial].iter().map(|&v| f64::from(v)).sum();
+                    let s: f64 = x[c * spatial..(c + 1) * spatial]
+                        .iter()
+                        .map(|&v| f64::from(v))
+                        .sum();
                     (s / spatial as f64) as f32
                 })
                 .collect();

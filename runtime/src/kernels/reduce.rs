@@ -15,9 +15,17 @@ pub fn reduce_mean(input: &[f32], shape: &[usize], axes: &[usize], output: &mut 
         axes.windows(2).all(|w| w[0] < w[1]) && axes.iter().all(|&a| a < rank),
         "reduce_mean: axes must be sorted, unique and in range"
     );
-    debug_assert_eq!(input.len(), shape.iter().product::<usize>(), "reduce_mean: input size");
+    debug_assert_eq!(
+        input.len(),
+        shape.iter().product::<usize>(),
+        "reduce_mean: input size"
+    );
     let reduced: usize = axes.iter().map(|&a| shape[a]).product();
-    debug_assert_eq!(output.len() * reduced, input.len(), "reduce_mean: output size");
+    debug_assert_eq!(
+        output.len() * reduced,
+        input.len(),
+        "reduce_mean: output size"
+    );
 
     output.fill(0.0);
     if input.is_empty() {
@@ -92,11 +100,16 @@ mod tests {
                 .iter()
                 .zip(&out_shape)
                 .enumerate()
-                .fold(0, |acc, (d, (&c, &n))| acc * n + if axes.contains(&d) { 0 } else { c });
+                .fold(0, |acc, (d, (&c, &n))| {
+                    acc * n + if axes.contains(&d) { 0 } else { c }
+                });
             sums[o] += f64::from(v);
             counts[o] += 1;
         }
-        sums.iter().zip(&counts).map(|(&s, &c)| (s / c as f64) as f32).collect()
+        sums.iter()
+            .zip(&counts)
+            .map(|(&s, &c)| (s / c as f64) as f32)
+            .collect()
     }
 
     fn check(shape: &[usize], axes: &[usize], seed: u32) {

@@ -73,8 +73,16 @@ pub struct Resize {
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 /// If the input planes are empty (`h_in` or `w_in` is 0) the output is zeroed.
 pub fn resize(p: &Resize, input: &[f32], output: &mut [f32]) {
-    debug_assert_eq!(input.len(), p.n * p.c * p.h_in * p.w_in, "resize: input size");
-    debug_assert_eq!(output.len(), p.n * p.c * p.h_out * p.w_out, "resize: output size");
+    debug_assert_eq!(
+        input.len(),
+        p.n * p.c * p.h_in * p.w_in,
+        "resize: input size"
+    );
+    debug_assert_eq!(
+        output.len(),
+        p.n * p.c * p.h_out * p.w_out,
+        "resize: output size"
+    );
     if p.h_in == 0 || p.w_in == 0 {
         output.fill(0.0);
         return;
@@ -100,7 +108,8 @@ pub fn resize(p: &Resize, input: &[f32], output: &mut [f32]) {
                     let row0 = &x[y0 * p.w_in..][..p.w_in];
                     let row1 = &x[y1 * p.w_in..][..p.w_in];
                     for (ox, o) in out_row.iter_mut().enumerate() {
-                        let (x0, x1, fx) = linear(source(p.coord, ox, p.scale_w, p.w_in, p.w_out), p.w_in);
+                        let (x0, x1, fx) =
+                            linear(source(p.coord, ox, p.scale_w, p.w_in, p.w_out), p.w_in);
                         let top = row0[x0] + fx * (row0[x1] - row0[x0]);
                         let bottom = row1[x0] + fx * (row1[x1] - row1[x0]);
                         *o = top + fy * (bottom - top);
@@ -200,7 +209,13 @@ mod tests {
         NearestRounding::Ceil,
     ];
 
-    fn make(n: usize, c: usize, h_in: usize, w_in: usize, h_out: usize, w_out: usize, mode: ResizeMode, coord: CoordTransform) -> Resize {
+    fn make(
+        (n, c): (usize, usize),
+        (h_in, w_in): (usize, usize),
+        (h_out, w_out): (usize, usize),
+        mode: ResizeMode,
+        coord: CoordTransform,
+    ) -> Resize {
         Resize {
             n,
             c,
@@ -216,7 +231,13 @@ mod tests {
     }
 
     /// Source coordinate straight from the ONNX spec table (f32, like onnxruntime).
-    fn ref_coord(coord: CoordTransform, x: usize, scale: f32, len_in: usize, len_out: usize) -> f32 {
+    fn ref_coord(
+        coord: CoordTransform,
+        x: usize,
+        scale: f32,
+        len_in: usize,
+        len_out: usize,
+    ) -> f32 {
         let x = x as f32;
         match coord {
             CoordTransform::HalfPixel => (x + 0.5) / scale - 0.5,
@@ -252,7 +273,9 @@ mod tests {
                     let sy = ref_coord(p.coord, oy, p.scale_h, p.h_in, p.h_out);
                     let sx = ref_coord(p.coord, ox, p.scale_w, p.w_in, p.w_out);
                     let v = match p.mode {
-                        ResizeMode::Nearest(r) => at(ref_nearest(sy, r, p.h_in), ref_nearest(sx, r, p.w_in)),
+                        ResizeMode::Nearest(r) => {
+                            at(ref_nearest(sy, r, p.h_in), ref_nearest(sx, r, p.w_in))
+                        }
                         ResizeMode::Linear => {
                             let sy = f64::from(sy).clamp(0.0, (p.h_in - 1) as f64);
                             let sx = f64::from(sx).clamp(0.0, (p.w_in - 1) as f64);
@@ -282,15 +305,41 @@ mod tests {
 
     #[test]
     fn all_modes_match_reference() {
-        let sizes = [(2, 3, 4, 6), (4, 6, 2, 3), (3, 5, 7, 2), (1, 1, 3, 4), (5, 4, 1, 1), (4, 4, 4, 4), (3, 3, 8, 5)];
+        let sizes = [
+            (2, 3, 4, 6),
+            (4, 6, 2, 3),
+            (3, 5, 7, 2),
+            (1, 1, 3, 4),
+            (5, 4, 1, 1),
+            (4, 4, 4, 4),
+            (3, 3, 8, 5),
+        ];
         let mut seed = 0;
         for (h_in, w_in, h_out, w_out) in sizes {
             for coord in COORDS {
                 seed += 1;
-                check(make(2, 2, h_in, w_in, h_out, w_out, ResizeMode::Linear, coord), seed);
+                check(
+                    make(
+                        (2, 2),
+                        (h_in, w_in),
+                        (h_out, w_out),
+                        ResizeMode::Linear,
+                        coord,
+                    ),
+                    seed,
+                );
                 for r in ROUNDINGS {
                     seed += 1;
-                    check(make(1, 3, h_in, w_in, h_out, w_out, ResizeMode::Nearest(r), coord), seed);
+                    check(
+                        make(
+                            (1, 3),
+                            (h_in, w_in),
+                            (h_out, w_out),
+                            ResizeMode::Nearest(r),
+                            coord,
+                        ),
+                        seed,
+                    );
                 }
             }
         }
@@ -299,7 +348,13 @@ mod tests {
     #[test]
     fn given_scale_differs_from_size_ratio() {
         // ONNX lets `scales` be given with output = floor(input * scale).
-        let mut p = make(1, 1, 5, 5, 7, 7, ResizeMode::Linear, CoordTransform::HalfPixel);
+        let mut p = make(
+            (1, 1),
+            (5, 5),
+            (7, 7),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
         p.scale_h = 1.5;
         p.scale_w = 1.5;
         check(p, 100);
@@ -316,7 +371,13 @@ mod tests {
         let p = Resize {
             scale_h: 2.0,
             scale_w: 3.0,
-            ..make(1, 1, 2, 2, 4, 6, ResizeMode::Nearest(NearestRounding::RoundPreferFloor), CoordTransform::HalfPixel)
+            ..make(
+                (1, 1),
+                (2, 2),
+                (4, 6),
+                ResizeMode::Nearest(NearestRounding::RoundPreferFloor),
+                CoordTransform::HalfPixel,
+            )
         };
         let mut out = [0.0; 24];
         resize(&p, &X22, &mut out);
@@ -329,7 +390,13 @@ mod tests {
 
     #[test]
     fn onnx_upsample_linear() {
-        let p = make(1, 1, 2, 2, 4, 4, ResizeMode::Linear, CoordTransform::HalfPixel);
+        let p = make(
+            (1, 1),
+            (2, 2),
+            (4, 4),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
         let mut out = [0.0; 16];
         resize(&p, &X22, &mut out);
         let want = [
@@ -341,15 +408,33 @@ mod tests {
 
     #[test]
     fn onnx_upsample_linear_align_corners() {
-        let p = make(1, 1, 2, 2, 4, 4, ResizeMode::Linear, CoordTransform::AlignCorners);
+        let p = make(
+            (1, 1),
+            (2, 2),
+            (4, 4),
+            ResizeMode::Linear,
+            CoordTransform::AlignCorners,
+        );
         let mut out = [0.0; 16];
         resize(&p, &X22, &mut out);
         let t = 1.0 / 3.0;
         let want = [
-            1.0, 1.0 + t, 1.0 + 2.0 * t, 2.0, //
-            1.0 + 2.0 * t, 2.0, 2.0 + t, 2.0 + 2.0 * t, //
-            2.0 + t, 2.0 + 2.0 * t, 3.0, 3.0 + t, //
-            3.0, 3.0 + t, 3.0 + 2.0 * t, 4.0,
+            1.0,
+            1.0 + t,
+            1.0 + 2.0 * t,
+            2.0, //
+            1.0 + 2.0 * t,
+            2.0,
+            2.0 + t,
+            2.0 + 2.0 * t, //
+            2.0 + t,
+            2.0 + 2.0 * t,
+            3.0,
+            3.0 + t, //
+            3.0,
+            3.0 + t,
+            3.0 + 2.0 * t,
+            4.0,
         ];
         assert_close(&out, &want);
     }
@@ -373,7 +458,13 @@ mod tests {
 
     #[test]
     fn empty_input_plane_zeroes_output() {
-        let p = make(1, 2, 0, 3, 2, 2, ResizeMode::Linear, CoordTransform::HalfPixel);
+        let p = make(
+            (1, 2),
+            (0, 3),
+            (2, 2),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
         let mut out = [f32::NAN; 8];
         resize(&p, &[], &mut out);
         assert_eq!(out, [0.0; 8]);

@@ -105,8 +105,20 @@ mod tests {
     #[test]
     fn matches_reference() {
         let mut rng = Rng::new(1);
-        for (outer, axis_len, inner) in [(1, 10, 1), (3, 1000, 1), (2, 5, 3), (2, 7, 64), (1, 3, 150), (4, 1, 5), (1, 1, 1)] {
-            let x: Vec<f32> = rng.vec(outer * axis_len * inner).iter().map(|v| v * 8.0).collect();
+        for (outer, axis_len, inner) in [
+            (1, 10, 1),
+            (3, 1000, 1),
+            (2, 5, 3),
+            (2, 7, 64),
+            (1, 3, 150),
+            (4, 1, 5),
+            (1, 1, 1),
+        ] {
+            let x: Vec<f32> = rng
+                .vec(outer * axis_len * inner)
+                .iter()
+                .map(|v| v * 8.0)
+                .collect();
             let mut out = vec![f32::NAN; x.len()];
             softmax(outer, axis_len, inner, &x, &mut out);
             assert_close(&out, &reference(outer, axis_len, inner, &x));
