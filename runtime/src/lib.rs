@@ -6,7 +6,7 @@
 //! checked with `debug_assert!` only.
 //!
 //! The crate is `no_std` with no dependencies. Features:
-//! - `alloc`: enables [`Arena`], a heap-allocated scratch buffer.
+//! - `alloc`: enables `Arena`, a heap-allocated scratch buffer.
 //! - `std` (default): implies `alloc`.
 
 #![no_std]
@@ -22,6 +22,7 @@ extern crate alloc;
 mod activation;
 #[cfg(feature = "alloc")]
 mod arena;
+mod io;
 mod kernels;
 #[cfg(test)]
 mod testutil;
@@ -30,6 +31,7 @@ mod weights;
 pub use activation::Activation;
 #[cfg(feature = "alloc")]
 pub use arena::Arena;
+pub use io::io;
 pub use kernels::conv::*;
 pub use kernels::copy::*;
 pub use kernels::elementwise::*;

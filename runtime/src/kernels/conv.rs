@@ -53,6 +53,9 @@ const POINTWISE_TILE: usize = 256;
 /// `[c_out, c_in / group, kernel_h, kernel_w]` (OIHW), `bias` is `[c_out]`,
 /// `output` is `[n, c_out, h_out, w_out]`. Input positions in the padding read
 /// as zero. Every output element is written.
+///
+/// Picks a path internally: pointwise (1x1, stride 1, no padding) as a GEMM
+/// per group, depthwise (`group == c_in == c_out`), or general.
 pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
     debug_assert!(
         p.group > 0 && p.c_in % p.group == 0 && p.c_out % p.group == 0,
@@ -144,14 +147,9 @@ fn conv_depthwise(
         for c in 0..p.c_out {
             let x = &input[(b * p.c_in + c) * in_plane..][..in_plane];
             let y = &mut output[(b * p.c_out + c) * out_plane..][..out_plane];
-            let kernel = &weight[c * taps..][..taps];
-            let bias_v = bias.map_or(0.0, |bias| bias[c]);
-            for oy in 0..p.h_out {
-                let row = &mut y[oy * p.w_out..][..p.w_out];
-                row.fill(bias_v);
-                accumulate_row(p, row, oy, x, kernel);
-                apply_in_place(p.activation, row);
-            }
+            y.fill(bias.map_or(0.0, |bias| bias[c]));
+            accumulate_plane(p, y, x, &weight[c * taps..][..taps]);
+            apply_in_place(p.activation, y);
         }
     }
 }
@@ -175,44 +173,62 @@ fn conv_general(
             let x = &input[(b * p.c_in + g * cig) * in_plane..][..cig * in_plane];
             let y = &mut output[(b * p.c_out + co) * out_plane..][..out_plane];
             let w = &weight[co * cig * taps..][..cig * taps];
-            let bias_v = bias.map_or(0.0, |bias| bias[co]);
-            for oy in 0..p.h_out {
-                let row = &mut y[oy * p.w_out..][..p.w_out];
-                row.fill(bias_v);
-                for ci in 0..cig {
-                    let plane = &x[ci * in_plane..][..in_plane];
-                    accumulate_row(p, row, oy, plane, &w[ci * taps..][..taps]);
-                }
-                apply_in_place(p.activation, row);
+            y.fill(bias.map_or(0.0, |bias| bias[co]));
+            for ci in 0..cig {
+                let plane = &x[ci * in_plane..][..in_plane];
+                accumulate_plane(p, y, plane, &w[ci * taps..][..taps]);
             }
+            apply_in_place(p.activation, y);
         }
     }
 }
 
 /// Adds the contribution of one input plane through one `kernel_h x kernel_w`
-/// kernel to output row `oy`, one kernel tap at a time over the whole row.
+/// kernel to one output plane, one kernel tap at a time: each tap scales a
+/// (strided) block of the input into the output rows and columns it reaches.
 #[inline]
-fn accumulate_row(p: &Conv2d, row: &mut [f32], oy: usize, plane: &[f32], kernel: &[f32]) {
-    let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
-    for ky in ys {
-        let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
-        let in_row = &plane[iy * p.w_in..][..p.w_in];
+fn accumulate_plane(p: &Conv2d, out_plane: &mut [f32], in_plane: &[f32], kernel: &[f32]) {
+    for ky in 0..p.kernel_h {
+        let ys = valid_range(ky * p.dilation_h, p.pad_top, p.stride_h, p.h_out, p.h_in);
+        if ys.is_empty() {
+            continue;
+        }
         for kx in 0..p.kernel_w {
-            let w = kernel[ky * p.kernel_w + kx];
             let xs = valid_range(kx * p.dilation_w, p.pad_left, p.stride_w, p.w_out, p.w_in);
             if xs.is_empty() {
                 continue;
             }
+            let w = kernel[ky * p.kernel_w + kx];
             let ix0 = xs.start * p.stride_w + kx * p.dilation_w - p.pad_left;
-            let out = &mut row[xs];
-            if p.stride_w == 1 {
-                axpy(out, &in_row[ix0..][..out.len()], w);
-            } else {
-                for (o, &v) in out.iter_mut().zip(in_row[ix0..].iter().step_by(p.stride_w)) {
-                    *o += w * v;
+            // Input columns read by this tap: ix0, ix0 + stride, ..., for xs.len() outputs.
+            let span = (xs.len() - 1) * p.stride_w + 1;
+            for oy in ys.clone() {
+                let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
+                let src = &in_plane[iy * p.w_in + ix0..][..span];
+                let dst = &mut out_plane[oy * p.w_out..][..p.w_out][xs.clone()];
+                match p.stride_w {
+                    1 => axpy(dst, src, w),
+                    2 => axpy_strided::<2>(dst, src, w),
+                    s => {
+                        for (o, &v) in dst.iter_mut().zip(src.iter().step_by(s)) {
+                            *o += w * v;
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// `dst[j] += a * src[j * S]` for `src` of length `(dst.len() - 1) * S + 1`.
+/// Walking `src` in chunks of `S` lets the compiler vectorise the gather.
+#[inline(always)]
+fn axpy_strided<const S: usize>(dst: &mut [f32], src: &[f32], a: f32) {
+    if let Some((last, head)) = dst.split_last_mut() {
+        for (o, chunk) in head.iter_mut().zip(src.chunks_exact(S)) {
+            *o += a * chunk[0];
+        }
+        *last += a * src[head.len() * S];
     }
 }
 
@@ -526,6 +542,37 @@ mod tests {
     #[test]
     fn general_and_grouped() {
         let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        // Stride 3, general and depthwise.
+        check(
+            make(
+                1,
+                2,
+                (10, 11),
+                3,
+                (3, 3),
+                (3, 3),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                NONE,
+            ),
+            25,
+        );
+        check(
+            make(
+                1,
+                3,
+                (10, 11),
+                3,
+                (3, 3),
+                (3, 3),
+                (1, 1, 1, 1),
+                (1, 1),
+                3,
+                NONE,
+            ),
+            26,
+        );
         // Stem-like: 3 -> 4 channels, 3x3 stride 2 on odd sizes.
         check(
             make(

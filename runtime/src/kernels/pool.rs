@@ -61,9 +61,9 @@ impl Pool2d {
 }
 
 /// MaxPool: each output is the maximum of the real input elements in its
-/// window; padding never wins. NaN inputs are ignored like `f32::max` does
-/// (the result is NaN only if every element is NaN). A window with no real
-/// element (impossible in valid ONNX) gives `-inf`.
+/// window; padding never wins. NaN inputs are skipped (as by `f32::max`). A
+/// window with no real non-NaN element (impossible in valid ONNX without NaN)
+/// gives `-inf`.
 ///
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
@@ -338,6 +338,14 @@ mod tests {
             make(1, 1, (6, 7), (3, 2), (2, 3), (1, 0, 0, 1), (2, 1), true),
             22,
         );
+    }
+
+    #[test]
+    fn max_skips_nan() {
+        let p = make(1, 1, (1, 3), (1, 2), (1, 1), (0, 0, 0, 0), (1, 1), false);
+        let mut out = [0.0; 2];
+        max_pool2d(&p, &[f32::NAN, 1.0, f32::NAN], &mut out);
+        assert_eq!(out, [1.0, 1.0]);
     }
 
     #[test]
