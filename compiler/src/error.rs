@@ -7,9 +7,15 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("not a valid ONNX model (protobuf decoding failed): {0}")]
     Decode(#[from] prost::DecodeError),
     #[error("invalid model: {0}")]
@@ -17,7 +23,11 @@ pub enum Error {
     #[error("unsupported operators ({} nodes): {}", .0.len(), list_unsupported(.0))]
     Unsupported(Vec<Unsupported>),
     #[error("node '{node}' ({op}): {msg}")]
-    Node { node: String, op: String, msg: String },
+    Node {
+        node: String,
+        op: String,
+        msg: String,
+    },
     #[error("external data for initializer '{tensor}': {msg}")]
     ExternalData { tensor: String, msg: String },
     #[error("invalid option: {0}")]

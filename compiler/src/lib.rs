@@ -4,6 +4,7 @@
 //! `analysis` computes side tables such as costs.
 
 pub mod analysis;
+pub mod back;
 pub mod error;
 pub mod front;
 pub mod ir;
@@ -17,16 +18,166 @@ pub use front::ImportOptions;
 pub fn parse_dims(s: &str) -> Result<Vec<usize>> {
     let dims: Vec<usize> = s
         .split(['x', 'X', ','])
-        .map(|d| d.trim().parse::<usize>().map_err(|_| Error::Option(format!("'{s}' is not a shape like 1x3x224x224"))))
+        .map(|d| {
+            d.trim()
+                .parse::<usize>()
+                .map_err(|_| Error::Option(format!("'{s}' is not a shape like 1x3x224x224")))
+        })
         .collect::<Result<_>>()?;
     if dims.is_empty() || dims.contains(&0) {
-        return Err(Error::Option(format!("'{s}' is not a shape like 1x3x224x224")));
+        return Err(Error::Option(format!(
+            "'{s}' is not a shape like 1x3x224x224"
+        )));
     }
     Ok(dims)
 }
 
 /// Parses `NAME=1x3x224x224`.
 pub fn parse_input_shape(s: &str) -> Result<(String, Vec<usize>)> {
-    let (name, dims) = s.rsplit_once('=').ok_or_else(|| Error::Option(format!("'{s}' must look like NAME=1x3x224x224")))?;
+    let (name, dims) = s
+        .rsplit_once('=')
+        .ok_or_else(|| Error::Option(format!("'{s}' must look like NAME=1x3x224x224")))?;
     Ok((name.to_string(), parse_dims(dims)?))
+}
+
+pub use back::WeightsMode;
+pub use pipeline::{compile, CompileOptions, Compiled};
+
+use std::path::{Path, PathBuf};
+
+/// Name of the weights file written beside `source` (`generated.rs` -> `generated.weights.bin`).
+pub fn weights_file_name(source: &Path) -> String {
+    let stem = source
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    format!("{stem}.weights.bin")
+}
+
+/// Compiles `model` and writes the source to `source` and the weights beside it. Returns the
+/// compilation and the weights path (None with inline weights). The CLI and [`Builder`] both
+/// go through here.
+pub fn compile_to(
+    model: &Path,
+    source: &Path,
+    opts: &CompileOptions,
+) -> Result<(Compiled, Option<PathBuf>)> {
+    let mut opts = opts.clone();
+    opts.weights_file = weights_file_name(source);
+    let c = compile(model, &opts)?;
+    let write = |p: &Path, data: &[u8]| {
+        std::fs::write(p, data).map_err(|source| Error::Write {
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    write(source, c.source.as_bytes())?;
+    let weights = match opts.weights_mode {
+        WeightsMode::File => {
+            let p = source.with_file_name(&opts.weights_file);
+            write(&p, &c.weights)?;
+            Some(p)
+        }
+        WeightsMode::Inline => None,
+    };
+    Ok((c, weights))
+}
+
+/// Compiles a model from a `build.rs`:
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let built = ghostc::Builder::new("model.onnx")
+///     .name("GhostNet")
+///     .input_shape("input", [1, 3, 224, 224])
+///     .out_dir(std::env::var("OUT_DIR")?)
+///     .build()?;
+/// // In the crate: include!(concat!(env!("OUT_DIR"), "/ghost_net.rs"));
+/// # let _ = built; Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    model: PathBuf,
+    opts: CompileOptions,
+    out_dir: Option<PathBuf>,
+}
+
+/// What [`Builder::build`] wrote.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The generated source, to `include!`.
+    pub source: PathBuf,
+    /// The weights file beside it (None with inline weights).
+    pub weights: Option<PathBuf>,
+    /// Name of the generated struct.
+    pub struct_name: String,
+    pub warnings: Vec<String>,
+}
+
+impl Builder {
+    pub fn new(model: impl AsRef<Path>) -> Self {
+        Builder {
+            model: model.as_ref().to_path_buf(),
+            opts: CompileOptions::default(),
+            out_dir: None,
+        }
+    }
+
+    /// Name of the generated struct (sanitised to UpperCamelCase); the file is its snake_case.
+    pub fn name(mut self, name: &str) -> Self {
+        self.opts.name = Some(name.to_string());
+        self
+    }
+
+    /// Pins the shape of graph input `input` (e.g. a dynamic batch).
+    pub fn input_shape(mut self, input: &str, dims: impl AsRef<[usize]>) -> Self {
+        self.opts
+            .import
+            .input_shapes
+            .insert(input.to_string(), dims.as_ref().to_vec());
+        self
+    }
+
+    /// Weights beside the source (default) or inline in it.
+    pub fn weights(mut self, mode: WeightsMode) -> Self {
+        self.opts.weights_mode = mode;
+        self
+    }
+
+    /// Where to write; defaults to `$OUT_DIR`.
+    pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Compiles and writes `<name>.rs` (+ `<name>.weights.bin`), printing
+    /// `cargo:rerun-if-changed` for the model and each warning as `cargo:warning`.
+    pub fn build(self) -> Result<Built> {
+        println!("cargo:rerun-if-changed={}", self.model.display());
+        let dir = match self.out_dir {
+            Some(d) => d,
+            None => std::env::var_os("OUT_DIR")
+                .map(PathBuf::from)
+                .ok_or_else(|| Error::Option("no out_dir given and OUT_DIR is not set".into()))?,
+        };
+        let name = self
+            .opts
+            .name
+            .clone()
+            .unwrap_or_else(|| pipeline::default_name(&self.model));
+        let source = dir.join(format!(
+            "{}.rs",
+            back::namer::snake(&back::namer::camel(&name))
+        ));
+        let (c, weights) = compile_to(&self.model, &source, &self.opts)?;
+        for w in &c.warnings {
+            println!("cargo:warning=ghostc: {w}");
+        }
+        Ok(Built {
+            source,
+            weights,
+            struct_name: c.struct_name,
+            warnings: c.warnings,
+        })
+    }
 }

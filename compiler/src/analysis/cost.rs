@@ -19,17 +19,26 @@ pub fn macs(g: &Graph, n: NodeIndex) -> u64 {
     };
     match &node.op {
         Op::Conv(c) => {
-            let per_out = inputs.get(1).map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64).unwrap_or(0);
+            let per_out = inputs
+                .get(1)
+                .map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64)
+                .unwrap_or(0);
             let _ = c;
             out * per_out
         }
         Op::Gemm { trans_a, .. } => {
-            let a = inputs.first().map(|&a| g.ty(a).shape.clone()).unwrap_or_default();
+            let a = inputs
+                .first()
+                .map(|&a| g.ty(a).shape.clone())
+                .unwrap_or_default();
             let k = if *trans_a { a.first() } else { a.get(1) };
             out * k.copied().unwrap_or(0) as u64
         }
         Op::MatMul => {
-            let a = inputs.first().map(|&a| g.ty(a).shape.clone()).unwrap_or_default();
+            let a = inputs
+                .first()
+                .map(|&a| g.ty(a).shape.clone())
+                .unwrap_or_default();
             out * a.last().copied().unwrap_or(0) as u64
         }
         _ => 0,
@@ -38,7 +47,12 @@ pub fn macs(g: &Graph, n: NodeIndex) -> u64 {
 
 /// f32 constant elements read by a node.
 pub fn node_params(g: &Graph, n: NodeIndex) -> u64 {
-    g.inputs(n).into_iter().filter_map(|v| g.constant(v)).filter_map(|t| t.as_f32()).map(|v| v.len() as u64).sum()
+    g.inputs(n)
+        .into_iter()
+        .filter_map(|v| g.constant(v))
+        .filter_map(|t| t.as_f32())
+        .map(|v| v.len() as u64)
+        .sum()
 }
 
 /// Totals over the whole graph.
@@ -87,7 +101,11 @@ pub fn thousands(v: u64) -> String {
 pub fn summary(g: &Graph) -> String {
     let (order, num) = numbering(g);
     let mut s = String::new();
-    let _ = writeln!(s, "{:>5}  {:<16} {:<20} {:>12} {:>14}  {}", "%", "op", "output", "params", "MACs", "node");
+    let _ = writeln!(
+        s,
+        "{:>5}  {:<16} {:<20} {:>12} {:>14}  {}",
+        "%", "op", "output", "params", "MACs", "node"
+    );
     for &n in &order {
         let node = g.node(n);
         if matches!(node.op, Op::Const(_) | Op::Input) {
@@ -96,12 +114,22 @@ pub fn summary(g: &Graph) -> String {
         let op = match &node.op {
             Op::Conv(c) => {
                 let c_in = g.inputs(n).first().map(|&x| g.ty(x).shape[1]).unwrap_or(0);
-                let kind = if c.is_depthwise(c_in) { "dw" } else if c.group > 1 { "gconv" } else { "conv" };
+                let kind = if c.is_depthwise(c_in) {
+                    "dw"
+                } else if c.group > 1 {
+                    "gconv"
+                } else {
+                    "conv"
+                };
                 format!("{kind} {}x{}/{}", c.kernel[0], c.kernel[1], c.strides[0])
             }
             op => op.name().to_string(),
         };
-        let out = node.outputs.first().map(|t| Shape(&t.shape).to_string()).unwrap_or_default();
+        let out = node
+            .outputs
+            .first()
+            .map(|t| Shape(&t.shape).to_string())
+            .unwrap_or_default();
         let _ = writeln!(
             s,
             "{:>5}  {:<16} {:<20} {:>12} {:>14}  {}",

@@ -1,3 +1,4 @@
-//! Side tables computed from the IR, keyed by node: cost (MACs, parameters).
+//! Side tables computed from the IR, keyed by node: cost (MACs, parameters) and the memory plan.
 
 pub mod cost;
+pub mod memory;

@@ -5,10 +5,19 @@ use crate::ir::{checked_len, Data, Tensor};
 use crate::ops::elementwise::{broadcast, broadcast_strides};
 
 /// Applies `f` elementwise with numpy broadcasting.
-pub fn map2<A: Copy, B: Copy, U>(a: &[A], ash: &[usize], b: &[B], bsh: &[usize], f: impl Fn(A, B) -> Result<U, String>) -> Result<(Vec<usize>, Vec<U>), String> {
+pub fn map2<A: Copy, B: Copy, U>(
+    a: &[A],
+    ash: &[usize],
+    b: &[B],
+    bsh: &[usize],
+    f: impl Fn(A, B) -> Result<U, String>,
+) -> Result<(Vec<usize>, Vec<U>), String> {
     let shape = broadcast(ash, bsh)?;
     let n = checked_len(&shape).ok_or("result too large")?;
-    let (sa, sb) = (broadcast_strides(ash, &shape), broadcast_strides(bsh, &shape));
+    let (sa, sb) = (
+        broadcast_strides(ash, &shape),
+        broadcast_strides(bsh, &shape),
+    );
     let mut out = Vec::with_capacity(n);
     let mut idx = vec![0usize; shape.len()];
     for _ in 0..n {
@@ -38,7 +47,13 @@ pub fn gather_axes<T: Copy>(src: &[T], shape: &[usize], pick: &[Vec<usize>]) -> 
     let mut out = Vec::with_capacity(n);
     let mut idx = vec![0usize; shape.len()];
     for _ in 0..n {
-        out.push(src[idx.iter().enumerate().map(|(d, &i)| pick[d][i] * strides[d]).sum::<usize>()]);
+        out.push(
+            src[idx
+                .iter()
+                .enumerate()
+                .map(|(d, &i)| pick[d][i] * strides[d])
+                .sum::<usize>()],
+        );
         for d in (0..shape.len()).rev() {
             idx[d] += 1;
             if idx[d] < out_shape[d] {
@@ -52,7 +67,10 @@ pub fn gather_axes<T: Copy>(src: &[T], shape: &[usize], pick: &[Vec<usize>]) -> 
 
 /// Re-labels a tensor with a new shape of the same length.
 pub fn reshaped(t: &Tensor, shape: Vec<usize>) -> Tensor {
-    Tensor { shape, data: t.data.clone() }
+    Tensor {
+        shape,
+        data: t.data.clone(),
+    }
 }
 
 /// Selects elements along every axis (a generic gather), keeping the dtype.
@@ -79,8 +97,18 @@ pub fn concat(ts: &[&Tensor], axis: usize, shape: Vec<usize>) -> Tensor {
     }
     let chunk = |t: &Tensor| t.shape[axis..].iter().product::<usize>();
     let data = match &ts[0].data {
-        Data::F32(_) => Data::F32(cat(&ts.iter().filter_map(|t| t.as_f32().map(|v| (v, chunk(t)))).collect::<Vec<_>>(), outer)),
-        Data::I64(_) => Data::I64(cat(&ts.iter().filter_map(|t| t.as_i64().map(|v| (v, chunk(t)))).collect::<Vec<_>>(), outer)),
+        Data::F32(_) => Data::F32(cat(
+            &ts.iter()
+                .filter_map(|t| t.as_f32().map(|v| (v, chunk(t))))
+                .collect::<Vec<_>>(),
+            outer,
+        )),
+        Data::I64(_) => Data::I64(cat(
+            &ts.iter()
+                .filter_map(|t| t.as_i64().map(|v| (v, chunk(t))))
+                .collect::<Vec<_>>(),
+            outer,
+        )),
     };
     Tensor { shape, data }
 }
@@ -99,7 +127,13 @@ pub fn transpose(t: &Tensor, perm: &[usize]) -> Tensor {
         let mut out = Vec::with_capacity(n);
         let mut idx = vec![0usize; r];
         for _ in 0..n {
-            out.push(v[idx.iter().zip(&out_strides).map(|(i, s)| i * s).sum::<usize>()]);
+            out.push(
+                v[idx
+                    .iter()
+                    .zip(&out_strides)
+                    .map(|(i, s)| i * s)
+                    .sum::<usize>()],
+            );
             for d in (0..r).rev() {
                 idx[d] += 1;
                 if idx[d] < out_shape[d] {

@@ -41,33 +41,89 @@ pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=20;
 
 /// Reads and imports the model at `path`; external data is resolved relative to its folder.
 pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
-    let dir = path.parent().map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p });
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let dir = path.parent().map(|p| {
+        if p.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            p
+        }
+    });
     import_bytes(&bytes, dir, opts)
 }
 
 /// Imports a serialised ModelProto. `model_dir` anchors external data; `None` refuses it.
-pub fn import_bytes(bytes: &[u8], model_dir: Option<&Path>, opts: &ImportOptions) -> Result<Imported> {
+pub fn import_bytes(
+    bytes: &[u8],
+    model_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<Imported> {
     let model = ModelProto::decode(bytes)?;
     import_model(&model, model_dir, opts)
 }
 
 /// The ONNX op types the front end accepts.
 pub const SUPPORTED_OPS: &[&str] = &[
-    "Add", "AveragePool", "BatchNormalization", "Cast", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv",
-    "Div", "Dropout", "Equal", "Expand", "Flatten", "Gather", "Gemm", "GlobalAveragePool", "HardSigmoid",
-    "HardSwish", "Identity", "MatMul", "MaxPool", "Mul", "Range", "ReduceMean", "Relu", "Reshape", "Resize",
-    "Shape", "Sigmoid", "Slice", "Softmax", "Split", "Squeeze", "Sub", "Transpose", "Unsqueeze", "Where",
+    "Add",
+    "AveragePool",
+    "BatchNormalization",
+    "Cast",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Div",
+    "Dropout",
+    "Equal",
+    "Expand",
+    "Flatten",
+    "Gather",
+    "Gemm",
+    "GlobalAveragePool",
+    "HardSigmoid",
+    "HardSwish",
+    "Identity",
+    "MatMul",
+    "MaxPool",
+    "Mul",
+    "Range",
+    "ReduceMean",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Shape",
+    "Sigmoid",
+    "Slice",
+    "Softmax",
+    "Split",
+    "Squeeze",
+    "Sub",
+    "Transpose",
+    "Unsqueeze",
+    "Where",
 ];
 
-fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptions) -> Result<Imported> {
-    let graph = model.graph.as_ref().ok_or_else(|| Error::Model("the model has no graph".into()))?;
+fn import_model(
+    model: &ModelProto,
+    model_dir: Option<&Path>,
+    opts: &ImportOptions,
+) -> Result<Imported> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| Error::Model("the model has no graph".into()))?;
     let opset = model
         .opset_import
         .iter()
         .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
         .and_then(|o| o.version)
-        .ok_or_else(|| Error::Model("the model imports no opset of the default ONNX domain".into()))?;
+        .ok_or_else(|| {
+            Error::Model("the model imports no opset of the default ONNX domain".into())
+        })?;
     let mut warnings = Vec::new();
     if !OPSETS.contains(&opset) {
         warnings.push(format!(
@@ -100,7 +156,11 @@ fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptio
     }
 
     let mut imp = Importer {
-        g: Graph { name: graph.name.clone().unwrap_or_default(), opset, ..Graph::default() },
+        g: Graph {
+            name: graph.name.clone().unwrap_or_default(),
+            opset,
+            ..Graph::default()
+        },
         values: HashMap::new(),
         opset,
     };
@@ -126,7 +186,9 @@ fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptio
             continue; // an initializer also listed as an input (IR version < 4): a constant
         }
         let shape = input_shape(vi, opts, &mut warnings)?;
-        let n = imp.g.add_node(name.clone(), Op::Input, vec![TensorType::f32(shape)]);
+        let n = imp
+            .g
+            .add_node(name.clone(), Op::Input, vec![TensorType::f32(shape)]);
         imp.define(&name, ValueRef::new(n, 0), "graph input")?;
         imp.g.inputs.push(n);
         seen_inputs.insert(name);
@@ -134,7 +196,13 @@ fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptio
     if let Some(extra) = opts.input_shapes.keys().find(|k| !seen_inputs.contains(*k)) {
         return Err(Error::Option(format!(
             "--input-shape names '{extra}', but the model's inputs are: {}",
-            seen_inputs.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>().join(", ")
+            seen_inputs
+                .iter()
+                .cloned()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
         )));
     }
     if imp.g.inputs.is_empty() {
@@ -151,15 +219,22 @@ fn import_model(model: &ModelProto, model_dir: Option<&Path>, opts: &ImportOptio
     }
     for vi in &graph.output {
         let name = vi.name.clone().unwrap_or_default();
-        let v = *imp.values.get(&name).ok_or_else(|| Error::Model(format!("graph output '{name}' is not produced by any node")))?;
+        let v = *imp.values.get(&name).ok_or_else(|| {
+            Error::Model(format!("graph output '{name}' is not produced by any node"))
+        })?;
         let ty = imp.g.ty(v);
         if ty.dtype != crate::ir::DType::F32 {
-            return Err(Error::Model(format!("graph output '{name}' is {ty}; only f32 outputs are supported")));
+            return Err(Error::Model(format!(
+                "graph output '{name}' is {ty}; only f32 outputs are supported"
+            )));
         }
         imp.g.outputs.push((name, v));
     }
     prune_unused_constants(&mut imp.g);
-    Ok(Imported { graph: imp.g, warnings })
+    Ok(Imported {
+        graph: imp.g,
+        warnings,
+    })
 }
 
 /// The node's name, or a stable made-up one (`OpType_index`) when the model gives none.
@@ -198,14 +273,17 @@ fn schedule(nodes: &[NodeProto], predefined: &HashMap<String, ValueRef>) -> Resu
                     return Err(Error::Node {
                         node: node_name(n, i),
                         op: n.op_type.clone().unwrap_or_default(),
-                        msg: format!("input '{inp}' is not defined by any node, initializer or graph input"),
+                        msg: format!(
+                            "input '{inp}' is not defined by any node, initializer or graph input"
+                        ),
                     })
                 }
             }
         }
     }
     let mut indeg: Vec<usize> = deps.iter().map(Vec::len).collect();
-    let mut ready: std::collections::BTreeSet<usize> = (0..nodes.len()).filter(|&i| indeg[i] == 0).collect();
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..nodes.len()).filter(|&i| indeg[i] == 0).collect();
     let mut order = Vec::with_capacity(nodes.len());
     while let Some(i) = ready.pop_first() {
         order.push(i);
@@ -217,15 +295,26 @@ fn schedule(nodes: &[NodeProto], predefined: &HashMap<String, ValueRef>) -> Resu
         }
     }
     if order.len() != nodes.len() {
-        let names: Vec<String> = (0..nodes.len()).filter(|&i| indeg[i] > 0).take(8).map(|i| format!("'{}'", node_name(&nodes[i], i))).collect();
-        return Err(Error::Model(format!("the graph has a cycle through nodes {}", names.join(", "))));
+        let names: Vec<String> = (0..nodes.len())
+            .filter(|&i| indeg[i] > 0)
+            .take(8)
+            .map(|i| format!("'{}'", node_name(&nodes[i], i)))
+            .collect();
+        return Err(Error::Model(format!(
+            "the graph has a cycle through nodes {}",
+            names.join(", ")
+        )));
     }
     Ok(order)
 }
 
 /// Concrete shape of a graph input: the model's dims, with symbolic ones pinned by the options
 /// (or a symbolic leading batch dim defaulted to 1, with a warning).
-fn input_shape(vi: &proto::ValueInfoProto, opts: &ImportOptions, warnings: &mut Vec<String>) -> Result<Vec<usize>> {
+fn input_shape(
+    vi: &proto::ValueInfoProto,
+    opts: &ImportOptions,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<usize>> {
     let name = vi.name.clone().unwrap_or_default();
     let err = |msg: String| Error::Model(format!("graph input '{name}': {msg}"));
     let tt = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
@@ -234,25 +323,39 @@ fn input_shape(vi: &proto::ValueInfoProto, opts: &ImportOptions, warnings: &mut 
     };
     let et = tt.elem_type.unwrap_or(0);
     if et != 1 {
-        return Err(err(format!("element type {} is not supported; inputs must be float", tensor::dtype_name(et))));
+        return Err(err(format!(
+            "element type {} is not supported; inputs must be float",
+            tensor::dtype_name(et)
+        )));
     }
-    let dims = tt.shape.as_ref().map(|s| s.dim.as_slice()).unwrap_or_default();
+    let dims = tt
+        .shape
+        .as_ref()
+        .map(|s| s.dim.as_slice())
+        .unwrap_or_default();
     let given = opts.input_shapes.get(&name);
     if let Some(g) = given {
         if g.len() != dims.len() && !dims.is_empty() {
-            return Err(Error::Option(format!("--input-shape {name} has rank {}, the model's input has rank {}", g.len(), dims.len())));
+            return Err(Error::Option(format!(
+                "--input-shape {name} has rank {}, the model's input has rank {}",
+                g.len(),
+                dims.len()
+            )));
         }
-        crate::ir::checked_len(g).ok_or_else(|| Error::Option(format!("--input-shape {name} is too large")))?;
+        crate::ir::checked_len(g)
+            .ok_or_else(|| Error::Option(format!("--input-shape {name} is too large")))?;
     }
     if tt.shape.is_none() {
-        return given.cloned().ok_or_else(|| err("has no shape; give one with --input-shape".into()));
+        return given
+            .cloned()
+            .ok_or_else(|| err("has no shape; give one with --input-shape".into()));
     }
     let mut shape = Vec::with_capacity(dims.len());
     for (i, d) in dims.iter().enumerate() {
         let fixed = match &d.value {
-            Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) => {
-                Some(usize::try_from(*v).map_err(|_| err(format!("dimension {i} is negative ({v})")))?)
-            }
+            Some(proto::tensor_shape_proto::dimension::Value::DimValue(v)) => Some(
+                usize::try_from(*v).map_err(|_| err(format!("dimension {i} is negative ({v})")))?,
+            ),
             _ => None,
         };
         let sym = match &d.value {
@@ -261,7 +364,10 @@ fn input_shape(vi: &proto::ValueInfoProto, opts: &ImportOptions, warnings: &mut 
         };
         let dim = match (fixed, given) {
             (Some(f), Some(g)) if g[i] != f => {
-                return Err(Error::Option(format!("--input-shape {name}: dimension {i} is fixed to {f} by the model, not {}", g[i])))
+                return Err(Error::Option(format!(
+                    "--input-shape {name}: dimension {i} is fixed to {f} by the model, not {}",
+                    g[i]
+                )))
             }
             (Some(f), _) => f,
             (None, Some(g)) => g[i],
@@ -269,7 +375,11 @@ fn input_shape(vi: &proto::ValueInfoProto, opts: &ImportOptions, warnings: &mut 
                 warnings.push(format!("input '{name}': symbolic batch dimension '{sym}' set to 1 (pin it with --input-shape {name}=NxCxHxW)"));
                 1
             }
-            (None, None) => return Err(err(format!("dimension {i} ('{sym}') is symbolic; give a shape with --input-shape"))),
+            (None, None) => {
+                return Err(err(format!(
+                    "dimension {i} ('{sym}') is symbolic; give a shape with --input-shape"
+                )))
+            }
         };
         shape.push(dim);
     }
@@ -287,7 +397,9 @@ struct Importer {
 impl Importer {
     fn define(&mut self, name: &str, v: ValueRef, what: &str) -> Result<()> {
         if self.values.insert(name.to_string(), v).is_some() {
-            return Err(Error::Model(format!("value '{name}' is defined more than once (again as {what})")));
+            return Err(Error::Model(format!(
+                "value '{name}' is defined more than once (again as {what})"
+            )));
         }
         Ok(())
     }
@@ -298,12 +410,15 @@ impl Importer {
 fn prune_unused_constants(g: &mut Graph) {
     let outputs: HashSet<_> = g.outputs.iter().map(|(_, v)| v.node).collect();
     loop {
-        let dead: Vec<_> = g
-            .g
-            .node_indices()
-            .filter(|&n| matches!(g.node(n).op, Op::Const(_)) && !outputs.contains(&n))
-            .filter(|&n| g.g.neighbors_directed(n, petgraph::Direction::Outgoing).next().is_none())
-            .collect();
+        let dead: Vec<_> =
+            g.g.node_indices()
+                .filter(|&n| matches!(g.node(n).op, Op::Const(_)) && !outputs.contains(&n))
+                .filter(|&n| {
+                    g.g.neighbors_directed(n, petgraph::Direction::Outgoing)
+                        .next()
+                        .is_none()
+                })
+                .collect();
         if dead.is_empty() {
             return;
         }

@@ -19,15 +19,33 @@ const MAX_FOLDED: usize = 1 << 26;
 impl Importer {
     pub(super) fn import_node(&mut self, n: &NodeProto, name: &str) -> Result<()> {
         let op_type = n.op_type.as_deref().unwrap_or("");
-        let cx = NodeCtx { node: n, name, op: op_type };
-        let ins: Vec<Option<ValueRef>> =
-            n.input.iter().map(|s| if s.is_empty() { None } else { self.values.get(s).copied() }).collect();
+        let cx = NodeCtx {
+            node: n,
+            name,
+            op: op_type,
+        };
+        let ins: Vec<Option<ValueRef>> = n
+            .input
+            .iter()
+            .map(|s| {
+                if s.is_empty() {
+                    None
+                } else {
+                    self.values.get(s).copied()
+                }
+            })
+            .collect();
         let results = self.convert(&cx, &ins)?;
         for (i, out) in n.output.iter().enumerate() {
             if out.is_empty() {
                 continue;
             }
-            let v = *results.get(i).ok_or_else(|| cx.err(format!("output {i} ('{out}') is not supported (only the first {} outputs are)", results.len())))?;
+            let v = *results.get(i).ok_or_else(|| {
+                cx.err(format!(
+                    "output {i} ('{out}') is not supported (only the first {} outputs are)",
+                    results.len()
+                ))
+            })?;
             self.define(out, v, &format!("an output of node '{name}'"))?;
         }
         Ok(())
@@ -56,7 +74,12 @@ impl Importer {
     }
 
     fn convert(&mut self, cx: &NodeCtx, ins: &[Option<ValueRef>]) -> Result<Vec<ValueRef>> {
-        let req = |i: usize| ins.get(i).copied().flatten().ok_or_else(|| cx.err(format!("required input {i} is missing")));
+        let req = |i: usize| {
+            ins.get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| cx.err(format!("required input {i} is missing")))
+        };
         let all_const = ins.iter().flatten().all(|&v| self.g.constant(v).is_some());
         let rank0 = |s: &Self| req(0).map(|v| s.g.ty(v).rank());
 
@@ -69,16 +92,25 @@ impl Importer {
                 let clamp = |v: i64| (if v < 0 { v + r } else { v }).clamp(0, r) as usize;
                 let (s, e) = (clamp(cx.int_or("start", 0)?), clamp(cx.int_or("end", r)?));
                 let dims: Vec<i64> = shape[s..e.max(s)].iter().map(|&d| d as i64).collect();
-                return Ok(vec![self.add_const(cx.name, Tensor::i64(vec![dims.len()], dims))]);
+                return Ok(vec![
+                    self.add_const(cx.name, Tensor::i64(vec![dims.len()], dims))
+                ]);
             }
             "Cast" if !all_const => {
-                let to = cx.int("to")?.ok_or_else(|| cx.err("attribute 'to' is required"))?;
+                let to = cx
+                    .int("to")?
+                    .ok_or_else(|| cx.err("attribute 'to' is required"))?;
                 if !tensor::is_float_type(to as i32) {
-                    return Err(cx.err(format!("casting a run-time f32 value to {} is not supported", tensor::dtype_name(to as i32))));
+                    return Err(cx.err(format!(
+                        "casting a run-time f32 value to {} is not supported",
+                        tensor::dtype_name(to as i32)
+                    )));
                 }
                 return self.add_op(cx, Op::Identity, &[req(0)?]);
             }
-            "Gather" | "ConstantOfShape" | "Range" | "Equal" | "Where" | "Expand" | "Cast" if !all_const => {
+            "Gather" | "ConstantOfShape" | "Range" | "Equal" | "Where" | "Expand" | "Cast"
+                if !all_const =>
+            {
                 return Err(cx.err("is only supported on compile-time constants (shape arithmetic), not on run-time tensors"));
             }
             _ => {}
@@ -88,7 +120,10 @@ impl Importer {
             let t = self.fold(cx, &consts)?;
             if let Some(t) = t {
                 if t.len() > MAX_FOLDED {
-                    return Err(cx.err(format!("folds to a constant of {} elements, more than the {MAX_FOLDED} allowed", t.len())));
+                    return Err(cx.err(format!(
+                        "folds to a constant of {} elements, more than the {MAX_FOLDED} allowed",
+                        t.len()
+                    )));
                 }
                 return Ok(vec![self.add_const(cx.name, t)]);
             }
@@ -99,7 +134,9 @@ impl Importer {
                 let x = self.g.ty(req(0)?).clone();
                 let w = self.g.ty(req(1)?).clone();
                 if x.rank() != 4 || w.rank() != 4 {
-                    return Err(cx.err(format!("only 2-D convolution is supported (input {x}, weight {w})")));
+                    return Err(cx.err(format!(
+                        "only 2-D convolution is supported (input {x}, weight {w})"
+                    )));
                 }
                 let kernel = match cx.ints("kernel_shape")? {
                     Some(k) => pair(cx, &k, "kernel_shape")?,
@@ -107,8 +144,15 @@ impl Importer {
                 };
                 let (strides, dilations) = (opt_pair(cx, "strides")?, opt_pair(cx, "dilations")?);
                 let pads = spatial_pads(cx, [x.shape[2], x.shape[3]], kernel, strides, dilations)?;
-                let group = usize::try_from(cx.int_or("group", 1)?).map_err(|_| cx.err("group must be positive"))?;
-                Op::Conv(Conv { kernel, strides, pads, dilations, group })
+                let group = usize::try_from(cx.int_or("group", 1)?)
+                    .map_err(|_| cx.err("group must be positive"))?;
+                Op::Conv(Conv {
+                    kernel,
+                    strides,
+                    pads,
+                    dilations,
+                    group,
+                })
             }
             "BatchNormalization" => {
                 if cx.int_or("training_mode", 0)? != 0 {
@@ -121,7 +165,10 @@ impl Importer {
             "Relu" => Op::Activation(Activation::Relu),
             "Sigmoid" => Op::Activation(Activation::Sigmoid),
             "HardSwish" => Op::Activation(Activation::HardSwish),
-            "HardSigmoid" => Op::Activation(Activation::HardSigmoid { alpha: cx.float_or("alpha", 0.2)?, beta: cx.float_or("beta", 0.5)? }),
+            "HardSigmoid" => Op::Activation(Activation::HardSigmoid {
+                alpha: cx.float_or("alpha", 0.2)?,
+                beta: cx.float_or("beta", 0.5)?,
+            }),
             "Clip" => {
                 let (mut min, mut max) = (f32::NEG_INFINITY, f32::INFINITY);
                 if self.opset < 11 {
@@ -130,10 +177,16 @@ impl Importer {
                 } else {
                     for (i, slot) in [(1, &mut min), (2, &mut max)] {
                         if let Some(v) = ins.get(i).copied().flatten() {
-                            let t = self.g.constant(v).ok_or_else(|| cx.err(format!("input {i} (bound) must be a compile-time constant")))?;
+                            let t = self.g.constant(v).ok_or_else(|| {
+                                cx.err(format!("input {i} (bound) must be a compile-time constant"))
+                            })?;
                             match t.to_f64s()[..] {
                                 [b] => *slot = b as f32,
-                                _ => return Err(cx.err(format!("input {i} (bound) must be a scalar"))),
+                                _ => {
+                                    return Err(
+                                        cx.err(format!("input {i} (bound) must be a scalar"))
+                                    )
+                                }
                             }
                         }
                     }
@@ -141,7 +194,11 @@ impl Importer {
                 if min > max {
                     return Err(cx.err(format!("min {min} is greater than max {max}")));
                 }
-                return self.add_op(cx, Op::Activation(Activation::Clip { min, max }), &[req(0)?]);
+                return self.add_op(
+                    cx,
+                    Op::Activation(Activation::Clip { min, max }),
+                    &[req(0)?],
+                );
             }
             "Add" | "Sub" | "Mul" | "Div" => {
                 let op = match cx.op {
@@ -154,8 +211,16 @@ impl Importer {
             }
             "Concat" => {
                 let inputs: Vec<ValueRef> = ins.iter().flatten().copied().collect();
-                let r = inputs.first().map(|&v| self.g.ty(v).rank()).ok_or_else(|| cx.err("needs at least one input"))?;
-                let axis = norm_axis(cx, cx.int("axis")?.ok_or_else(|| cx.err("attribute 'axis' is required"))?, r)?;
+                let r = inputs
+                    .first()
+                    .map(|&v| self.g.ty(v).rank())
+                    .ok_or_else(|| cx.err("needs at least one input"))?;
+                let axis = norm_axis(
+                    cx,
+                    cx.int("axis")?
+                        .ok_or_else(|| cx.err("attribute 'axis' is required"))?,
+                    r,
+                )?;
                 return self.add_op(cx, Op::Concat { axis }, &inputs);
             }
             "Slice" => {
@@ -167,16 +232,30 @@ impl Importer {
                 let axis = norm_axis(cx, cx.int_or("axis", 0)?, x.rank())?;
                 let d = x.shape[axis];
                 let n_out = cx.node.output.len();
-                let sizes: Vec<usize> = match (self.const_ints(cx, ins, 1, "split")?, cx.ints("split")?, cx.int("num_outputs")?) {
-                    (Some(s), _, _) | (None, Some(s), _) => s.iter().map(|&v| usize::try_from(v).map_err(|_| cx.err("split sizes must be non-negative"))).collect::<Result<_>>()?,
+                let sizes: Vec<usize> = match (
+                    self.const_ints(cx, ins, 1, "split")?,
+                    cx.ints("split")?,
+                    cx.int("num_outputs")?,
+                ) {
+                    (Some(s), _, _) | (None, Some(s), _) => s
+                        .iter()
+                        .map(|&v| {
+                            usize::try_from(v)
+                                .map_err(|_| cx.err("split sizes must be non-negative"))
+                        })
+                        .collect::<Result<_>>()?,
                     (None, None, Some(k)) if k > 0 => {
                         let k = k as usize;
                         let chunk = d.div_ceil(k);
-                        (0..k).map(|i| chunk.min(d.saturating_sub(i * chunk))).collect()
+                        (0..k)
+                            .map(|i| chunk.min(d.saturating_sub(i * chunk)))
+                            .collect()
                     }
                     _ => {
                         if n_out == 0 || d % n_out != 0 {
-                            return Err(cx.err(format!("cannot split dimension {d} evenly into {n_out} outputs")));
+                            return Err(cx.err(format!(
+                                "cannot split dimension {d} evenly into {n_out} outputs"
+                            )));
                         }
                         vec![d / n_out; n_out]
                     }
@@ -193,7 +272,9 @@ impl Importer {
                 let keepdims = cx.int_or("keepdims", 1)? != 0;
                 let axes = match axes {
                     Some(a) if !a.is_empty() => sorted_axes(cx, &a, r)?,
-                    _ if cx.int_or("noop_with_empty_axes", 0)? != 0 => return self.add_op(cx, Op::Identity, &[req(0)?]),
+                    _ if cx.int_or("noop_with_empty_axes", 0)? != 0 => {
+                        return self.add_op(cx, Op::Identity, &[req(0)?])
+                    }
                     _ => (0..r).collect(),
                 };
                 Op::ReduceMean { axes, keepdims }
@@ -203,7 +284,12 @@ impl Importer {
                 if x.rank() != 4 {
                     return Err(cx.err(format!("only 2-D pooling is supported (input {x})")));
                 }
-                let kernel = pair(cx, &cx.ints("kernel_shape")?.ok_or_else(|| cx.err("attribute 'kernel_shape' is required"))?, "kernel_shape")?;
+                let kernel = pair(
+                    cx,
+                    &cx.ints("kernel_shape")?
+                        .ok_or_else(|| cx.err("attribute 'kernel_shape' is required"))?,
+                    "kernel_shape",
+                )?;
                 let (strides, dilations) = (opt_pair(cx, "strides")?, opt_pair(cx, "dilations")?);
                 let pads = spatial_pads(cx, [x.shape[2], x.shape[3]], kernel, strides, dilations)?;
                 let kind = if cx.op == "MaxPool" {
@@ -212,15 +298,31 @@ impl Importer {
                     }
                     PoolKind::Max
                 } else {
-                    PoolKind::Avg { count_include_pad: cx.int_or("count_include_pad", 0)? != 0 }
+                    PoolKind::Avg {
+                        count_include_pad: cx.int_or("count_include_pad", 0)? != 0,
+                    }
                 };
-                Op::Pool(Pool { kind, kernel, strides, pads, dilations, ceil_mode: cx.int_or("ceil_mode", 0)? != 0 })
+                Op::Pool(Pool {
+                    kind,
+                    kernel,
+                    strides,
+                    pads,
+                    dilations,
+                    ceil_mode: cx.int_or("ceil_mode", 0)? != 0,
+                })
             }
             "Resize" => Op::Resize(self.resize(cx, ins)?),
-            "Flatten" => Op::Flatten { axis: norm_axis_incl(cx, cx.int_or("axis", 1)?, rank0(self)?)? },
+            "Flatten" => Op::Flatten {
+                axis: norm_axis_incl(cx, cx.int_or("axis", 1)?, rank0(self)?)?,
+            },
             "Reshape" => {
-                let shape = self.const_ints(cx, ins, 1, "shape")?.ok_or_else(|| cx.err("input 1 (shape) is required"))?;
-                Op::Reshape { shape, allowzero: cx.int_or("allowzero", 0)? != 0 }
+                let shape = self
+                    .const_ints(cx, ins, 1, "shape")?
+                    .ok_or_else(|| cx.err("input 1 (shape) is required"))?;
+                Op::Reshape {
+                    shape,
+                    allowzero: cx.int_or("allowzero", 0)? != 0,
+                }
             }
             "Squeeze" => {
                 let x = self.g.ty(req(0)?).clone();
@@ -232,13 +334,24 @@ impl Importer {
             }
             "Unsqueeze" => {
                 let r = rank0(self)?;
-                let a = self.const_ints(cx, ins, 1, "axes")?.or(cx.ints("axes")?).ok_or_else(|| cx.err("axes are required"))?;
-                Op::Unsqueeze { axes: sorted_axes(cx, &a, r + a.len())? }
+                let a = self
+                    .const_ints(cx, ins, 1, "axes")?
+                    .or(cx.ints("axes")?)
+                    .ok_or_else(|| cx.err("axes are required"))?;
+                Op::Unsqueeze {
+                    axes: sorted_axes(cx, &a, r + a.len())?,
+                }
             }
             "Transpose" => {
                 let r = rank0(self)?;
                 let perm = match cx.ints("perm")? {
-                    Some(p) => p.iter().map(|&v| usize::try_from(v).map_err(|_| cx.err("perm entries must be non-negative"))).collect::<Result<_>>()?,
+                    Some(p) => p
+                        .iter()
+                        .map(|&v| {
+                            usize::try_from(v)
+                                .map_err(|_| cx.err("perm entries must be non-negative"))
+                        })
+                        .collect::<Result<_>>()?,
                     None => (0..r).rev().collect(),
                 };
                 Op::Transpose { perm }
@@ -259,7 +372,10 @@ impl Importer {
                 let r = rank0(self)?;
                 let legacy = self.opset < 13;
                 let axis = norm_axis(cx, cx.int_or("axis", if legacy { 1 } else { -1 })?, r)?;
-                Op::Softmax { axis, coerce_2d: legacy && axis + 1 < r }
+                Op::Softmax {
+                    axis,
+                    coerce_2d: legacy && axis + 1 < r,
+                }
             }
             "Identity" => Op::Identity,
             "Dropout" => {
@@ -287,18 +403,37 @@ impl Importer {
     }
 
     /// An optional input that must be a compile-time constant, as integers.
-    fn const_ints(&self, cx: &NodeCtx, ins: &[Option<ValueRef>], i: usize, what: &str) -> Result<Option<Vec<i64>>> {
+    fn const_ints(
+        &self,
+        cx: &NodeCtx,
+        ins: &[Option<ValueRef>],
+        i: usize,
+        what: &str,
+    ) -> Result<Option<Vec<i64>>> {
         match ins.get(i).copied().flatten() {
             None => Ok(None),
             Some(v) => match self.g.constant(v) {
                 Some(t) => Ok(Some(t.to_i64s())),
-                None => Err(cx.err(format!("input {i} ({what}) must be a compile-time constant"))),
+                None => Err(cx.err(format!(
+                    "input {i} ({what}) must be a compile-time constant"
+                ))),
             },
         }
     }
 
-    fn slice_axes(&self, cx: &NodeCtx, ins: &[Option<ValueRef>]) -> Result<Vec<crate::ops::SliceAxis>> {
-        let x = self.g.ty(ins.first().copied().flatten().ok_or_else(|| cx.err("required input 0 is missing"))?).clone();
+    fn slice_axes(
+        &self,
+        cx: &NodeCtx,
+        ins: &[Option<ValueRef>],
+    ) -> Result<Vec<crate::ops::SliceAxis>> {
+        let x = self
+            .g
+            .ty(ins
+                .first()
+                .copied()
+                .flatten()
+                .ok_or_else(|| cx.err("required input 0 is missing"))?)
+            .clone();
         let (starts, ends, axes, steps) = if self.opset < 10 {
             (cx.ints("starts")?, cx.ints("ends")?, cx.ints("axes")?, None)
         } else {
@@ -322,7 +457,9 @@ impl Importer {
             if out.iter().any(|s| s.axis == a) {
                 return Err(cx.err(format!("axis {a} is sliced twice")));
             }
-            out.push(slice_axis(a, x.shape[a], starts[i], ends[i], steps[i]).map_err(|e| cx.err(e))?);
+            out.push(
+                slice_axis(a, x.shape[a], starts[i], ends[i], steps[i]).map_err(|e| cx.err(e))?,
+            );
         }
         out.sort_by_key(|s| s.axis);
         Ok(out)
@@ -332,7 +469,14 @@ impl Importer {
         if self.opset < 11 {
             return Err(cx.err("Resize before opset 11 is not supported"));
         }
-        let x = self.g.ty(ins.first().copied().flatten().ok_or_else(|| cx.err("required input 0 is missing"))?).clone();
+        let x = self
+            .g
+            .ty(ins
+                .first()
+                .copied()
+                .flatten()
+                .ok_or_else(|| cx.err("required input 0 is missing"))?)
+            .clone();
         if x.rank() != 4 {
             return Err(cx.err(format!("only rank-4 (NCHW) inputs are supported, got {x}")));
         }
@@ -344,7 +488,9 @@ impl Importer {
         }
         let policy = cx.string_or("keep_aspect_ratio_policy", "stretch")?;
         if policy != "stretch" {
-            return Err(cx.err(format!("keep_aspect_ratio_policy '{policy}' is not supported")));
+            return Err(cx.err(format!(
+                "keep_aspect_ratio_policy '{policy}' is not supported"
+            )));
         }
         let scales = match ins.get(2).copied().flatten() {
             Some(v) => match self.g.constant(v) {
@@ -362,7 +508,13 @@ impl Importer {
             if s.contains(&0) {
                 return Err(cx.err(format!("sizes {sizes:?} must be positive")));
             }
-            (s, [s[0] as f32 / x.shape[2] as f32, s[1] as f32 / x.shape[3] as f32])
+            (
+                s,
+                [
+                    s[0] as f32 / x.shape[2] as f32,
+                    s[1] as f32 / x.shape[3] as f32,
+                ],
+            )
         } else if scales.len() == 4 {
             if scales[0] != 1.0 || scales[1] != 1.0 {
                 return Err(cx.err(format!("scales {scales:?} must be 1 on N and C")));
@@ -374,49 +526,88 @@ impl Importer {
                 }
                 Ok(v as usize)
             };
-            ([sz(x.shape[2], scales[2])?, sz(x.shape[3], scales[3])?], [scales[2] as f32, scales[3] as f32])
+            (
+                [sz(x.shape[2], scales[2])?, sz(x.shape[3], scales[3])?],
+                [scales[2] as f32, scales[3] as f32],
+            )
         } else {
             return Err(cx.err("needs either 4 scales or 4 sizes"));
         };
-        checked_len(&[x.shape[0], x.shape[1], size[0], size[1]]).ok_or_else(|| cx.err("output too large"))?;
+        checked_len(&[x.shape[0], x.shape[1], size[0], size[1]])
+            .ok_or_else(|| cx.err("output too large"))?;
         let mode = match cx.string_or("mode", "nearest")?.as_str() {
-            "nearest" => ResizeMode::Nearest(match cx.string_or("nearest_mode", "round_prefer_floor")?.as_str() {
-                "round_prefer_floor" => NearestMode::RoundPreferFloor,
-                "round_prefer_ceil" => NearestMode::RoundPreferCeil,
-                "floor" => NearestMode::Floor,
-                "ceil" => NearestMode::Ceil,
-                m => return Err(cx.err(format!("nearest_mode '{m}' is not supported"))),
-            }),
+            "nearest" => ResizeMode::Nearest(
+                match cx.string_or("nearest_mode", "round_prefer_floor")?.as_str() {
+                    "round_prefer_floor" => NearestMode::RoundPreferFloor,
+                    "round_prefer_ceil" => NearestMode::RoundPreferCeil,
+                    "floor" => NearestMode::Floor,
+                    "ceil" => NearestMode::Ceil,
+                    m => return Err(cx.err(format!("nearest_mode '{m}' is not supported"))),
+                },
+            ),
             "linear" => ResizeMode::Linear,
-            m => return Err(cx.err(format!("mode '{m}' is not supported (nearest and linear are)"))),
+            m => {
+                return Err(cx.err(format!(
+                    "mode '{m}' is not supported (nearest and linear are)"
+                )))
+            }
         };
-        let coord = match cx.string_or("coordinate_transformation_mode", "half_pixel")?.as_str() {
+        let coord = match cx
+            .string_or("coordinate_transformation_mode", "half_pixel")?
+            .as_str()
+        {
             "half_pixel" => CoordTransform::HalfPixel,
             "pytorch_half_pixel" => CoordTransform::PytorchHalfPixel,
             "align_corners" => CoordTransform::AlignCorners,
             "asymmetric" => CoordTransform::Asymmetric,
             "tf_half_pixel_for_centers" => CoordTransform::TfHalfPixelForCenter,
-            m => return Err(cx.err(format!("coordinate_transformation_mode '{m}' is not supported"))),
+            m => {
+                return Err(cx.err(format!(
+                    "coordinate_transformation_mode '{m}' is not supported"
+                )))
+            }
         };
-        Ok(Resize { mode, coord, size, scales: scale })
+        Ok(Resize {
+            mode,
+            coord,
+            size,
+            scales: scale,
+        })
     }
 
     /// Evaluates a node whose inputs are all constants; `None` if this op is not folded.
     fn fold(&self, cx: &NodeCtx, c: &[Option<&Tensor>]) -> Result<Option<Tensor>> {
-        let arg = |i: usize| c.get(i).copied().flatten().ok_or_else(|| cx.err(format!("required input {i} is missing")));
+        let arg = |i: usize| {
+            c.get(i)
+                .copied()
+                .flatten()
+                .ok_or_else(|| cx.err(format!("required input {i} is missing")))
+        };
         let x = arg(0)?;
         let ints = |i: usize| arg(i).map(Tensor::to_i64s);
         Ok(Some(match cx.op {
             "Identity" | "Dropout" => x.clone(),
             "Cast" => {
-                let to = cx.int("to")?.ok_or_else(|| cx.err("attribute 'to' is required"))? as i32;
+                let to = cx
+                    .int("to")?
+                    .ok_or_else(|| cx.err("attribute 'to' is required"))?
+                    as i32;
                 if !tensor::is_supported_type(to) {
-                    return Err(cx.err(format!("cast to {} is not supported", tensor::dtype_name(to))));
+                    return Err(cx.err(format!(
+                        "cast to {} is not supported",
+                        tensor::dtype_name(to)
+                    )));
                 }
                 if tensor::is_float_type(to) {
-                    Tensor::f32(x.shape.clone(), x.to_f64s().iter().map(|&v| v as f32).collect())
+                    Tensor::f32(
+                        x.shape.clone(),
+                        x.to_f64s().iter().map(|&v| v as f32).collect(),
+                    )
                 } else if to == 9 {
-                    Tensor::i64(x.shape.clone(), x.to_f64s().iter().map(|&v| i64::from(v != 0.0)).collect())
+                    Tensor::i64(
+                        x.shape.clone(),
+                        x.to_f64s().iter().map(|&v| i64::from(v != 0.0)).collect(),
+                    )
                 } else {
                     Tensor::i64(x.shape.clone(), x.to_i64s())
                 }
@@ -430,7 +621,11 @@ impl Importer {
                     .iter()
                     .map(|&i| {
                         let j = if i < 0 { i + d } else { i };
-                        if (0..d).contains(&j) { Ok(j as usize) } else { Err(cx.err(format!("index {i} out of range for dimension {d}"))) }
+                        if (0..d).contains(&j) {
+                            Ok(j as usize)
+                        } else {
+                            Err(cx.err(format!("index {i} out of range for dimension {d}")))
+                        }
                     })
                     .collect::<Result<_>>()?;
                 let mut pick: Vec<Vec<usize>> = x.shape.iter().map(|&n| (0..n).collect()).collect();
@@ -443,7 +638,9 @@ impl Importer {
             }
             "ConstantOfShape" => {
                 let shape = tensor::shape_from_dims(&x.to_i64s()).map_err(|e| cx.err(e))?;
-                let n = checked_len(&shape).filter(|&n| n <= MAX_FOLDED).ok_or_else(|| cx.err("shape too large"))?;
+                let n = checked_len(&shape)
+                    .filter(|&n| n <= MAX_FOLDED)
+                    .ok_or_else(|| cx.err("shape too large"))?;
                 let v = match cx.tensor("value")? {
                     Some(tp) => tensor::decode(tp, None)?,
                     None => Tensor::f32(vec![1], vec![0.0]),
@@ -457,7 +654,9 @@ impl Importer {
             "Range" => {
                 let (s, l, dl) = (arg(0)?, arg(1)?, arg(2)?);
                 match (&s.data, &l.data, &dl.data) {
-                    (Data::I64(s), Data::I64(l), Data::I64(dl)) if s.len() == 1 && l.len() == 1 && dl.len() == 1 => {
+                    (Data::I64(s), Data::I64(l), Data::I64(dl))
+                        if s.len() == 1 && l.len() == 1 && dl.len() == 1 =>
+                    {
                         let (s, l, dl) = (s[0], l[0], dl[0]);
                         if dl == 0 {
                             return Err(cx.err("delta is zero"));
@@ -471,12 +670,16 @@ impl Importer {
                     }
                     _ => {
                         let (s, l, dl) = (s.to_f64s(), l.to_f64s(), dl.to_f64s());
-                        let ([s], [l], [dl]) = (&s[..], &l[..], &dl[..]) else { return Err(cx.err("start, limit and delta must be scalars")) };
+                        let ([s], [l], [dl]) = (&s[..], &l[..], &dl[..]) else {
+                            return Err(cx.err("start, limit and delta must be scalars"));
+                        };
                         let n = ((l - s) / dl).ceil().max(0.0);
                         if !n.is_finite() || n > MAX_FOLDED as f64 {
                             return Err(cx.err("range too long"));
                         }
-                        let v: Vec<f32> = (0..n as usize).map(|i| (s + i as f64 * dl) as f32).collect();
+                        let v: Vec<f32> = (0..n as usize)
+                            .map(|i| (s + i as f64 * dl) as f32)
+                            .collect();
                         Tensor::f32(vec![v.len()], v)
                     }
                 }
@@ -495,14 +698,18 @@ impl Importer {
                                 "Div" => a.checked_div(b),
                                 _ => Some(i64::from(a == b)),
                             }
-                            .ok_or_else(|| format!("integer overflow or division by zero in {a} {op} {b}"))
+                            .ok_or_else(|| {
+                                format!("integer overflow or division by zero in {a} {op} {b}")
+                            })
                         })
                         .map_err(e)?;
                         Tensor::i64(shape, v)
                     }
                     (Data::F32(a), Data::F32(b)) => {
                         if op == "Equal" {
-                            let (shape, v) = fold::map2(a, &x.shape, b, &y.shape, |a, b| Ok(i64::from(a == b))).map_err(e)?;
+                            let (shape, v) =
+                                fold::map2(a, &x.shape, b, &y.shape, |a, b| Ok(i64::from(a == b)))
+                                    .map_err(e)?;
                             Tensor::i64(shape, v)
                         } else {
                             let (shape, v) = fold::map2(a, &x.shape, b, &y.shape, |a, b| {
@@ -517,24 +724,58 @@ impl Importer {
                             Tensor::f32(shape, v)
                         }
                     }
-                    _ => return Err(cx.err(format!("operands have different types ({} and {})", x.dtype(), y.dtype()))),
+                    _ => {
+                        return Err(cx.err(format!(
+                            "operands have different types ({} and {})",
+                            x.dtype(),
+                            y.dtype()
+                        )))
+                    }
                 }
             }
             "Where" => {
                 let (a, b) = (arg(1)?, arg(2)?);
                 let cond = x.to_i64s();
                 let idx = |t: &Tensor| (0..t.len() as i64).collect::<Vec<i64>>();
-                let (s1, pick_a) = fold::map2(&cond, &x.shape, &idx(a), &a.shape, |c, i| Ok((c, i))).map_err(|m| cx.err(m))?;
-                let (shape, pick) = fold::map2(&pick_a, &s1, &idx(b), &b.shape, |(c, i), j| Ok(if c != 0 { (0, i) } else { (1, j) })).map_err(|m| cx.err(m))?;
+                let (s1, pick_a) =
+                    fold::map2(&cond, &x.shape, &idx(a), &a.shape, |c, i| Ok((c, i)))
+                        .map_err(|m| cx.err(m))?;
+                let (shape, pick) = fold::map2(&pick_a, &s1, &idx(b), &b.shape, |(c, i), j| {
+                    Ok(if c != 0 { (0, i) } else { (1, j) })
+                })
+                .map_err(|m| cx.err(m))?;
                 match (&a.data, &b.data) {
-                    (Data::F32(va), Data::F32(vb)) => Tensor::f32(shape, pick.iter().map(|&(w, i)| if w == 0 { va[i as usize] } else { vb[i as usize] }).collect()),
-                    (Data::I64(va), Data::I64(vb)) => Tensor::i64(shape, pick.iter().map(|&(w, i)| if w == 0 { va[i as usize] } else { vb[i as usize] }).collect()),
+                    (Data::F32(va), Data::F32(vb)) => Tensor::f32(
+                        shape,
+                        pick.iter()
+                            .map(|&(w, i)| {
+                                if w == 0 {
+                                    va[i as usize]
+                                } else {
+                                    vb[i as usize]
+                                }
+                            })
+                            .collect(),
+                    ),
+                    (Data::I64(va), Data::I64(vb)) => Tensor::i64(
+                        shape,
+                        pick.iter()
+                            .map(|&(w, i)| {
+                                if w == 0 {
+                                    va[i as usize]
+                                } else {
+                                    vb[i as usize]
+                                }
+                            })
+                            .collect(),
+                    ),
                     _ => return Err(cx.err("x and y have different types")),
                 }
             }
             "Expand" => {
                 let shape = tensor::shape_from_dims(&ints(1)?).map_err(|e| cx.err(e))?;
-                let out = crate::ops::elementwise::broadcast(&x.shape, &shape).map_err(|e| cx.err(e))?;
+                let out =
+                    crate::ops::elementwise::broadcast(&x.shape, &shape).map_err(|e| cx.err(e))?;
                 let pick: Vec<Vec<usize>> = out
                     .iter()
                     .enumerate()
@@ -548,7 +789,9 @@ impl Importer {
                     })
                     .collect();
                 let lead = out.len() - x.shape.len();
-                let n = checked_len(&out).filter(|&n| n <= MAX_FOLDED).ok_or_else(|| cx.err("result too large"))?;
+                let n = checked_len(&out)
+                    .filter(|&n| n <= MAX_FOLDED)
+                    .ok_or_else(|| cx.err("result too large"))?;
                 let inner = fold::select(x, &pick[lead..]);
                 let reps = n / inner.len().max(1);
                 match inner.data {
@@ -559,15 +802,23 @@ impl Importer {
             "Concat" => {
                 let ts: Vec<&Tensor> = c.iter().flatten().copied().collect();
                 let tys: Vec<_> = ts.iter().map(|t| t.ty()).collect();
-                let axis = norm_axis(cx, cx.int("axis")?.ok_or_else(|| cx.err("attribute 'axis' is required"))?, x.shape.len())?;
-                let ty = crate::ops::layout::infer_concat(&tys.iter().collect::<Vec<_>>(), axis).map_err(|e| cx.err(e))?;
+                let axis = norm_axis(
+                    cx,
+                    cx.int("axis")?
+                        .ok_or_else(|| cx.err("attribute 'axis' is required"))?,
+                    x.shape.len(),
+                )?;
+                let ty = crate::ops::layout::infer_concat(&tys.iter().collect::<Vec<_>>(), axis)
+                    .map_err(|e| cx.err(e))?;
                 fold::concat(&ts, axis, ty.shape)
             }
             "Slice" => {
                 let axes = self.slice_axes_const(cx, c)?;
                 let mut pick: Vec<Vec<usize>> = x.shape.iter().map(|&n| (0..n).collect()).collect();
                 for a in axes {
-                    pick[a.axis] = (0..a.len).map(|i| (a.start as i64 + i as i64 * a.step) as usize).collect();
+                    pick[a.axis] = (0..a.len)
+                        .map(|i| (a.start as i64 + i as i64 * a.step) as usize)
+                        .collect();
                 }
                 fold::select(x, &pick)
             }
@@ -584,11 +835,22 @@ impl Importer {
         }))
     }
 
-    fn slice_axes_const(&self, cx: &NodeCtx, c: &[Option<&Tensor>]) -> Result<Vec<crate::ops::SliceAxis>> {
-        let x = c.first().copied().flatten().ok_or_else(|| cx.err("required input 0 is missing"))?;
+    fn slice_axes_const(
+        &self,
+        cx: &NodeCtx,
+        c: &[Option<&Tensor>],
+    ) -> Result<Vec<crate::ops::SliceAxis>> {
+        let x = c
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| cx.err("required input 0 is missing"))?;
         let get = |i: usize| c.get(i).copied().flatten().map(Tensor::to_i64s);
-        let (starts, ends, axes, steps) =
-            if self.opset < 10 { (cx.ints("starts")?, cx.ints("ends")?, cx.ints("axes")?, None) } else { (get(1), get(2), get(3), get(4)) };
+        let (starts, ends, axes, steps) = if self.opset < 10 {
+            (cx.ints("starts")?, cx.ints("ends")?, cx.ints("axes")?, None)
+        } else {
+            (get(1), get(2), get(3), get(4))
+        };
         let starts = starts.ok_or_else(|| cx.err("starts are required"))?;
         let ends = ends.ok_or_else(|| cx.err("ends are required"))?;
         let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
@@ -602,14 +864,20 @@ impl Importer {
             if out.iter().any(|s| s.axis == a) {
                 return Err(cx.err(format!("axis {a} is sliced twice")));
             }
-            out.push(slice_axis(a, x.shape[a], starts[i], ends[i], steps[i]).map_err(|e| cx.err(e))?);
+            out.push(
+                slice_axis(a, x.shape[a], starts[i], ends[i], steps[i]).map_err(|e| cx.err(e))?,
+            );
         }
         Ok(out)
     }
 
     /// Resolves Reshape/Flatten/Squeeze/Unsqueeze/Transpose attributes for a constant input.
     fn shape_op(&self, cx: &NodeCtx, c: &[Option<&Tensor>]) -> Result<Op> {
-        let x = c.first().copied().flatten().ok_or_else(|| cx.err("required input 0 is missing"))?;
+        let x = c
+            .first()
+            .copied()
+            .flatten()
+            .ok_or_else(|| cx.err("required input 0 is missing"))?;
         let r = x.shape.len();
         let second = c.get(1).copied().flatten().map(Tensor::to_i64s);
         Ok(match cx.op {
@@ -619,7 +887,9 @@ impl Importer {
                 reshape_shape(&x.shape, &shape, allowzero).map_err(|e| cx.err(e))?;
                 Op::Reshape { shape, allowzero }
             }
-            "Flatten" => Op::Flatten { axis: norm_axis_incl(cx, cx.int_or("axis", 1)?, r)? },
+            "Flatten" => Op::Flatten {
+                axis: norm_axis_incl(cx, cx.int_or("axis", 1)?, r)?,
+            },
             "Squeeze" => Op::Squeeze {
                 axes: match second.or(cx.ints("axes")?) {
                     Some(a) => sorted_axes(cx, &a, r)?,
@@ -627,12 +897,22 @@ impl Importer {
                 },
             },
             "Unsqueeze" => {
-                let a = second.or(cx.ints("axes")?).ok_or_else(|| cx.err("axes are required"))?;
-                Op::Unsqueeze { axes: sorted_axes(cx, &a, r + a.len())? }
+                let a = second
+                    .or(cx.ints("axes")?)
+                    .ok_or_else(|| cx.err("axes are required"))?;
+                Op::Unsqueeze {
+                    axes: sorted_axes(cx, &a, r + a.len())?,
+                }
             }
             _ => Op::Transpose {
                 perm: match cx.ints("perm")? {
-                    Some(p) => p.iter().map(|&v| usize::try_from(v).map_err(|_| cx.err("perm entries must be non-negative"))).collect::<Result<_>>()?,
+                    Some(p) => p
+                        .iter()
+                        .map(|&v| {
+                            usize::try_from(v)
+                                .map_err(|_| cx.err("perm entries must be non-negative"))
+                        })
+                        .collect::<Result<_>>()?,
                     None => (0..r).rev().collect(),
                 },
             },
@@ -643,8 +923,26 @@ impl Importer {
 fn is_foldable(op: &str) -> bool {
     matches!(
         op,
-        "Identity" | "Dropout" | "Cast" | "Gather" | "ConstantOfShape" | "Range" | "Add" | "Sub" | "Mul" | "Div" | "Equal" | "Where"
-            | "Expand" | "Concat" | "Slice" | "Reshape" | "Flatten" | "Squeeze" | "Unsqueeze" | "Transpose"
+        "Identity"
+            | "Dropout"
+            | "Cast"
+            | "Gather"
+            | "ConstantOfShape"
+            | "Range"
+            | "Add"
+            | "Sub"
+            | "Mul"
+            | "Div"
+            | "Equal"
+            | "Where"
+            | "Expand"
+            | "Concat"
+            | "Slice"
+            | "Reshape"
+            | "Flatten"
+            | "Squeeze"
+            | "Unsqueeze"
+            | "Transpose"
     )
 }
 
@@ -670,7 +968,11 @@ fn constant_value(cx: &NodeCtx) -> Result<Tensor> {
             return Err(cx.err(format!("attribute '{a}' is not supported")));
         }
     }
-    Err(Error::Node { node: cx.name.into(), op: cx.op.into(), msg: "has no value attribute".into() })
+    Err(Error::Node {
+        node: cx.name.into(),
+        op: cx.op.into(),
+        msg: "has no value attribute".into(),
+    })
 }
 
 /// Normalises a possibly negative axis into `0..rank`.
@@ -686,11 +988,20 @@ fn norm_axis(cx: &NodeCtx, axis: i64, rank: usize) -> Result<usize> {
 
 /// Like `norm_axis` but allows `rank` itself (Flatten).
 fn norm_axis_incl(cx: &NodeCtx, axis: i64, rank: usize) -> Result<usize> {
-    norm_axis(cx, axis, rank + 1).and_then(|a| if axis < 0 { norm_axis(cx, axis, rank) } else { Ok(a) })
+    norm_axis(cx, axis, rank + 1).and_then(|a| {
+        if axis < 0 {
+            norm_axis(cx, axis, rank)
+        } else {
+            Ok(a)
+        }
+    })
 }
 
 fn sorted_axes(cx: &NodeCtx, axes: &[i64], rank: usize) -> Result<Vec<usize>> {
-    let mut v = axes.iter().map(|&a| norm_axis(cx, a, rank)).collect::<Result<Vec<_>>>()?;
+    let mut v = axes
+        .iter()
+        .map(|&a| norm_axis(cx, a, rank))
+        .collect::<Result<Vec<_>>>()?;
     v.sort_unstable();
     if v.windows(2).any(|w| w[0] == w[1]) {
         return Err(cx.err(format!("axes {axes:?} repeat an axis")));
@@ -701,7 +1012,9 @@ fn sorted_axes(cx: &NodeCtx, axes: &[i64], rank: usize) -> Result<Vec<usize>> {
 fn pair(cx: &NodeCtx, v: &[i64], what: &str) -> Result<[usize; 2]> {
     match v {
         [a, b] if *a > 0 && *b > 0 => Ok([*a as usize, *b as usize]),
-        _ => Err(cx.err(format!("{what} {v:?} must be two positive values (only 2-D is supported)"))),
+        _ => Err(cx.err(format!(
+            "{what} {v:?} must be two positive values (only 2-D is supported)"
+        ))),
     }
 }
 
@@ -713,19 +1026,29 @@ fn opt_pair(cx: &NodeCtx, name: &str) -> Result<[usize; 2]> {
 }
 
 /// Explicit [top, left, bottom, right] pads from `pads` or `auto_pad`.
-fn spatial_pads(cx: &NodeCtx, hw: [usize; 2], kernel: [usize; 2], strides: [usize; 2], dilations: [usize; 2]) -> Result<[usize; 4]> {
+fn spatial_pads(
+    cx: &NodeCtx,
+    hw: [usize; 2],
+    kernel: [usize; 2],
+    strides: [usize; 2],
+    dilations: [usize; 2],
+) -> Result<[usize; 4]> {
     let auto = cx.string_or("auto_pad", "NOTSET")?;
     match auto.as_str() {
         "NOTSET" | "" => match cx.ints("pads")? {
             None => Ok([0; 4]),
-            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..=1 << 20).contains(&v)) => Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize]),
+            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..=1 << 20).contains(&v)) => {
+                Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
+            }
             Some(p) => Err(cx.err(format!("pads {p:?} must be four non-negative values"))),
         },
         "VALID" => Ok([0; 4]),
         "SAME_UPPER" | "SAME_LOWER" => {
             let upper = auto == "SAME_UPPER";
-            let (t, b) = same_pads(hw[0], kernel[0], strides[0], dilations[0], upper).map_err(|e| cx.err(e))?;
-            let (l, r) = same_pads(hw[1], kernel[1], strides[1], dilations[1], upper).map_err(|e| cx.err(e))?;
+            let (t, b) = same_pads(hw[0], kernel[0], strides[0], dilations[0], upper)
+                .map_err(|e| cx.err(e))?;
+            let (l, r) = same_pads(hw[1], kernel[1], strides[1], dilations[1], upper)
+                .map_err(|e| cx.err(e))?;
             Ok([t, l, b, r])
         }
         other => Err(cx.err(format!("auto_pad '{other}' is not valid"))),

@@ -52,7 +52,11 @@ pub fn is_float_type(t: i32) -> bool {
 
 /// True for element types ghostc can hold (floats as f32, integers and bool as i64).
 pub fn is_supported_type(t: i32) -> bool {
-    is_float_type(t) || matches!(t, UINT8 | INT8 | UINT16 | INT16 | INT32 | INT64 | BOOL | UINT32 | UINT64)
+    is_float_type(t)
+        || matches!(
+            t,
+            UINT8 | INT8 | UINT16 | INT16 | INT32 | INT64 | BOOL | UINT32 | UINT64
+        )
 }
 
 /// Converts ONNX dims to a shape, refusing negative dims and element counts that overflow.
@@ -71,7 +75,10 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
     let err = |msg: String| Error::Model(format!("tensor '{name}': {msg}"));
     let dt = t.data_type.unwrap_or(0);
     if !is_supported_type(dt) {
-        return Err(err(format!("element type {} is not supported", dtype_name(dt))));
+        return Err(err(format!(
+            "element type {} is not supported",
+            dtype_name(dt)
+        )));
     }
     let shape = shape_from_dims(&t.dims).map_err(err)?;
     let n = shape.iter().product::<usize>();
@@ -89,7 +96,12 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
     if let Some(raw) = raw {
         let size = elem_size(dt);
         if raw.len() != n.saturating_mul(size) {
-            return Err(err(format!("raw_data has {} bytes, shape {shape:?} of {} needs {}", raw.len(), dtype_name(dt), n.saturating_mul(size))));
+            return Err(err(format!(
+                "raw_data has {} bytes, shape {shape:?} of {} needs {}",
+                raw.len(),
+                dtype_name(dt),
+                n.saturating_mul(size)
+            )));
         }
         let chunks = raw.chunks_exact(size);
         let le = |c: &[u8]| {
@@ -98,13 +110,30 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
             u64::from_le_bytes(b)
         };
         return Ok(match dt {
-            FLOAT => Tensor::f32(shape, chunks.map(|c| f32::from_bits(le(c) as u32)).collect()),
+            FLOAT => Tensor::f32(
+                shape,
+                chunks.map(|c| f32::from_bits(le(c) as u32)).collect(),
+            ),
             FLOAT16 => Tensor::f32(shape, chunks.map(|c| f16_to_f32(le(c) as u16)).collect()),
-            BFLOAT16 => Tensor::f32(shape, chunks.map(|c| f32::from_bits((le(c) as u32) << 16)).collect()),
-            DOUBLE => Tensor::f32(shape, chunks.map(|c| f64::from_bits(le(c)) as f32).collect()),
+            BFLOAT16 => Tensor::f32(
+                shape,
+                chunks
+                    .map(|c| f32::from_bits((le(c) as u32) << 16))
+                    .collect(),
+            ),
+            DOUBLE => Tensor::f32(
+                shape,
+                chunks.map(|c| f64::from_bits(le(c)) as f32).collect(),
+            ),
             INT8 => Tensor::i64(shape, chunks.map(|c| i64::from(c[0] as i8)).collect()),
-            INT16 => Tensor::i64(shape, chunks.map(|c| i64::from(le(c) as u16 as i16)).collect()),
-            INT32 => Tensor::i64(shape, chunks.map(|c| i64::from(le(c) as u32 as i32)).collect()),
+            INT16 => Tensor::i64(
+                shape,
+                chunks.map(|c| i64::from(le(c) as u16 as i16)).collect(),
+            ),
+            INT32 => Tensor::i64(
+                shape,
+                chunks.map(|c| i64::from(le(c) as u32 as i32)).collect(),
+            ),
             INT64 | UINT64 => Tensor::i64(shape, chunks.map(|c| le(c) as i64).collect()),
             _ => Tensor::i64(shape, chunks.map(|c| le(c) as i64).collect()),
         });
@@ -120,7 +149,10 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
             if t.double_data.len() != n {
                 return Err(count_err(t.double_data.len()));
             }
-            Ok(Tensor::f32(shape, t.double_data.iter().map(|&x| x as f32).collect()))
+            Ok(Tensor::f32(
+                shape,
+                t.double_data.iter().map(|&x| x as f32).collect(),
+            ))
         }
         INT64 => {
             if t.int64_data.len() != n {
@@ -132,20 +164,35 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
             if t.uint64_data.len() != n {
                 return Err(count_err(t.uint64_data.len()));
             }
-            Ok(Tensor::i64(shape, t.uint64_data.iter().map(|&x| x as i64).collect()))
+            Ok(Tensor::i64(
+                shape,
+                t.uint64_data.iter().map(|&x| x as i64).collect(),
+            ))
         }
         FLOAT16 | BFLOAT16 => {
             if t.int32_data.len() != n {
                 return Err(count_err(t.int32_data.len()));
             }
-            let conv = |b: i32| if dt == FLOAT16 { f16_to_f32(b as u16) } else { f32::from_bits((b as u32) << 16) };
-            Ok(Tensor::f32(shape, t.int32_data.iter().map(|&b| conv(b)).collect()))
+            let conv = |b: i32| {
+                if dt == FLOAT16 {
+                    f16_to_f32(b as u16)
+                } else {
+                    f32::from_bits((b as u32) << 16)
+                }
+            };
+            Ok(Tensor::f32(
+                shape,
+                t.int32_data.iter().map(|&b| conv(b)).collect(),
+            ))
         }
         _ => {
             if t.int32_data.len() != n {
                 return Err(count_err(t.int32_data.len()));
             }
-            Ok(Tensor::i64(shape, t.int32_data.iter().map(|&x| i64::from(x)).collect()))
+            Ok(Tensor::i64(
+                shape,
+                t.int32_data.iter().map(|&x| i64::from(x)).collect(),
+            ))
         }
     }
 }
@@ -178,8 +225,16 @@ fn f16_to_f32(h: u16) -> f32 {
 
 /// Reads external data, refusing locations outside the model's folder (absolute paths, `..`,
 /// or symlinks that resolve elsewhere) and ranges beyond the file.
-fn read_external(t: &TensorProto, name: &str, expected: usize, model_dir: Option<&Path>) -> Result<Vec<u8>> {
-    let err = |msg: String| Error::ExternalData { tensor: name.to_string(), msg };
+fn read_external(
+    t: &TensorProto,
+    name: &str,
+    expected: usize,
+    model_dir: Option<&Path>,
+) -> Result<Vec<u8>> {
+    let err = |msg: String| Error::ExternalData {
+        tensor: name.to_string(),
+        msg,
+    };
     let mut location = None;
     let mut offset = 0u64;
     let mut length = None;
@@ -187,33 +242,66 @@ fn read_external(t: &TensorProto, name: &str, expected: usize, model_dir: Option
         let v = kv.value.as_deref().unwrap_or("");
         match kv.key.as_deref().unwrap_or("") {
             "location" => location = Some(v.to_string()),
-            "offset" => offset = v.parse().map_err(|_| err(format!("offset '{v}' is not a number")))?,
-            "length" => length = Some(v.parse::<u64>().map_err(|_| err(format!("length '{v}' is not a number")))?),
+            "offset" => {
+                offset = v
+                    .parse()
+                    .map_err(|_| err(format!("offset '{v}' is not a number")))?
+            }
+            "length" => {
+                length = Some(
+                    v.parse::<u64>()
+                        .map_err(|_| err(format!("length '{v}' is not a number")))?,
+                )
+            }
             _ => {}
         }
     }
     let location = location.ok_or_else(|| err("no location given".into()))?;
-    let dir = model_dir.ok_or_else(|| err("external data needs the model to be loaded from a file".into()))?;
+    let dir = model_dir
+        .ok_or_else(|| err("external data needs the model to be loaded from a file".into()))?;
     let rel = Path::new(&location);
-    if location.is_empty() || rel.is_absolute() || rel.components().any(|c| !matches!(c, Component::Normal(_) | Component::CurDir)) {
-        return Err(err(format!("location '{location}' must be a relative path inside the model's folder")));
+    if location.is_empty()
+        || rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(err(format!(
+            "location '{location}' must be a relative path inside the model's folder"
+        )));
     }
-    let base = dir.canonicalize().map_err(|e| err(format!("cannot resolve the model's folder: {e}")))?;
-    let path = base.join(rel).canonicalize().map_err(|e| err(format!("cannot open '{location}': {e}")))?;
+    let base = dir
+        .canonicalize()
+        .map_err(|e| err(format!("cannot resolve the model's folder: {e}")))?;
+    let path = base
+        .join(rel)
+        .canonicalize()
+        .map_err(|e| err(format!("cannot open '{location}': {e}")))?;
     if !path.starts_with(&base) {
-        return Err(err(format!("location '{location}' resolves outside the model's folder")));
+        return Err(err(format!(
+            "location '{location}' resolves outside the model's folder"
+        )));
     }
     if let Some(l) = length {
         if l != expected as u64 {
-            return Err(err(format!("length {l} does not match the {expected} bytes its shape needs")));
+            return Err(err(format!(
+                "length {l} does not match the {expected} bytes its shape needs"
+            )));
         }
     }
-    let mut f = std::fs::File::open(&path).map_err(|e| err(format!("cannot open '{location}': {e}")))?;
+    let mut f =
+        std::fs::File::open(&path).map_err(|e| err(format!("cannot open '{location}': {e}")))?;
     let size = f.metadata().map_err(|e| err(e.to_string()))?.len();
-    if offset.checked_add(expected as u64).is_none_or(|end| end > size) {
-        return Err(err(format!("range {offset}+{expected} lies beyond the end of '{location}' ({size} bytes)")));
+    if offset
+        .checked_add(expected as u64)
+        .is_none_or(|end| end > size)
+    {
+        return Err(err(format!(
+            "range {offset}+{expected} lies beyond the end of '{location}' ({size} bytes)"
+        )));
     }
-    f.seek(SeekFrom::Start(offset)).map_err(|e| err(e.to_string()))?;
+    f.seek(SeekFrom::Start(offset))
+        .map_err(|e| err(e.to_string()))?;
     let mut buf = vec![0u8; expected];
     f.read_exact(&mut buf).map_err(|e| err(e.to_string()))?;
     Ok(buf)

@@ -15,9 +15,22 @@ pub fn to_dot(g: &Graph) -> String {
         if matches!(node.op, Op::Const(_)) {
             continue;
         }
-        let consts: Vec<String> = g.inputs(n).into_iter().filter_map(|v| g.constant(v).map(|t| crate::ir::Shape(&t.shape).to_string())).collect();
+        let consts: Vec<String> = g
+            .inputs(n)
+            .into_iter()
+            .filter_map(|v| {
+                g.constant(v)
+                    .map(|t| crate::ir::Shape(&t.shape).to_string())
+            })
+            .collect();
         let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
-        let mut label = format!("%{} {}{}\\n{}", num[&n], node.op.name(), escape(&Attrs(&node.op).to_string()), escape(&node.name));
+        let mut label = format!(
+            "%{} {}{}\\n{}",
+            num[&n],
+            node.op.name(),
+            escape(&Attrs(&node.op).to_string()),
+            escape(&node.name)
+        );
         if !consts.is_empty() {
             let _ = write!(label, "\\nweights {}", consts.join(" "));
         }
@@ -30,12 +43,23 @@ pub fn to_dot(g: &Graph) -> String {
         }
         for v in g.inputs(n) {
             if g.constant(v).is_none() {
-                let _ = writeln!(s, "  n{} -> n{} [label=\"{}\"];", num[&v.node], num[&n], g.ty(v));
+                let _ = writeln!(
+                    s,
+                    "  n{} -> n{} [label=\"{}\"];",
+                    num[&v.node],
+                    num[&n],
+                    g.ty(v)
+                );
             }
         }
     }
     for (i, (name, v)) in g.outputs.iter().enumerate() {
-        let _ = writeln!(s, "  out{i} [label=\"output {}\", shape=ellipse];\n  n{} -> out{i};", escape(name), num[&v.node]);
+        let _ = writeln!(
+            s,
+            "  out{i} [label=\"output {}\", shape=ellipse];\n  n{} -> out{i};",
+            escape(name),
+            num[&v.node]
+        );
     }
     s.push_str("}\n");
     s

@@ -108,11 +108,17 @@ pub struct Tensor {
 impl Tensor {
     pub fn f32(shape: Vec<usize>, v: Vec<f32>) -> Self {
         debug_assert_eq!(shape.iter().product::<usize>(), v.len());
-        Tensor { shape, data: Data::F32(v) }
+        Tensor {
+            shape,
+            data: Data::F32(v),
+        }
     }
     pub fn i64(shape: Vec<usize>, v: Vec<i64>) -> Self {
         debug_assert_eq!(shape.iter().product::<usize>(), v.len());
-        Tensor { shape, data: Data::I64(v) }
+        Tensor {
+            shape,
+            data: Data::I64(v),
+        }
     }
     pub fn dtype(&self) -> DType {
         match self.data {
@@ -203,14 +209,30 @@ pub struct Graph {
 }
 
 impl Graph {
-    pub fn add_node(&mut self, name: impl Into<String>, op: Op, outputs: Vec<TensorType>) -> NodeIndex {
-        self.g.add_node(Node { name: name.into(), op, outputs })
+    pub fn add_node(
+        &mut self,
+        name: impl Into<String>,
+        op: Op,
+        outputs: Vec<TensorType>,
+    ) -> NodeIndex {
+        self.g.add_node(Node {
+            name: name.into(),
+            op,
+            outputs,
+        })
     }
 
     /// Connects `inputs` to consecutive input ports of `node`, starting at 0.
     pub fn connect(&mut self, node: NodeIndex, inputs: &[ValueRef]) {
         for (i, v) in inputs.iter().enumerate() {
-            self.g.add_edge(v.node, node, Edge { src_port: v.port, dst_port: i });
+            self.g.add_edge(
+                v.node,
+                node,
+                Edge {
+                    src_port: v.port,
+                    dst_port: i,
+                },
+            );
         }
     }
 
@@ -228,7 +250,12 @@ impl Graph {
         let mut e: Vec<(usize, ValueRef)> = self
             .g
             .edges_directed(n, Direction::Incoming)
-            .map(|e| (e.weight().dst_port, ValueRef::new(e.source(), e.weight().src_port)))
+            .map(|e| {
+                (
+                    e.weight().dst_port,
+                    ValueRef::new(e.source(), e.weight().src_port),
+                )
+            })
             .collect();
         e.sort();
         e.into_iter().map(|(_, v)| v).collect()
@@ -282,7 +309,11 @@ impl Graph {
         if order.len() == self.g.node_count() {
             Ok(order)
         } else {
-            let mut left: Vec<NodeIndex> = indeg.into_iter().filter(|&(_, d)| d > 0).map(|(n, _)| n).collect();
+            let mut left: Vec<NodeIndex> = indeg
+                .into_iter()
+                .filter(|&(_, d)| d > 0)
+                .map(|(n, _)| n)
+                .collect();
             left.sort();
             Err(left)
         }

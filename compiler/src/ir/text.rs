@@ -14,7 +14,9 @@ const SHOWN_VALUES: usize = 8;
 
 /// Display numbers of nodes: position in the deterministic topological order.
 pub fn numbering(g: &Graph) -> (Vec<NodeIndex>, HashMap<NodeIndex, usize>) {
-    let order = g.topo_order().unwrap_or_else(|_| g.g.node_indices().collect());
+    let order = g
+        .topo_order()
+        .unwrap_or_else(|_| g.g.node_indices().collect());
     let num = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     (order, num)
 }
@@ -42,7 +44,9 @@ pub fn to_text(g: &Graph, note: &dyn Fn(NodeIndex) -> Option<String>) -> String 
     let _ = writeln!(s, "graph {:?} opset {}", g.name, g.opset);
     for &n in &order {
         let node = g.node(n);
-        let outs: Vec<String> = (0..node.outputs.len()).map(|p| value_name(g, &num, ValueRef::new(n, p))).collect();
+        let outs: Vec<String> = (0..node.outputs.len())
+            .map(|p| value_name(g, &num, ValueRef::new(n, p)))
+            .collect();
         let _ = write!(s, "{} = {}", outs.join(", "), node.op.name());
         match &node.op {
             Op::Const(t) => {
@@ -59,7 +63,11 @@ pub fn to_text(g: &Graph, note: &dyn Fn(NodeIndex) -> Option<String>) -> String 
             }
             Op::Input => {}
             _ => {
-                let args: Vec<String> = g.inputs(n).into_iter().map(|v| value_name(g, &num, v)).collect();
+                let args: Vec<String> = g
+                    .inputs(n)
+                    .into_iter()
+                    .map(|v| value_name(g, &num, v))
+                    .collect();
                 let _ = write!(s, "({}){}", args.join(", "), Attrs(&node.op));
             }
         }

@@ -16,7 +16,11 @@ use crate::ops::Op;
 /// Checks every invariant; the error names the first offending node.
 pub fn verify(g: &Graph) -> Result<(), String> {
     let order = g.topo_order().map_err(|left| {
-        let names: Vec<String> = left.iter().take(5).map(|&n| format!("'{}'", g.node(n).name)).collect();
+        let names: Vec<String> = left
+            .iter()
+            .take(5)
+            .map(|&n| format!("'{}'", g.node(n).name))
+            .collect();
         format!("cycle through {}", names.join(", "))
     })?;
     for &n in &order {
@@ -26,13 +30,21 @@ pub fn verify(g: &Graph) -> Result<(), String> {
         for e in g.g.edges_directed(n, Direction::Incoming) {
             let src = g.node(e.source());
             if e.weight().src_port >= src.outputs.len() {
-                return Err(at(format!("reads output {} of '{}', which has {}", e.weight().src_port, src.name, src.outputs.len())));
+                return Err(at(format!(
+                    "reads output {} of '{}', which has {}",
+                    e.weight().src_port,
+                    src.name,
+                    src.outputs.len()
+                )));
             }
             ports.push(e.weight().dst_port);
         }
         ports.sort_unstable();
         if ports.iter().enumerate().any(|(i, &p)| i != p) {
-            return Err(at(format!("input ports {ports:?} are not 0..{}", ports.len())));
+            return Err(at(format!(
+                "input ports {ports:?} are not 0..{}",
+                ports.len()
+            )));
         }
         for t in &node.outputs {
             if checked_len(&t.shape).is_none() {
@@ -42,7 +54,9 @@ pub fn verify(g: &Graph) -> Result<(), String> {
         match &node.op {
             Op::Input => {
                 if !ports.is_empty() || !g.inputs.contains(&n) {
-                    return Err(at("input node with inputs, or not listed as a graph input".into()));
+                    return Err(at(
+                        "input node with inputs, or not listed as a graph input".into()
+                    ));
                 }
             }
             op => {
@@ -50,10 +64,20 @@ pub fn verify(g: &Graph) -> Result<(), String> {
                 let tys: Vec<_> = inputs.iter().map(|&v| g.ty(v)).collect();
                 let inferred = op.infer(&tys).map_err(at)?;
                 if inferred != node.outputs {
-                    let show = |v: &[crate::ir::TensorType]| v.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ");
-                    return Err(at(format!("declared {} but inference gives {}", show(&node.outputs), show(&inferred))));
+                    let show = |v: &[crate::ir::TensorType]| {
+                        v.iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    return Err(at(format!(
+                        "declared {} but inference gives {}",
+                        show(&node.outputs),
+                        show(&inferred)
+                    )));
                 }
-                if !matches!(op, Op::Const(_)) && node.outputs.iter().any(|t| t.dtype != DType::F32) {
+                if !matches!(op, Op::Const(_)) && node.outputs.iter().any(|t| t.dtype != DType::F32)
+                {
                     return Err(at("computes a non-f32 value at run time".into()));
                 }
             }

@@ -17,24 +17,39 @@ pub struct Conv {
 }
 
 impl Conv {
-    pub fn infer(&self, x: &TensorType, w: &TensorType, b: Option<&TensorType>) -> Result<TensorType, String> {
+    pub fn infer(
+        &self,
+        x: &TensorType,
+        w: &TensorType,
+        b: Option<&TensorType>,
+    ) -> Result<TensorType, String> {
         let x = float(x)?;
         float(w)?;
         let [n, c, h, wd] = x.shape[..] else {
-            return Err(format!("only 2-D convolution is supported: input must have rank 4, got {x}"));
+            return Err(format!(
+                "only 2-D convolution is supported: input must have rank 4, got {x}"
+            ));
         };
         let [m, cg, kh, kw] = w.shape[..] else {
             return Err(format!("weight must have rank 4, got {w}"));
         };
         let g = self.group;
         if g == 0 || c % g != 0 || m % g != 0 {
-            return Err(format!("group {g} must divide input channels {c} and output channels {m}"));
+            return Err(format!(
+                "group {g} must divide input channels {c} and output channels {m}"
+            ));
         }
         if cg * g != c {
-            return Err(format!("weight {w} expects {} input channels, input has {c}", cg * g));
+            return Err(format!(
+                "weight {w} expects {} input channels, input has {c}",
+                cg * g
+            ));
         }
         if [kh, kw] != self.kernel {
-            return Err(format!("kernel_shape {:?} does not match weight {w}", self.kernel));
+            return Err(format!(
+                "kernel_shape {:?} does not match weight {w}",
+                self.kernel
+            ));
         }
         if let Some(b) = b {
             float(b)?;
@@ -42,8 +57,24 @@ impl Conv {
                 return Err(format!("bias must have shape [{m}], got {b}"));
             }
         }
-        let oh = out_dim(h, kh, self.strides[0], self.pads[0], self.pads[2], self.dilations[0], false)?;
-        let ow = out_dim(wd, kw, self.strides[1], self.pads[1], self.pads[3], self.dilations[1], false)?;
+        let oh = out_dim(
+            h,
+            kh,
+            self.strides[0],
+            self.pads[0],
+            self.pads[2],
+            self.dilations[0],
+            false,
+        )?;
+        let ow = out_dim(
+            wd,
+            kw,
+            self.strides[1],
+            self.pads[1],
+            self.pads[3],
+            self.dilations[1],
+            false,
+        )?;
         Ok(TensorType::f32(vec![n, m, oh, ow]))
     }
 
@@ -65,7 +96,9 @@ pub fn out_dim(
     ceil: bool,
 ) -> Result<usize, String> {
     if k == 0 || stride == 0 || dilation == 0 {
-        return Err(format!("kernel {k}, stride {stride} and dilation {dilation} must be positive"));
+        return Err(format!(
+            "kernel {k}, stride {stride} and dilation {dilation} must be positive"
+        ));
     }
     let span = (k - 1)
         .checked_mul(dilation)
@@ -80,7 +113,11 @@ pub fn out_dim(
             "window of extent {span} does not fit the input of length {len} with padding {pad_begin}+{pad_end}"
         ));
     }
-    let mut out = if ceil { (padded - span).div_ceil(stride) + 1 } else { (padded - span) / stride + 1 };
+    let mut out = if ceil {
+        (padded - span).div_ceil(stride) + 1
+    } else {
+        (padded - span) / stride + 1
+    };
     if ceil && (out - 1) * stride >= len + pad_begin {
         out -= 1;
     }
@@ -88,7 +125,13 @@ pub fn out_dim(
 }
 
 /// Pads for `auto_pad` SAME_UPPER / SAME_LOWER: output is ceil(len / stride).
-pub fn same_pads(len: usize, k: usize, stride: usize, dilation: usize, upper: bool) -> Result<(usize, usize), String> {
+pub fn same_pads(
+    len: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    upper: bool,
+) -> Result<(usize, usize), String> {
     if stride == 0 || k == 0 || dilation == 0 {
         return Err("kernel, stride and dilation must be positive".into());
     }
@@ -96,7 +139,11 @@ pub fn same_pads(len: usize, k: usize, stride: usize, dilation: usize, upper: bo
     let span = (k - 1).saturating_mul(dilation).saturating_add(1);
     let total = ((out.max(1) - 1).saturating_mul(stride).saturating_add(span)).saturating_sub(len);
     let small = total / 2;
-    Ok(if upper { (small, total - small) } else { (total - small, small) })
+    Ok(if upper {
+        (small, total - small)
+    } else {
+        (total - small, small)
+    })
 }
 
 impl fmt::Display for Conv {
@@ -105,7 +152,13 @@ impl fmt::Display for Conv {
         write!(
             f,
             "{{kernel: {}x{}, stride: {}x{}, pads: [{t},{l},{b},{r}], dilation: {}x{}, group: {}}}",
-            self.kernel[0], self.kernel[1], self.strides[0], self.strides[1], self.dilations[0], self.dilations[1], self.group
+            self.kernel[0],
+            self.kernel[1],
+            self.strides[0],
+            self.strides[1],
+            self.dilations[0],
+            self.dilations[1],
+            self.group
         )
     }
 }

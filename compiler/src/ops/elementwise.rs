@@ -26,7 +26,9 @@ impl Activation {
     pub fn fmt_attrs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Activation::Clip { min, max } => write!(f, " {{min: {min}, max: {max}}}"),
-            Activation::HardSigmoid { alpha, beta } => write!(f, " {{alpha: {alpha}, beta: {beta}}}"),
+            Activation::HardSigmoid { alpha, beta } => {
+                write!(f, " {{alpha: {alpha}, beta: {beta}}}")
+            }
             Activation::Relu | Activation::HardSwish | Activation::Sigmoid => Ok(()),
         }
     }
@@ -81,13 +83,25 @@ pub fn broadcast(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let da = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let db = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let da = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = match (da, db) {
             (x, y) if x == y => x,
             (1, y) => y,
             (x, 1) => x,
-            _ => return Err(format!("shapes {a:?} and {b:?} cannot be broadcast together")),
+            _ => {
+                return Err(format!(
+                    "shapes {a:?} and {b:?} cannot be broadcast together"
+                ))
+            }
         };
     }
     Ok(out)

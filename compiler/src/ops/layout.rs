@@ -6,7 +6,10 @@ use crate::ops::SliceAxis;
 pub fn infer_concat(inputs: &[&TensorType], axis: usize) -> Result<TensorType, String> {
     let first = inputs.first().ok_or("concat needs at least one input")?;
     if axis >= first.rank() {
-        return Err(format!("axis {axis} out of range for rank {}", first.rank()));
+        return Err(format!(
+            "axis {axis} out of range for rank {}",
+            first.rank()
+        ));
     }
     let mut shape = first.shape.clone();
     shape[axis] = 0;
@@ -19,20 +22,32 @@ pub fn infer_concat(inputs: &[&TensorType], axis: usize) -> Result<TensorType, S
                 return Err(format!("inputs {first} and {t} differ outside axis {axis}"));
             }
         }
-        shape[axis] = shape[axis].checked_add(t.shape[axis]).ok_or("concatenated size overflows")?;
+        shape[axis] = shape[axis]
+            .checked_add(t.shape[axis])
+            .ok_or("concatenated size overflows")?;
     }
     Ok(TensorType::new(first.dtype, shape))
 }
 
 /// Normalises ONNX Slice parameters for one axis of length `dim` (spec clamping rules).
-pub fn slice_axis(axis: usize, dim: usize, start: i64, end: i64, step: i64) -> Result<SliceAxis, String> {
+pub fn slice_axis(
+    axis: usize,
+    dim: usize,
+    start: i64,
+    end: i64,
+    step: i64,
+) -> Result<SliceAxis, String> {
     if step == 0 {
         return Err(format!("slice step on axis {axis} is zero"));
     }
     let d = i64::try_from(dim).map_err(|_| "dimension too large")?;
     let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
     let (s, e) = (norm(start), norm(end));
-    let (s, e) = if step > 0 { (s.clamp(0, d), e.clamp(0, d)) } else { (s.clamp(0, d - 1), e.clamp(-1, d - 1)) };
+    let (s, e) = if step > 0 {
+        (s.clamp(0, d), e.clamp(0, d))
+    } else {
+        (s.clamp(0, d - 1), e.clamp(-1, d - 1))
+    };
     let len = if step > 0 {
         if e > s {
             (e - s - 1) / step + 1
@@ -44,13 +59,20 @@ pub fn slice_axis(axis: usize, dim: usize, start: i64, end: i64, step: i64) -> R
     } else {
         0
     };
-    Ok(SliceAxis { axis, start: if len == 0 { 0 } else { s.max(0) as usize }, step, len: len as usize })
+    Ok(SliceAxis {
+        axis,
+        start: if len == 0 { 0 } else { s.max(0) as usize },
+        step,
+        len: len as usize,
+    })
 }
 
 pub fn infer_slice(x: &TensorType, axes: &[SliceAxis]) -> Result<TensorType, String> {
     let mut shape = x.shape.clone();
     for a in axes {
-        let d = *shape.get(a.axis).ok_or_else(|| format!("axis {} out of range for {x}", a.axis))?;
+        let d = *shape
+            .get(a.axis)
+            .ok_or_else(|| format!("axis {} out of range for {x}", a.axis))?;
         if a.len > 0 {
             let last = a.start as i64 + (a.len as i64 - 1) * a.step;
             if a.start >= d || last < 0 || last >= d as i64 {
@@ -62,10 +84,19 @@ pub fn infer_slice(x: &TensorType, axes: &[SliceAxis]) -> Result<TensorType, Str
     Ok(TensorType::new(x.dtype, shape))
 }
 
-pub fn infer_split(x: &TensorType, axis: usize, sizes: &[usize]) -> Result<Vec<TensorType>, String> {
-    let d = *x.shape.get(axis).ok_or_else(|| format!("axis {axis} out of range for {x}"))?;
+pub fn infer_split(
+    x: &TensorType,
+    axis: usize,
+    sizes: &[usize],
+) -> Result<Vec<TensorType>, String> {
+    let d = *x
+        .shape
+        .get(axis)
+        .ok_or_else(|| format!("axis {axis} out of range for {x}"))?;
     if sizes.iter().try_fold(0usize, |a, &s| a.checked_add(s)) != Some(d) {
-        return Err(format!("split sizes {sizes:?} do not add up to dimension {d}"));
+        return Err(format!(
+            "split sizes {sizes:?} do not add up to dimension {d}"
+        ));
     }
     Ok(sizes
         .iter()
@@ -78,7 +109,11 @@ pub fn infer_split(x: &TensorType, axis: usize, sizes: &[usize]) -> Result<Vec<T
 }
 
 /// Output shape of Reshape: 0 copies the input dim (unless `allowzero`), -1 is inferred.
-pub fn reshape_shape(input: &[usize], shape: &[i64], allowzero: bool) -> Result<Vec<usize>, String> {
+pub fn reshape_shape(
+    input: &[usize],
+    shape: &[i64],
+    allowzero: bool,
+) -> Result<Vec<usize>, String> {
     let total = checked_len(input).ok_or("input too large")?;
     let mut out = Vec::with_capacity(shape.len());
     let mut infer = None;
@@ -89,7 +124,9 @@ pub fn reshape_shape(input: &[usize], shape: &[i64], allowzero: bool) -> Result<
                 out.push(1);
             }
             -1 => return Err(format!("reshape shape {shape:?} has more than one -1")),
-            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| format!("reshape shape {shape:?}: 0 at index {i} has no input dim to copy"))?),
+            0 if !allowzero => out.push(*input.get(i).ok_or_else(|| {
+                format!("reshape shape {shape:?}: 0 at index {i} has no input dim to copy")
+            })?),
             s if s >= 0 => out.push(usize::try_from(s).map_err(|_| "dimension too large")?),
             _ => return Err(format!("reshape shape {shape:?} has a negative dimension")),
         }
@@ -101,7 +138,9 @@ pub fn reshape_shape(input: &[usize], shape: &[i64], allowzero: bool) -> Result<
         }
         out[i] = total / known;
     } else if known != total {
-        return Err(format!("cannot reshape {input:?} ({total} elements) to {shape:?} ({known} elements)"));
+        return Err(format!(
+            "cannot reshape {input:?} ({total} elements) to {shape:?} ({known} elements)"
+        ));
     }
     Ok(out)
 }
@@ -114,7 +153,13 @@ pub fn infer_squeeze(x: &TensorType, axes: &[usize]) -> Result<TensorType, Strin
             None => return Err(format!("axis {a} out of range for {x}")),
         }
     }
-    let shape = x.shape.iter().enumerate().filter(|(i, _)| !axes.contains(i)).map(|(_, &d)| d).collect();
+    let shape = x
+        .shape
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !axes.contains(i))
+        .map(|(_, &d)| d)
+        .collect();
     Ok(TensorType::new(x.dtype, shape))
 }
 
@@ -126,7 +171,10 @@ pub fn infer_unsqueeze(x: &TensorType, axes: &[usize]) -> Result<TensorType, Str
         if axes.contains(&i) {
             shape.push(1);
         } else {
-            shape.push(*it.next().ok_or_else(|| format!("unsqueeze axes {axes:?} out of range"))?);
+            shape.push(
+                *it.next()
+                    .ok_or_else(|| format!("unsqueeze axes {axes:?} out of range"))?,
+            );
         }
     }
     Ok(TensorType::new(x.dtype, shape))
@@ -143,5 +191,8 @@ pub fn infer_transpose(x: &TensorType, perm: &[usize]) -> Result<TensorType, Str
             _ => return Err(format!("perm {perm:?} is not a permutation")),
         }
     }
-    Ok(TensorType::new(x.dtype, perm.iter().map(|&p| x.shape[p]).collect()))
+    Ok(TensorType::new(
+        x.dtype,
+        perm.iter().map(|&p| x.shape[p]).collect(),
+    ))
 }

@@ -28,41 +28,72 @@ pub enum Op {
     /// 2-D convolution. Inputs: x [N,C,H,W], w [M,C/group,kh,kw], optional bias [M].
     Conv(Conv),
     /// Inference BatchNormalization. Inputs: x, scale, bias, mean, var (all per channel).
-    BatchNorm { epsilon: f32 },
+    BatchNorm {
+        epsilon: f32,
+    },
     /// Unary elementwise activation.
     Activation(Activation),
     /// Binary elementwise op with numpy broadcasting.
     Binary(BinaryOp),
     /// Concatenation along `axis`.
-    Concat { axis: usize },
+    Concat {
+        axis: usize,
+    },
     /// Strided slice; one entry per sliced axis.
-    Slice { axes: Vec<SliceAxis> },
+    Slice {
+        axes: Vec<SliceAxis>,
+    },
     /// Split along `axis` into pieces of `sizes`.
-    Split { axis: usize, sizes: Vec<usize> },
+    Split {
+        axis: usize,
+        sizes: Vec<usize>,
+    },
     /// Mean over all spatial dims, keeping them as 1.
     GlobalAveragePool,
     /// Mean over `axes` (sorted); `keepdims` keeps them as 1.
-    ReduceMean { axes: Vec<usize>, keepdims: bool },
+    ReduceMean {
+        axes: Vec<usize>,
+        keepdims: bool,
+    },
     /// 2-D max or average pooling.
     Pool(Pool),
     /// Resize of the two spatial dims.
     Resize(Resize),
     /// Flatten to 2-D at `axis`.
-    Flatten { axis: usize },
+    Flatten {
+        axis: usize,
+    },
     /// Reshape to the node's output shape (`shape` as written in the model).
-    Reshape { shape: Vec<i64>, allowzero: bool },
+    Reshape {
+        shape: Vec<i64>,
+        allowzero: bool,
+    },
     /// Remove size-1 `axes`.
-    Squeeze { axes: Vec<usize> },
+    Squeeze {
+        axes: Vec<usize>,
+    },
     /// Insert size-1 `axes` (positions in the output).
-    Unsqueeze { axes: Vec<usize> },
+    Unsqueeze {
+        axes: Vec<usize>,
+    },
     /// Permute dims: output dim i is input dim `perm[i]`.
-    Transpose { perm: Vec<usize> },
+    Transpose {
+        perm: Vec<usize>,
+    },
     /// alpha * A' B' + beta * C. Inputs: a, b, optional c.
-    Gemm { alpha: f32, beta: f32, trans_a: bool, trans_b: bool },
+    Gemm {
+        alpha: f32,
+        beta: f32,
+        trans_a: bool,
+        trans_b: bool,
+    },
     /// Numpy matmul (batched, broadcasting).
     MatMul,
     /// Softmax over `axis`; `coerce_2d` is the opset < 13 meaning (over all dims from `axis`).
-    Softmax { axis: usize, coerce_2d: bool },
+    Softmax {
+        axis: usize,
+        coerce_2d: bool,
+    },
     Identity,
     /// Inference-mode Dropout: an identity.
     Dropout,
@@ -121,7 +152,10 @@ impl Op {
             }
         };
         let x = |i: usize| -> Result<&TensorType, String> {
-            inputs.get(i).copied().ok_or_else(|| format!("missing input {i}"))
+            inputs
+                .get(i)
+                .copied()
+                .ok_or_else(|| format!("missing input {i}"))
         };
         match self {
             Op::Input => Err("an input has no inputs to infer from".into()),
@@ -131,7 +165,8 @@ impl Op {
             }
             Op::Conv(c) => {
                 arity(2, 3)?;
-                c.infer(x(0)?, x(1)?, inputs.get(2).copied()).map(|t| vec![t])
+                c.infer(x(0)?, x(1)?, inputs.get(2).copied())
+                    .map(|t| vec![t])
             }
             Op::BatchNorm { .. } => {
                 arity(5, 5)?;
@@ -141,7 +176,11 @@ impl Op {
                 }
                 for (i, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "var")] {
                     if x(i)?.shape != [x0.shape[1]] {
-                        return Err(format!("{what} must have shape [{}], got {}", x0.shape[1], x(i)?));
+                        return Err(format!(
+                            "{what} must have shape [{}], got {}",
+                            x0.shape[1],
+                            x(i)?
+                        ));
                     }
                 }
                 Ok(vec![x0.clone()])
@@ -154,7 +193,10 @@ impl Op {
                 arity(2, 2)?;
                 let (a, b) = (x(0)?, x(1)?);
                 if a.dtype != b.dtype {
-                    return Err(format!("operand dtypes differ: {} and {}", a.dtype, b.dtype));
+                    return Err(format!(
+                        "operand dtypes differ: {} and {}",
+                        a.dtype, b.dtype
+                    ));
                 }
                 let shape = elementwise::broadcast(&a.shape, &b.shape)?;
                 Ok(vec![TensorType::new(a.dtype, shape)])
@@ -215,7 +257,8 @@ impl Op {
             Op::Reshape { shape, allowzero } => {
                 arity(1, 1)?;
                 let x0 = x(0)?;
-                layout::reshape_shape(&x0.shape, shape, *allowzero).map(|s| vec![TensorType::new(x0.dtype, s)])
+                layout::reshape_shape(&x0.shape, shape, *allowzero)
+                    .map(|s| vec![TensorType::new(x0.dtype, s)])
             }
             Op::Squeeze { axes } => {
                 arity(1, 1)?;
@@ -229,9 +272,12 @@ impl Op {
                 arity(1, 1)?;
                 layout::infer_transpose(x(0)?, perm).map(|t| vec![t])
             }
-            Op::Gemm { trans_a, trans_b, .. } => {
+            Op::Gemm {
+                trans_a, trans_b, ..
+            } => {
                 arity(2, 3)?;
-                gemm::infer_gemm(x(0)?, x(1)?, inputs.get(2).copied(), *trans_a, *trans_b).map(|t| vec![t])
+                gemm::infer_gemm(x(0)?, x(1)?, inputs.get(2).copied(), *trans_a, *trans_b)
+                    .map(|t| vec![t])
             }
             Op::MatMul => {
                 arity(2, 2)?;
@@ -264,7 +310,12 @@ pub struct Attrs<'a>(pub &'a Op);
 impl fmt::Display for Attrs<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Op::Input | Op::Const(_) | Op::Identity | Op::Dropout | Op::MatMul | Op::GlobalAveragePool => Ok(()),
+            Op::Input
+            | Op::Const(_)
+            | Op::Identity
+            | Op::Dropout
+            | Op::MatMul
+            | Op::GlobalAveragePool => Ok(()),
             Op::Binary(_) => Ok(()),
             Op::Conv(c) => write!(f, " {c}"),
             Op::BatchNorm { epsilon } => write!(f, " {{epsilon: {epsilon:e}}}"),
@@ -276,22 +327,40 @@ impl fmt::Display for Attrs<'_> {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "axis {}: start {} step {} len {}", a.axis, a.start, a.step, a.len)?;
+                    write!(
+                        f,
+                        "axis {}: start {} step {} len {}",
+                        a.axis, a.start, a.step, a.len
+                    )?;
                 }
                 f.write_str("}")
             }
             Op::Split { axis, sizes } => write!(f, " {{axis: {axis}, sizes: {sizes:?}}}"),
-            Op::ReduceMean { axes, keepdims } => write!(f, " {{axes: {axes:?}, keepdims: {keepdims}}}"),
+            Op::ReduceMean { axes, keepdims } => {
+                write!(f, " {{axes: {axes:?}, keepdims: {keepdims}}}")
+            }
             Op::Pool(p) => write!(f, " {p}"),
             Op::Resize(r) => write!(f, " {r}"),
             Op::Flatten { axis } => write!(f, " {{axis: {axis}}}"),
-            Op::Reshape { shape, allowzero } => write!(f, " {{shape: {shape:?}, allowzero: {allowzero}}}"),
+            Op::Reshape { shape, allowzero } => {
+                write!(f, " {{shape: {shape:?}, allowzero: {allowzero}}}")
+            }
             Op::Squeeze { axes } | Op::Unsqueeze { axes } => write!(f, " {{axes: {axes:?}}}"),
             Op::Transpose { perm } => write!(f, " {{perm: {perm:?}}}"),
-            Op::Gemm { alpha, beta, trans_a, trans_b } => {
-                write!(f, " {{alpha: {alpha}, beta: {beta}, trans_a: {trans_a}, trans_b: {trans_b}}}")
+            Op::Gemm {
+                alpha,
+                beta,
+                trans_a,
+                trans_b,
+            } => {
+                write!(
+                    f,
+                    " {{alpha: {alpha}, beta: {beta}, trans_a: {trans_a}, trans_b: {trans_b}}}"
+                )
             }
-            Op::Softmax { axis, coerce_2d } => write!(f, " {{axis: {axis}, coerce_2d: {coerce_2d}}}"),
+            Op::Softmax { axis, coerce_2d } => {
+                write!(f, " {{axis: {axis}, coerce_2d: {coerce_2d}}}")
+            }
         }
     }
 }

@@ -26,10 +26,28 @@ pub struct Pool {
 impl Pool {
     pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
         let [n, c, h, w] = x.shape[..] else {
-            return Err(format!("only 2-D pooling is supported: input must have rank 4, got {x}"));
+            return Err(format!(
+                "only 2-D pooling is supported: input must have rank 4, got {x}"
+            ));
         };
-        let oh = out_dim(h, self.kernel[0], self.strides[0], self.pads[0], self.pads[2], self.dilations[0], self.ceil_mode)?;
-        let ow = out_dim(w, self.kernel[1], self.strides[1], self.pads[1], self.pads[3], self.dilations[1], self.ceil_mode)?;
+        let oh = out_dim(
+            h,
+            self.kernel[0],
+            self.strides[0],
+            self.pads[0],
+            self.pads[2],
+            self.dilations[0],
+            self.ceil_mode,
+        )?;
+        let ow = out_dim(
+            w,
+            self.kernel[1],
+            self.strides[1],
+            self.pads[1],
+            self.pads[3],
+            self.dilations[1],
+            self.ceil_mode,
+        )?;
         Ok(TensorType::f32(vec![n, c, oh, ow]))
     }
 }

@@ -39,7 +39,9 @@ pub struct Resize {
 impl Resize {
     pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
         let [n, c, _, _] = x.shape[..] else {
-            return Err(format!("only resizing the last two dims of a rank-4 input is supported, got {x}"));
+            return Err(format!(
+                "only resizing the last two dims of a rank-4 input is supported, got {x}"
+            ));
         };
         Ok(TensorType::f32(vec![n, c, self.size[0], self.size[1]]))
     }

@@ -1,0 +1,139 @@
+//! Static memory plan: where every value computed at run time lives in one f32 arena.
+//!
+//! Reshape-like ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) alias their input:
+//! they cost nothing and share its storage. Each remaining value gets an arena range; ranges of
+//! values whose lifetimes overlap never overlap. Placement is greedy by size (largest first, lowest
+//! offset that fits), which stays close to the liveness lower bound.
+
+use std::collections::{BTreeMap, HashMap};
+
+use petgraph::stable_graph::NodeIndex;
+
+use crate::ir::{Graph, ValueRef};
+use crate::ops::Op;
+
+/// Arena offsets are multiples of this many f32s (64 bytes, one cache line / AVX-512 vector).
+pub const ALIGN: usize = 16;
+
+/// Where a value's data is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Storage {
+    /// The graph input with this index (read-only).
+    Input(usize),
+    /// A constant, emitted into the weights (read-only).
+    Const(NodeIndex),
+    /// `len` f32s at `offset` in the arena.
+    Arena { offset: usize, len: usize },
+}
+
+/// The memory plan: storage of every value, arena size and the liveness lower bound.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryPlan {
+    pub storage: HashMap<ValueRef, Storage>,
+    /// Arena length in f32s.
+    pub arena_len: usize,
+    /// Largest total (f32s) of values live at the same time: no plan can use less.
+    pub lower_bound: usize,
+}
+
+/// True for ops whose output is their input reinterpreted (no data movement).
+pub fn is_alias(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Reshape { .. }
+            | Op::Flatten { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Identity
+            | Op::Dropout
+    )
+}
+
+/// Plans `g` (whose nodes are scheduled in `order`).
+pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
+    let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+    // Root value each value's storage belongs to.
+    let mut root: HashMap<ValueRef, ValueRef> = HashMap::new();
+    for &n in order {
+        let node = g.node(n);
+        for p in 0..node.outputs.len() {
+            let v = ValueRef::new(n, p);
+            let r = match g.inputs(n).first() {
+                Some(&i) if is_alias(&node.op) => root.get(&i).copied().unwrap_or(i),
+                _ => v,
+            };
+            root.insert(v, r);
+        }
+    }
+    // Lifetime of each arena root: [definition, last use] in schedule positions.
+    let end = order.len();
+    let mut life: BTreeMap<ValueRef, (usize, usize)> = BTreeMap::new();
+    for &n in order {
+        if matches!(g.node(n).op, Op::Input | Op::Const(_)) || is_alias(&g.node(n).op) {
+            continue;
+        }
+        for p in 0..g.node(n).outputs.len() {
+            life.insert(ValueRef::new(n, p), (pos[&n], pos[&n]));
+        }
+    }
+    for &n in order {
+        for i in g.inputs(n) {
+            if let Some(l) = life.get_mut(&root[&i]) {
+                l.1 = l.1.max(pos[&n]);
+            }
+        }
+    }
+    for (_, v) in &g.outputs {
+        if let Some(l) = life.get_mut(&root[v]) {
+            l.1 = end;
+        }
+    }
+
+    let size = |v: &ValueRef| g.ty(*v).len().div_ceil(ALIGN) * ALIGN;
+    let mut by_size: Vec<ValueRef> = life.keys().copied().collect();
+    by_size.sort_by_key(|v| (std::cmp::Reverse(size(v)), life[v].0, *v));
+    let mut placed: Vec<(usize, usize, (usize, usize))> = Vec::new(); // (offset, size, life)
+    let mut offsets: HashMap<ValueRef, usize> = HashMap::new();
+    for v in by_size {
+        let (s, l) = (size(&v), life[&v]);
+        let mut busy: Vec<(usize, usize)> = placed
+            .iter()
+            .filter(|(_, _, pl)| pl.0 <= l.1 && l.0 <= pl.1)
+            .map(|&(o, sz, _)| (o, o + sz))
+            .collect();
+        busy.sort_unstable();
+        let mut off = 0;
+        for (b0, b1) in busy {
+            if off + s <= b0 {
+                break;
+            }
+            off = off.max(b1);
+        }
+        placed.push((off, s, l));
+        offsets.insert(v, off);
+    }
+
+    let mut mp = MemoryPlan::default();
+    for (&v, &r) in &root {
+        let st = match g.node(r.node).op {
+            Op::Input => Storage::Input(g.inputs.iter().position(|&i| i == r.node).unwrap_or(0)),
+            Op::Const(_) => Storage::Const(r.node),
+            _ => Storage::Arena {
+                offset: offsets[&r],
+                len: g.ty(r).len(),
+            },
+        };
+        mp.storage.insert(v, st);
+    }
+    mp.arena_len = placed.iter().map(|&(o, s, _)| o + s).max().unwrap_or(0);
+    mp.lower_bound = (0..=end)
+        .map(|t| {
+            life.iter()
+                .filter(|(_, l)| l.0 <= t && t <= l.1)
+                .map(|(v, _)| size(v))
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
+    mp
+}

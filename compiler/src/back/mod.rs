@@ -1,0 +1,281 @@
+//! Rust emission: turns a planned IR into one source file (plus a weights blob) that depends only
+//! on `ghostc-runtime`. Token streams are built with `quote`, parsed by `syn` and formatted by
+//! `prettyplease`; per-node comments are spliced in afterwards from escaped text.
+
+pub mod namer;
+mod node;
+pub mod weights;
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::analysis::memory::{self, MemoryPlan};
+use crate::error::{Error, Result};
+use crate::ir::text::numbering;
+use crate::ir::Graph;
+use crate::ops::{Attrs, Op};
+use namer::{comment_text, Namer};
+use weights::Weights;
+
+/// How the emitted source gets its weights.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WeightsMode {
+    /// A binary file beside the source, embedded with `include_bytes!`.
+    #[default]
+    File,
+    /// Byte-string literal inside the source (single-file output, for tiny models).
+    Inline,
+}
+
+/// What the emitter needs besides the graph.
+#[derive(Clone, Debug)]
+pub struct EmitOptions {
+    /// Name of the generated struct (any string; it is sanitised to UpperCamelCase).
+    pub name: String,
+    /// File name (not a path) of the weights blob, as `include_bytes!` will see it.
+    pub weights_file: String,
+    pub weights_mode: WeightsMode,
+    /// Header lines (tool, model file name and hash, options); no paths or timestamps.
+    pub header: Vec<String>,
+}
+
+/// Generated source and weights.
+#[derive(Clone, Debug)]
+pub struct Emitted {
+    pub source: String,
+    pub weights: Vec<u8>,
+    /// The struct name used in the source.
+    pub struct_name: String,
+    pub plan: MemoryPlan,
+}
+
+/// Emits Rust for `g`.
+pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
+    let (order, num) = numbering(g);
+    let plan = memory::plan(g, &order);
+    let mut w = Weights::default();
+
+    let struct_name = namer::camel(&opts.name);
+    let mut names = Namer::with_reserved(&[
+        "arena",
+        "w",
+        "self",
+        "out",
+        "Self",
+        "new",
+        "run",
+        "run_with_arena",
+    ]);
+    let mut input_params = Vec::new();
+    for &i in &g.inputs {
+        input_params.push(names.fresh(&namer::snake(&g.node(i).name)));
+    }
+    let mut output_params = Vec::new();
+    for (name, _) in &g.outputs {
+        output_params.push(names.fresh(&namer::snake(name)));
+    }
+    let mut consts = Namer::with_reserved(&["ARENA_LEN", "ARENA_BYTES", "WEIGHTS_BYTES"]);
+
+    let mut notes: Vec<String> = Vec::new();
+    let mut body = Vec::new();
+    let cx = node::Cx {
+        g,
+        plan: &plan,
+        inputs: &input_params,
+    };
+    for &n in &order {
+        let node = g.node(n);
+        if matches!(node.op, Op::Input | Op::Const(_)) || memory::is_alias(&node.op) {
+            continue;
+        }
+        let stmt = node::emit_node(&cx, &mut w, n)
+            .map_err(|e| Error::Emit(format!("node '{}' ({}): {e}", node.name, node.op.name())))?;
+        let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
+        notes.push(comment_text(&format!(
+            "%{} {}{} -> {}  \"{}\"",
+            num[&n],
+            node.op.name(),
+            Attrs(&node.op),
+            tys.join(", "),
+            node.name
+        )));
+        let k = Literal::usize_unsuffixed(notes.len() - 1);
+        body.push(quote! { __ghostc_note!(#k); #stmt });
+    }
+    // Copy graph outputs out of wherever they live.
+    for ((_, v), p) in g.outputs.iter().zip(&output_params) {
+        let p = format_ident!("{}", p);
+        let src = node::read_expr(&cx, &mut w, *v, None).map_err(Error::Emit)?;
+        body.push(quote! { #p.copy_from_slice(#src); });
+    }
+
+    let mut sig = Vec::new();
+    let mut consts_tokens = Vec::new();
+    let mut forward = Vec::new();
+    let mut io_doc = Vec::new();
+    for (k, (&i, p)) in g.inputs.iter().zip(&input_params).enumerate() {
+        let shape = &g.node(i).outputs[0].shape;
+        let (s, l) = (
+            format_ident!("{}", consts.fresh(&format!("{}_SHAPE", namer::upper(p)))),
+            format_ident!("{}", consts.fresh(&format!("{}_LEN", namer::upper(p)))),
+        );
+        let (r, len, dims) = (
+            Literal::usize_unsuffixed(shape.len()),
+            Literal::usize_unsuffixed(g.node(i).outputs[0].len()),
+            shape.iter().map(|&d| Literal::usize_unsuffixed(d)),
+        );
+        let doc = format!(
+            " Shape of input `{p}` (ONNX input {k}, {:?}), row-major.",
+            comment_text(&g.node(i).name)
+        );
+        consts_tokens.push(quote! { #[doc = #doc] pub const #s: [usize; #r] = [#(#dims),*]; #[doc = " Number of elements of that input."] pub const #l: usize = #len; });
+        let p = format_ident!("{}", p);
+        sig.push(quote! { #p: &[f32; Self::#l] });
+        forward.push(quote! { #p });
+        io_doc.push(p.to_string());
+    }
+    for (k, ((name, v), p)) in g.outputs.iter().zip(&output_params).enumerate() {
+        let ty = g.ty(*v);
+        let (s, l) = (
+            format_ident!("{}", consts.fresh(&format!("{}_SHAPE", namer::upper(p)))),
+            format_ident!("{}", consts.fresh(&format!("{}_LEN", namer::upper(p)))),
+        );
+        let (r, len, dims) = (
+            Literal::usize_unsuffixed(ty.rank()),
+            Literal::usize_unsuffixed(ty.len()),
+            ty.shape.iter().map(|&d| Literal::usize_unsuffixed(d)),
+        );
+        let doc = format!(
+            " Shape of output `{p}` (ONNX output {k}, {:?}), row-major.",
+            comment_text(name)
+        );
+        consts_tokens.push(quote! { #[doc = #doc] pub const #s: [usize; #r] = [#(#dims),*]; #[doc = " Number of elements of that output."] pub const #l: usize = #len; });
+        let p = format_ident!("{}", p);
+        sig.push(quote! { #p: &mut [f32; Self::#l] });
+        forward.push(quote! { #p });
+    }
+
+    let name = format_ident!("{}", struct_name);
+    let arena_len = Literal::usize_unsuffixed(plan.arena_len);
+    let arena_bytes = Literal::usize_unsuffixed(plan.arena_len * 4);
+    let wbytes = w.bytes();
+    let weights_len = Literal::usize_unsuffixed(wbytes.len());
+    let static_name = format_ident!("{}", format!("{}_WEIGHTS", namer::upper(&struct_name)));
+    let (weights_static, weights_let) = if wbytes.is_empty() {
+        (quote! {}, quote! {})
+    } else {
+        let data = match opts.weights_mode {
+            WeightsMode::File => {
+                let f = Literal::string(&opts.weights_file);
+                quote! { *include_bytes!(#f) }
+            }
+            WeightsMode::Inline => {
+                let b = Literal::byte_string(&wbytes);
+                quote! { *#b }
+            }
+        };
+        (
+            quote! {
+                /// The model's constants (folded and laid out for the kernels), little-endian f32.
+                static #static_name: &::ghostc_runtime::Aligned<[u8; #weights_len]> = &::ghostc_runtime::Aligned(#data);
+            },
+            quote! { let w = ::ghostc_runtime::f32_weights(&#static_name.0); },
+        )
+    };
+    let struct_doc = format!(
+        " Generated by ghostc from `{}`: call [`{struct_name}::run`].",
+        comment_text(&g.name)
+    );
+    let file = quote! {
+        #weights_static
+
+        #[doc = #struct_doc]
+        pub struct #name {
+            arena: ::ghostc_runtime::Arena<{ #name::ARENA_LEN }>,
+        }
+
+        impl #name {
+            #(#consts_tokens)*
+            /// Scratch f32s a run needs (see [`Self::run_with_arena`]).
+            pub const ARENA_LEN: usize = #arena_len;
+            /// The same in bytes.
+            pub const ARENA_BYTES: usize = #arena_bytes;
+            /// Size of the embedded weights in bytes.
+            pub const WEIGHTS_BYTES: usize = #weights_len;
+
+            /// Allocates the arena once; `run` never allocates.
+            pub fn new() -> Self {
+                Self { arena: ::ghostc_runtime::Arena::new() }
+            }
+
+            /// Runs the model on inputs (row-major, as in ONNX) and writes the outputs.
+            pub fn run(&mut self, #(#sig),*) {
+                Self::run_with_arena(self.arena.as_mut_array(), #(#forward),*);
+            }
+
+            /// Runs the model with caller-provided scratch memory (for `no_std` without `alloc`:
+            /// e.g. a static buffer). Allocates nothing.
+            pub fn run_with_arena(arena: &mut [f32; Self::ARENA_LEN], #(#sig),*) {
+                #weights_let
+                #(#body)*
+            }
+        }
+
+        impl Default for #name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    };
+    let parsed: syn::File = syn::parse2(file)
+        .map_err(|e| Error::Emit(format!("generated tokens do not parse: {e}")))?;
+    let pretty = prettyplease::unparse(&parsed);
+
+    let mut source = String::new();
+    for h in &opts.header {
+        source.push_str("// ");
+        source.push_str(&comment_text(h));
+        source.push('\n');
+    }
+    source.push('\n');
+    for line in pretty.lines() {
+        let t = line.trim_start();
+        if let Some(k) = t
+            .strip_prefix("__ghostc_note!(")
+            .and_then(|r| r.strip_suffix(");"))
+            .and_then(|k| k.parse::<usize>().ok())
+        {
+            let indent = &line[..line.len() - t.len()];
+            source.push_str(indent);
+            source.push_str("// ");
+            source.push_str(notes.get(k).map(String::as_str).unwrap_or(""));
+        } else {
+            source.push_str(line);
+        }
+        source.push('\n');
+    }
+    Ok(Emitted {
+        source,
+        weights: if opts.weights_mode == WeightsMode::File {
+            wbytes
+        } else {
+            Vec::new()
+        },
+        struct_name,
+        plan,
+    })
+}
+
+/// An f32 literal, with named constants for the non-finite values.
+pub fn f32_lit(x: f32) -> TokenStream {
+    if x.is_nan() {
+        quote! { f32::NAN }
+    } else if x == f32::INFINITY {
+        quote! { f32::INFINITY }
+    } else if x == f32::NEG_INFINITY {
+        quote! { f32::NEG_INFINITY }
+    } else {
+        let l = Literal::f32_suffixed(x);
+        quote! { #l }
+    }
+}

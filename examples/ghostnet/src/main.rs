@@ -1,0 +1,57 @@
+//! Runs the generated GhostNet on the fixture input: prints the top-5 classes, the largest
+//! difference from onnxruntime's output, and the median latency.
+//!
+//! `cargo run --release -p ghostnet-example -- [RUNS]`
+
+include!(concat!(env!("OUT_DIR"), "/ghost_net.rs"));
+
+use std::time::Instant;
+
+fn read_f32(path: &str) -> Vec<f32> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/ghostnet_100_ts13");
+    let input: Box<[f32; GhostNet::INPUT_LEN]> = read_f32(&format!("{dir}/input.bin"))
+        .into_boxed_slice()
+        .try_into()
+        .expect("input.bin has the model's input size");
+    let reference = read_f32(&format!("{dir}/output.bin"));
+
+    let mut model = GhostNet::new();
+    let mut output = [0f32; GhostNet::OUTPUT_LEN];
+    model.run(&input, &mut output);
+
+    let mut idx: Vec<usize> = (0..output.len()).collect();
+    idx.sort_by(|&a, &b| output[b].total_cmp(&output[a]));
+    println!("top-5 classes: {:?}", &idx[..5]);
+    let diff = output
+        .iter()
+        .zip(&reference)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    println!("max |ghostc - onnxruntime|: {diff:.3e}");
+
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t = Instant::now();
+        model.run(&input, &mut output);
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    println!(
+        "median latency over {runs} runs: {:.2} ms (arena {} KiB, weights {} KiB)",
+        times[runs / 2],
+        GhostNet::ARENA_BYTES / 1024,
+        GhostNet::WEIGHTS_BYTES / 1024
+    );
+}
