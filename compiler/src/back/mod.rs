@@ -190,10 +190,13 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
         #weights_static
 
         #[doc = #struct_doc]
+        #[allow(dead_code)]
         pub struct #name {
             arena: ::ghostc_runtime::Arena<{ #name::ARENA_LEN }>,
         }
 
+        // Not every user needs every constant or entry point.
+        #[allow(dead_code)]
         impl #name {
             #(#consts_tokens)*
             /// Scratch f32s a run needs (see [`Self::run_with_arena`]).
