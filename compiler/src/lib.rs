@@ -5,10 +5,12 @@
 
 pub mod analysis;
 pub mod back;
+pub mod check;
 pub mod error;
 pub mod front;
 pub mod ir;
 pub mod ops;
+pub mod passes;
 pub mod pipeline;
 
 pub use error::{Error, Result};

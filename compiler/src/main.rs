@@ -3,18 +3,23 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use ghostc::analysis::cost;
 use ghostc::ir::dot::to_dot;
-use ghostc::{pipeline, CompileOptions, WeightsMode};
+use ghostc::pipeline::{self, PassOptions};
+use ghostc::{CompileOptions, ImportOptions, WeightsMode};
 
-/// Compile a GhostNet-family ONNX model into dependency-free Rust, or inspect its IR.
+/// Compile a GhostNet-family ONNX model into dependency-free Rust, or inspect what the compiler
+/// does to it.
 #[derive(Parser, Debug)]
-#[command(name = "ghostc", version, about, long_about = None)]
+#[command(name = "ghostc", version, about, long_about = None, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
     /// The ONNX model to compile.
-    model: PathBuf,
+    model: Option<PathBuf>,
 
     /// Where to write. For `--emit rust` (the default) this is the `.rs` file, and the weights go
     /// beside it as `<stem>.weights.bin`; other outputs go to standard output without it.
@@ -35,15 +40,56 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Weights::File)]
     weights: Weights,
 
-    /// Print a per-node table (op, output shape, parameters, multiply-adds) with totals, instead
-    /// of --emit's output.
+    /// Print a per-node table of the optimised graph (op, output shape, parameters,
+    /// multiply-adds) with totals and the arena size, instead of --emit's output.
     #[arg(long)]
     summary: bool,
 
+    /// List the passes in pipeline order and exit.
+    #[arg(long)]
+    list_passes: bool,
+
+    #[command(flatten)]
+    common: Common,
+}
+
+/// Options shared by compiling and `check`.
+#[derive(Args, Debug, Clone)]
+struct Common {
     /// Pin an input's shape, e.g. `input=4x3x224x224` (repeatable). Needed for symbolic dims
     /// other than a leading batch dim, which defaults to 1.
-    #[arg(long = "input-shape", value_name = "NAME=DIMS")]
+    #[arg(long = "input-shape", value_name = "NAME=DIMS", global = true)]
     input_shape: Vec<String>,
+
+    /// Print the IR after this pass (`import`, a pass name, or `all`; repeatable or
+    /// comma-separated) to standard output.
+    #[arg(long, value_name = "PASS", value_delimiter = ',', global = true)]
+    dump_ir_after: Vec<String>,
+
+    /// Stop the pipeline after this pass (`import` runs none), e.g. to bisect.
+    #[arg(long, value_name = "PASS", global = true)]
+    stop_after: Option<String>,
+
+    /// Skip this pass (repeatable or comma-separated), e.g. to bisect.
+    #[arg(long, value_name = "PASS", value_delimiter = ',', global = true)]
+    disable_pass: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the reference interpreter after import and after every pass on an input, report per
+    /// pass the largest difference from the unoptimised graph (and from a reference output), and
+    /// the first node that diverges. Exits with 1 on divergence.
+    Check {
+        /// The ONNX model.
+        model: PathBuf,
+        /// Input tensor: raw little-endian f32, row-major (e.g. `input.bin` of a fixture).
+        #[arg(long, value_name = "FILE")]
+        input: PathBuf,
+        /// Expected output: raw little-endian f32 (e.g. `output.bin`).
+        #[arg(long, value_name = "FILE")]
+        reference: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -56,16 +102,16 @@ enum Weights {
 enum Emit {
     /// Rust source using `ghostc-runtime` (needs --output).
     Rust,
-    /// The IR text format: one line per node.
+    /// The IR text format after the passes: one line per node.
     Ir,
-    /// Graphviz DOT of the IR.
+    /// Graphviz DOT of the IR after the passes.
     Dot,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -73,23 +119,78 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> ghostc::Result<()> {
-    let mut opts = CompileOptions::default();
-    for s in &cli.input_shape {
+fn import_options(c: &Common) -> ghostc::Result<ImportOptions> {
+    let mut opts = ImportOptions::default();
+    for s in &c.input_shape {
         let (name, dims) = ghostc::parse_input_shape(s)?;
-        opts.import.input_shapes.insert(name, dims);
+        opts.input_shapes.insert(name, dims);
     }
+    Ok(opts)
+}
+
+fn pass_options(c: &Common) -> PassOptions {
+    PassOptions {
+        disable: c.disable_pass.clone(),
+        stop_after: c.stop_after.clone(),
+        dump_after: c.dump_ir_after.clone(),
+    }
+}
+
+fn print_dumps(dumps: &[(String, String)]) {
+    for (stage, ir) in dumps {
+        println!("// ---- IR after {stage} ----\n{ir}");
+    }
+}
+
+fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
+    if let Some(Command::Check {
+        model,
+        input,
+        reference,
+    }) = &cli.command
+    {
+        let report = ghostc::check::check(
+            model,
+            input,
+            reference.as_deref(),
+            &import_options(&cli.common)?,
+            &pass_options(&cli.common),
+        )?;
+        print!("{}", report.text);
+        return Ok(if report.ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    if cli.list_passes {
+        for p in ghostc::passes::PASSES {
+            println!("{:<22} {}", p.name, p.about);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let model = cli
+        .model
+        .as_ref()
+        .ok_or_else(|| ghostc::Error::Option("no model given (see --help)".into()))?;
+    let opts = CompileOptions {
+        import: import_options(&cli.common)?,
+        name: cli.name.clone(),
+        weights_mode: match cli.weights {
+            Weights::File => WeightsMode::File,
+            Weights::Inline => WeightsMode::Inline,
+        },
+        passes: pass_options(&cli.common),
+        ..CompileOptions::default()
+    };
+    opts.passes.validate()?;
     if cli.emit == Emit::Rust && !cli.summary {
         let out = cli.output.as_ref().ok_or_else(|| {
             ghostc::Error::Option("Rust output needs --output PATH.rs (the weights are written beside it); use --emit ir to print the IR".into())
         })?;
-        opts.name = cli.name.clone();
-        opts.weights_mode = match cli.weights {
-            Weights::File => WeightsMode::File,
-            Weights::Inline => WeightsMode::Inline,
-        };
-        let (compiled, weights) = ghostc::compile_to(&cli.model, out, &opts)?;
+        let (compiled, weights) = ghostc::compile_to(model, out, &opts)?;
         print_warnings(&compiled.warnings);
+        print_dumps(&compiled.dumps);
         eprintln!(
             "wrote {} (struct {}, arena {} bytes){}",
             out.display(),
@@ -99,16 +200,23 @@ fn run(cli: &Cli) -> ghostc::Result<()> {
                 .map(|w| format!(" and {}", w.display()))
                 .unwrap_or_default()
         );
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
-    let imported = pipeline::import(&cli.model, &opts.import)?;
+    let imported = pipeline::import(model, &opts.import)?;
     print_warnings(&imported.warnings);
-    let g = &imported.graph;
+    let mut g = imported.graph;
+    let mut dumps = Vec::new();
+    pipeline::run_passes(
+        &mut g,
+        &opts.passes,
+        &mut pipeline::dump_hook(&opts.passes, &mut dumps),
+    )?;
+    print_dumps(&dumps);
     let text = if cli.summary {
-        cost::summary(g)
+        cost::summary(&g)
     } else {
         match cli.emit {
-            Emit::Dot => to_dot(g),
+            Emit::Dot => to_dot(&g),
             _ => g.to_string(),
         }
     };
@@ -116,12 +224,10 @@ fn run(cli: &Cli) -> ghostc::Result<()> {
         Some(p) => std::fs::write(p, text).map_err(|source| ghostc::Error::Write {
             path: p.clone(),
             source,
-        }),
-        None => {
-            print!("{text}");
-            Ok(())
-        }
+        })?,
+        None => print!("{text}"),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn print_warnings(w: &[String]) {

@@ -1,4 +1,5 @@
-//! The compiler, top to bottom: import, verify, (passes, planning and emission as they land).
+//! The compiler, top to bottom: import, verify, each pass of `passes::PASSES` followed by
+//! verification (with optional IR dumps, stop and disable hooks), memory planning, emission.
 
 use std::path::Path;
 
@@ -28,6 +29,86 @@ pub fn import_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Imported> {
     Ok(imported)
 }
 
+/// Controls over the pass pipeline, for bisecting and inspection.
+#[derive(Clone, Debug, Default)]
+pub struct PassOptions {
+    /// Passes to skip, by name.
+    pub disable: Vec<String>,
+    /// Stop after this pass (`import` stops before the first pass).
+    pub stop_after: Option<String>,
+    /// Dump the IR after these passes (`import` and `all` allowed).
+    pub dump_after: Vec<String>,
+}
+
+impl PassOptions {
+    /// Checks every pass name given exists.
+    pub fn validate(&self) -> Result<()> {
+        let known = |n: &str| n == "import" || n == "all" || crate::passes::find(n).is_some();
+        for n in self
+            .disable
+            .iter()
+            .chain(&self.stop_after)
+            .chain(&self.dump_after)
+        {
+            if !known(n) {
+                let names: Vec<&str> = crate::passes::PASSES.iter().map(|p| p.name).collect();
+                return Err(Error::Option(format!(
+                    "unknown pass '{n}' (passes: import, {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn dumps(&self, name: &str) -> bool {
+        self.dump_after.iter().any(|d| d == name || d == "all")
+    }
+}
+
+/// Runs the pass pipeline on an imported graph, verifying after each pass. `observe` is called
+/// with each stage's name and graph (`import` first, then every pass that ran) for dumps and
+/// per-pass checks; `dump` receives the IR text of the stages `opts.dump_after` asks for.
+pub fn run_passes(
+    g: &mut Graph,
+    opts: &PassOptions,
+    observe: &mut dyn FnMut(&str, &Graph) -> Result<()>,
+) -> Result<()> {
+    opts.validate()?;
+    observe("import", g)?;
+    if opts.stop_after.as_deref() == Some("import") {
+        return Ok(());
+    }
+    for pass in crate::passes::PASSES {
+        if opts.disable.iter().any(|d| d == pass.name) {
+            continue;
+        }
+        (pass.run)(g).map_err(|msg| Error::Verify {
+            stage: pass.name.to_string(),
+            msg: format!("the pass failed: {msg}"),
+        })?;
+        check(g, pass.name)?;
+        observe(pass.name, g)?;
+        if opts.stop_after.as_deref() == Some(pass.name) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// IR dumps requested by `opts`, as `(stage, text)` pairs, collected while the passes run.
+pub fn dump_hook<'a>(
+    opts: &'a PassOptions,
+    out: &'a mut Vec<(String, String)>,
+) -> impl FnMut(&str, &Graph) -> Result<()> + 'a {
+    move |stage, g| {
+        if opts.dumps(stage) {
+            out.push((stage.to_string(), g.to_string()));
+        }
+        Ok(())
+    }
+}
+
 /// Everything `compile` produces.
 #[derive(Debug)]
 pub struct Compiled {
@@ -39,6 +120,8 @@ pub struct Compiled {
     pub struct_name: String,
     pub plan: crate::analysis::memory::MemoryPlan,
     pub warnings: Vec<String>,
+    /// IR text after the stages `passes.dump_after` named.
+    pub dumps: Vec<(String, String)>,
 }
 
 /// Options of a whole compilation (shared by the CLI and [`crate::Builder`]).
@@ -50,6 +133,7 @@ pub struct CompileOptions {
     /// File name of the weights blob the source embeds.
     pub weights_file: String,
     pub weights_mode: crate::back::WeightsMode,
+    pub passes: PassOptions,
 }
 
 /// Compiles the model at `path` to Rust source and weights.
@@ -65,8 +149,17 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
             p
         }
     });
-    let Imported { graph, warnings } = front::import_bytes(&bytes, dir, &opts.import)?;
+    let Imported {
+        mut graph,
+        warnings,
+    } = front::import_bytes(&bytes, dir, &opts.import)?;
     check(&graph, "import")?;
+    let mut dumps = Vec::new();
+    run_passes(
+        &mut graph,
+        &opts.passes,
+        &mut dump_hook(&opts.passes, &mut dumps),
+    )?;
 
     let name = opts.name.clone().unwrap_or_else(|| default_name(path));
     let file_name = path
@@ -118,6 +211,7 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
         struct_name: emitted.struct_name,
         plan: emitted.plan,
         warnings,
+        dumps,
     })
 }
 

@@ -35,6 +35,7 @@ pub use io::io;
 pub use kernels::conv::*;
 pub use kernels::copy::*;
 pub use kernels::elementwise::*;
+pub use kernels::fused::*;
 pub use kernels::gemm::*;
 pub use kernels::pool::*;
 pub use kernels::reduce::*;

@@ -18,13 +18,30 @@ pub fn macs(g: &Graph, n: NodeIndex) -> u64 {
         None => return 0,
     };
     match &node.op {
-        Op::Conv(c) => {
+        Op::Conv(_) => {
             let per_out = inputs
                 .get(1)
                 .map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64)
                 .unwrap_or(0);
-            let _ = c;
             out * per_out
+        }
+        Op::GhostModule(gm) => {
+            // Each half: its output elements times its weight's per-output size.
+            let o = &node.outputs[0].shape;
+            let spatial = (o[0] * o[2] * o[3]) as u64;
+            let per = |w: Option<&crate::ir::ValueRef>| {
+                w.map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64)
+                    .unwrap_or(0)
+            };
+            spatial
+                * (gm.init as u64 * per(inputs.get(1))
+                    + (gm.keep - gm.init) as u64 * per(inputs.get(3)))
+        }
+        Op::SqueezeExcite(_) => {
+            // Two 1x1 convs on the pooled vector: c x mid each, per batch item.
+            let o = &node.outputs[0].shape;
+            let mid = inputs.get(2).map(|&b| g.ty(b).len()).unwrap_or(0);
+            2 * (o[0] * o[1] * mid) as u64
         }
         Op::Gemm { trans_a, .. } => {
             let a = inputs

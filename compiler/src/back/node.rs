@@ -11,7 +11,7 @@ use crate::ir::{Graph, ValueRef};
 use crate::ops::elementwise::broadcast_strides;
 use crate::ops::pool::PoolKind;
 use crate::ops::resize::{CoordTransform, NearestMode, ResizeMode};
-use crate::ops::{Activation, BinaryOp, Op};
+use crate::ops::{Activation, BinaryOp, Conv, Op};
 use petgraph::stable_graph::NodeIndex;
 
 pub struct Cx<'a> {
@@ -111,6 +111,36 @@ fn act_tokens(a: Option<&Activation>) -> TokenStream {
     }
 }
 
+/// A `Conv2d` literal for `c` over input `[n, c_in, h, w]` with `c_out` outputs of `out_hw`.
+fn conv_params(
+    c: &Conv,
+    x: [usize; 4],
+    c_out: usize,
+    out_hw: [usize; 2],
+    act: Option<&Activation>,
+) -> TokenStream {
+    let [bn, ci, hi, wi, co, ho, wo] =
+        [x[0], x[1], x[2], x[3], c_out, out_hw[0], out_hw[1]].map(lit);
+    let [kh, kw, sh, sw, pt, pl, dh, dw, gr] = [
+        c.kernel[0],
+        c.kernel[1],
+        c.strides[0],
+        c.strides[1],
+        c.pads[0],
+        c.pads[1],
+        c.dilations[0],
+        c.dilations[1],
+        c.group,
+    ]
+    .map(lit);
+    let act = act_tokens(act);
+    quote! {
+        ::ghostc_runtime::Conv2d { n: #bn, c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
+            kernel_h: #kh, kernel_w: #kw, stride_h: #sh, stride_w: #sw, pad_top: #pt, pad_left: #pl,
+            dilation_h: #dh, dilation_w: #dw, group: #gr, activation: #act }
+    }
+}
+
 /// The statement block computing node `n`.
 pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, String> {
     let g = cx.g;
@@ -158,32 +188,86 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
     let call = match &node.op {
         Op::Conv(c) => {
             let (x, wt) = (shape(0), shape(1));
-            let p = [x[0], x[1], x[2], x[3], wt[0], out_shape[2], out_shape[3]].map(lit);
-            let [bn, ci, hi, wi, co, ho, wo] = p;
-            let [kh, kw, sh, sw, pt, pl, dh, dw, gr] = [
-                c.kernel[0],
-                c.kernel[1],
-                c.strides[0],
-                c.strides[1],
-                c.pads[0],
-                c.pads[1],
-                c.dilations[0],
-                c.dilations[1],
-                c.group,
-            ]
-            .map(lit);
-            let act = act_tokens(None);
+            let fused_act = if c.residual { None } else { c.act.as_ref() };
+            let params = conv_params(
+                c,
+                [x[0], x[1], x[2], x[3]],
+                wt[0],
+                [out_shape[2], out_shape[3]],
+                fused_act,
+            );
             let (xi, wi_) = (&e[0], &e[1]);
             let bias = match e.get(2) {
                 Some(b) => quote! { Some(#b) },
                 None => quote! { None },
             };
+            let mut call = quote! { ::ghostc_runtime::conv2d(&#params, #xi, #wi_, #bias, out); };
+            if c.residual {
+                let r = &e[3];
+                call.extend(quote! { ::ghostc_runtime::add_assign(out, #r); });
+                if let Some(a) = &c.act {
+                    let a = act_tokens(Some(a));
+                    call.extend(quote! { ::ghostc_runtime::activation_in_place(#a, out); });
+                }
+            }
+            call
+        }
+        Op::GhostModule(gm) => {
+            let x = shape(0);
+            let (n, hw) = (x[0], out_shape[2] * out_shape[3]);
+            let k = gm.keep - gm.init;
+            let (xs, os, split) = (
+                lit(x[1..].iter().product()),
+                lit(gm.keep * hw),
+                lit(gm.init * hw),
+            );
+            let primary = conv_params(
+                &gm.primary,
+                [1, x[1], x[2], x[3]],
+                gm.init,
+                [out_shape[2], out_shape[3]],
+                gm.primary.act.as_ref(),
+            );
+            let cheap = conv_params(
+                &gm.cheap,
+                [1, k, out_shape[2], out_shape[3]],
+                k,
+                [out_shape[2], out_shape[3]],
+                gm.cheap.act.as_ref(),
+            );
+            let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
+            let kin = lit(k * hw);
+            let body = quote! {
+                let (p, c) = o.split_at_mut(#split);
+                ::ghostc_runtime::conv2d(&#primary, xb, #w1, Some(#b1), p);
+                ::ghostc_runtime::conv2d(&#cheap, &p[..#kin], #w2, Some(#b2), c);
+            };
+            let mut call = if n == 1 {
+                quote! { let (xb, o) = (#xi, &mut *out); #body }
+            } else {
+                let nl = lit(n);
+                quote! {
+                    for (xb, o) in (#xi).chunks_exact(#xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
+                }
+            };
+            if gm.residual {
+                let r = &e[5];
+                call.extend(quote! { ::ghostc_runtime::add_assign(out, #r); });
+            }
+            call
+        }
+        Op::SqueezeExcite(se) => {
+            let x = shape(0);
+            let mid = shape(1)[0];
+            let [bn, c, sp, m] = [x[0], x[1], x[2] * x[3], mid].map(lit);
+            let scratch = lit(x[1] + mid);
+            let (act, gate) = (act_tokens(se.act.as_ref()), act_tokens(se.gate.as_ref()));
+            let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
             quote! {
-                ::ghostc_runtime::conv2d(
-                    &::ghostc_runtime::Conv2d { n: #bn, c_in: #ci, h_in: #hi, w_in: #wi, c_out: #co, h_out: #ho, w_out: #wo,
-                        kernel_h: #kh, kernel_w: #kw, stride_h: #sh, stride_w: #sw, pad_top: #pt, pad_left: #pl,
-                        dilation_h: #dh, dilation_w: #dw, group: #gr, activation: #act },
-                    #xi, #wi_, #bias, out);
+                let mut scratch = [0f32; #scratch];
+                ::ghostc_runtime::squeeze_excite(
+                    &::ghostc_runtime::SqueezeExcite { n: #bn, c: #c, spatial: #sp, mid: #m, act: #act, gate: #gate },
+                    #xi, #w1, #b1, #w2, #b2, &mut scratch, out);
             }
         }
         Op::BatchNorm { epsilon } => {

@@ -7,7 +7,7 @@
 //! evaluated here (`fold`), so the IR sees only constants and f32 computation.
 
 mod attrs;
-mod fold;
+pub(crate) mod fold;
 mod node;
 pub mod proto;
 mod tensor;

@@ -146,13 +146,7 @@ impl Importer {
                 let pads = spatial_pads(cx, [x.shape[2], x.shape[3]], kernel, strides, dilations)?;
                 let group = usize::try_from(cx.int_or("group", 1)?)
                     .map_err(|_| cx.err("group must be positive"))?;
-                Op::Conv(Conv {
-                    kernel,
-                    strides,
-                    pads,
-                    dilations,
-                    group,
-                })
+                Op::Conv(Conv::new(kernel, strides, pads, dilations, group))
             }
             "BatchNormalization" => {
                 if cx.int_or("training_mode", 0)? != 0 {
@@ -628,12 +622,13 @@ impl Importer {
                         }
                     })
                     .collect::<Result<_>>()?;
-                let mut pick: Vec<Vec<usize>> = x.shape.iter().map(|&n| (0..n).collect()).collect();
-                pick[axis] = flat;
-                let t = fold::select(x, &pick);
                 let mut shape = x.shape[..axis].to_vec();
                 shape.extend(&idx.shape);
                 shape.extend(&x.shape[axis + 1..]);
+                folded_len(cx, &shape)?;
+                let mut pick: Vec<Vec<usize>> = x.shape.iter().map(|&n| (0..n).collect()).collect();
+                pick[axis] = flat;
+                let t = fold::select(x, &pick);
                 fold::reshaped(&t, shape)
             }
             "ConstantOfShape" => {
@@ -665,7 +660,9 @@ impl Importer {
                         if n > MAX_FOLDED as f64 {
                             return Err(cx.err("range too long"));
                         }
-                        let v: Vec<i64> = (0..n as i64).map(|i| s + i * dl).collect();
+                        // s + i*dl lies between s and l, but i*dl alone may overflow: wrap.
+                        let v: Vec<i64> =
+                            (0..n as i64).map(|i| s.wrapping_add(i.wrapping_mul(dl))).collect();
                         Tensor::i64(vec![v.len()], v)
                     }
                     _ => {
@@ -688,6 +685,7 @@ impl Importer {
                 let y = arg(1)?;
                 let op = cx.op;
                 let e = |m: String| cx.err(m);
+                folded_len(cx, &broadcast(&x.shape, &y.shape).map_err(e)?)?;
                 match (&x.data, &y.data) {
                     (Data::I64(a), Data::I64(b)) => {
                         let (shape, v) = fold::map2(a, &x.shape, b, &y.shape, |a, b| {
@@ -735,6 +733,8 @@ impl Importer {
             }
             "Where" => {
                 let (a, b) = (arg(1)?, arg(2)?);
+                let out = broadcast(&x.shape, &a.shape).and_then(|s| broadcast(&s, &b.shape));
+                folded_len(cx, &out.map_err(|m| cx.err(m))?)?;
                 let cond = x.to_i64s();
                 let idx = |t: &Tensor| (0..t.len() as i64).collect::<Vec<i64>>();
                 let (s1, pick_a) =
@@ -776,6 +776,7 @@ impl Importer {
                 let shape = tensor::shape_from_dims(&ints(1)?).map_err(|e| cx.err(e))?;
                 let out =
                     crate::ops::elementwise::broadcast(&x.shape, &shape).map_err(|e| cx.err(e))?;
+                let n = folded_len(cx, &out)?;
                 let pick: Vec<Vec<usize>> = out
                     .iter()
                     .enumerate()
@@ -789,9 +790,6 @@ impl Importer {
                     })
                     .collect();
                 let lead = out.len() - x.shape.len();
-                let n = checked_len(&out)
-                    .filter(|&n| n <= MAX_FOLDED)
-                    .ok_or_else(|| cx.err("result too large"))?;
                 let inner = fold::select(x, &pick[lead..]);
                 let reps = n / inner.len().max(1);
                 match inner.data {
@@ -918,6 +916,14 @@ impl Importer {
             },
         })
     }
+}
+
+/// Element count of a constant about to be folded, refused above [`MAX_FOLDED`] before any
+/// memory is allocated for it.
+fn folded_len(cx: &NodeCtx, shape: &[usize]) -> Result<usize> {
+    checked_len(shape).filter(|&n| n <= MAX_FOLDED).ok_or_else(|| {
+        cx.err(format!("folds to a constant of shape {shape:?}, more than the {MAX_FOLDED} elements allowed"))
+    })
 }
 
 fn is_foldable(op: &str) -> bool {

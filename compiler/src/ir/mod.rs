@@ -319,3 +319,96 @@ impl Graph {
         }
     }
 }
+
+/// Rewriting helpers used by the passes.
+impl Graph {
+    /// Adds a constant node and returns its value.
+    pub fn add_const(&mut self, name: impl Into<String>, t: Tensor) -> ValueRef {
+        let ty = t.ty();
+        ValueRef::new(self.add_node(name, crate::ops::Op::Const(t), vec![ty]), 0)
+    }
+
+    /// Adds a node computing `op` over `inputs`, inferring its output types.
+    pub fn add_op(
+        &mut self,
+        name: impl Into<String>,
+        op: crate::ops::Op,
+        inputs: &[ValueRef],
+    ) -> Result<NodeIndex, String> {
+        let tys: Vec<&TensorType> = inputs.iter().map(|&v| self.ty(v)).collect();
+        let outs = op.infer(&tys)?;
+        let n = self.add_node(name, op, outs);
+        self.connect(n, inputs);
+        Ok(n)
+    }
+
+    /// Makes every reader of `old` (nodes and graph outputs) read `new` instead.
+    pub fn replace_uses(&mut self, old: ValueRef, new: ValueRef) {
+        for (user, port) in self.users(old) {
+            let edges: Vec<_> = self
+                .g
+                .edges_directed(user, Direction::Incoming)
+                .filter(|e| {
+                    e.source() == old.node
+                        && e.weight().src_port == old.port
+                        && e.weight().dst_port == port
+                })
+                .map(|e| e.id())
+                .collect();
+            for e in edges {
+                self.g.remove_edge(e);
+            }
+            self.g.add_edge(
+                new.node,
+                user,
+                Edge {
+                    src_port: new.port,
+                    dst_port: port,
+                },
+            );
+        }
+        for (_, v) in &mut self.outputs {
+            if *v == old {
+                *v = new;
+            }
+        }
+    }
+
+    /// True if `v` is a graph output.
+    pub fn is_output(&self, v: ValueRef) -> bool {
+        self.outputs.iter().any(|(_, o)| *o == v)
+    }
+
+    /// The only reader of `v`, if it has exactly one and is not a graph output.
+    pub fn single_user(&self, v: ValueRef) -> Option<(NodeIndex, usize)> {
+        match self.users(v)[..] {
+            [u] if !self.is_output(v) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Removes every node no graph output depends on (graph inputs stay). Returns how many.
+    pub fn remove_dead(&mut self) -> usize {
+        let mut live = std::collections::HashSet::new();
+        let mut stack: Vec<NodeIndex> = self.outputs.iter().map(|(_, v)| v.node).collect();
+        while let Some(n) = stack.pop() {
+            if live.insert(n) {
+                stack.extend(self.g.neighbors_directed(n, Direction::Incoming));
+            }
+        }
+        let dead: Vec<NodeIndex> = self
+            .g
+            .node_indices()
+            .filter(|n| !live.contains(n) && !self.inputs.contains(n))
+            .collect();
+        for &n in &dead {
+            self.g.remove_node(n);
+        }
+        dead.len()
+    }
+
+    /// True if `to` depends on `from` (a path of edges leads from `from` to `to`).
+    pub fn depends_on(&self, to: NodeIndex, from: NodeIndex) -> bool {
+        petgraph::algo::has_path_connecting(&self.g, from, to, None)
+    }
+}

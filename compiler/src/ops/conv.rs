@@ -3,10 +3,11 @@
 use std::fmt;
 
 use crate::ir::TensorType;
-use crate::ops::float;
+use crate::ops::{float, Activation};
 
-/// Explicit 2-D convolution geometry (auto_pad is resolved to `pads` on import).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Explicit 2-D convolution geometry (auto_pad is resolved to `pads` on import), plus the
+/// epilogue fusion passes attach: `act(conv + bias [+ residual])`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Conv {
     pub kernel: [usize; 2],
     pub strides: [usize; 2],
@@ -14,9 +15,52 @@ pub struct Conv {
     pub pads: [usize; 4],
     pub dilations: [usize; 2],
     pub group: usize,
+    /// Activation applied last (after bias and residual).
+    pub act: Option<Activation>,
+    /// A fourth input (the conv then always has a bias) is added before the activation.
+    pub residual: bool,
 }
 
 impl Conv {
+    /// A plain convolution (no fused epilogue).
+    pub fn new(
+        kernel: [usize; 2],
+        strides: [usize; 2],
+        pads: [usize; 4],
+        dilations: [usize; 2],
+        group: usize,
+    ) -> Self {
+        Conv {
+            kernel,
+            strides,
+            pads,
+            dilations,
+            group,
+            act: None,
+            residual: false,
+        }
+    }
+
+    /// Output type from the inputs x, w, [bias], [residual].
+    pub fn infer_all(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        match (inputs, self.residual) {
+            ([x, w], false) => self.infer(x, w, None),
+            ([x, w, b], false) => self.infer(x, w, Some(b)),
+            ([x, w, b, r], true) => {
+                let out = self.infer(x, w, Some(b))?;
+                if **r != out {
+                    return Err(format!("residual {r} does not match the output {out}"));
+                }
+                Ok(out)
+            }
+            _ => Err(format!(
+                "conv (residual: {}) cannot take {} inputs",
+                self.residual,
+                inputs.len()
+            )),
+        }
+    }
+
     pub fn infer(
         &self,
         x: &TensorType,
@@ -151,7 +195,7 @@ impl fmt::Display for Conv {
         let [t, l, b, r] = self.pads;
         write!(
             f,
-            "{{kernel: {}x{}, stride: {}x{}, pads: [{t},{l},{b},{r}], dilation: {}x{}, group: {}}}",
+            "{{kernel: {}x{}, stride: {}x{}, pads: [{t},{l},{b},{r}], dilation: {}x{}, group: {}",
             self.kernel[0],
             self.kernel[1],
             self.strides[0],
@@ -159,6 +203,14 @@ impl fmt::Display for Conv {
             self.dilations[0],
             self.dilations[1],
             self.group
-        )
+        )?;
+        if self.residual {
+            f.write_str(", residual")?;
+        }
+        if let Some(a) = &self.act {
+            write!(f, ", act: {}", a.name())?;
+            a.fmt_attrs(f)?;
+        }
+        f.write_str("}")
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod eval;
+pub mod fused;
 pub mod gemm;
 pub mod layout;
 pub mod pool;
@@ -25,8 +27,15 @@ pub enum Op {
     Input,
     /// A constant (initializer, `Constant` node or folded subgraph).
     Const(Tensor),
-    /// 2-D convolution. Inputs: x [N,C,H,W], w [M,C/group,kh,kw], optional bias [M].
+    /// 2-D convolution. Inputs: x [N,C,H,W], w [M,C/group,kh,kw], optional bias [M], and with
+    /// a fused residual, bias and residual (both then present).
     Conv(Conv),
+    /// A fused Ghost module (pass `fuse_ghost_module`): primary conv and cheap depthwise conv
+    /// writing the two halves of one output. Inputs: x, w1, b1, w2, b2, [residual].
+    GhostModule(fused::GhostModule),
+    /// A fused squeeze-and-excite block (pass `fuse_squeeze_excite`): x * gate(mlp(mean(x))).
+    /// Inputs: x, w1, b1, w2, b2.
+    SqueezeExcite(fused::SqueezeExcite),
     /// Inference BatchNormalization. Inputs: x, scale, bias, mean, var (all per channel).
     BatchNorm {
         epsilon: f32,
@@ -116,6 +125,8 @@ impl Op {
             Op::Input => "input",
             Op::Const(_) => "const",
             Op::Conv(_) => "conv",
+            Op::GhostModule(_) => "ghost_module",
+            Op::SqueezeExcite(_) => "squeeze_excite",
             Op::BatchNorm { .. } => "batch_norm",
             Op::Activation(a) => a.name(),
             Op::Binary(b) => b.name(),
@@ -163,11 +174,9 @@ impl Op {
                 arity(0, 0)?;
                 Ok(vec![t.ty()])
             }
-            Op::Conv(c) => {
-                arity(2, 3)?;
-                c.infer(x(0)?, x(1)?, inputs.get(2).copied())
-                    .map(|t| vec![t])
-            }
+            Op::Conv(c) => c.infer_all(inputs).map(|t| vec![t]),
+            Op::GhostModule(gm) => gm.infer(inputs).map(|t| vec![t]),
+            Op::SqueezeExcite(se) => se.infer(inputs).map(|t| vec![t]),
             Op::BatchNorm { .. } => {
                 arity(5, 5)?;
                 let x0 = float(x(0)?)?;
@@ -318,6 +327,8 @@ impl fmt::Display for Attrs<'_> {
             | Op::GlobalAveragePool => Ok(()),
             Op::Binary(_) => Ok(()),
             Op::Conv(c) => write!(f, " {c}"),
+            Op::GhostModule(gm) => write!(f, " {gm}"),
+            Op::SqueezeExcite(se) => write!(f, " {se}"),
             Op::BatchNorm { epsilon } => write!(f, " {{epsilon: {epsilon:e}}}"),
             Op::Activation(a) => a.fmt_attrs(f),
             Op::Concat { axis } => write!(f, " {{axis: {axis}}}"),

@@ -82,15 +82,82 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, o
         "conv2d: output size"
     );
 
-    let pointwise = p.kernel_h == 1
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::detected() {
+        if conv2d_x86(isa, p, input, weight, bias, output) {
+            return;
+        }
+    }
+    conv2d_portable(p, input, weight, bias, output);
+}
+
+/// 1x1, stride 1, no padding.
+fn is_pointwise(p: &Conv2d) -> bool {
+    p.kernel_h == 1
         && p.kernel_w == 1
         && p.stride_h == 1
         && p.stride_w == 1
         && p.pad_top == 0
         && p.pad_left == 0
         && p.h_out == p.h_in
-        && p.w_out == p.w_in;
-    if pointwise {
+        && p.w_out == p.w_in
+}
+
+/// The SIMD kernels for `isa`; false (output untouched) if the shape has none.
+#[cfg(target_arch = "x86_64")]
+fn conv2d_x86(
+    isa: super::x86::Isa,
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) -> bool {
+    use super::x86;
+    let act = x86::vector_part(p.activation);
+    let cig = p.c_in / p.group;
+    let cog = p.c_out / p.group;
+    if is_pointwise(p) {
+        let hw = p.h_in * p.w_in;
+        for b in 0..p.n {
+            for g in 0..p.group {
+                let x = &input[(b * p.c_in + g * cig) * hw..][..cig * hw];
+                let y = &mut output[(b * p.c_out + g * cog) * hw..][..cog * hw];
+                let w = &weight[g * cog * cig..][..cog * cig];
+                let bias = bias.map(|b| &b[g * cog..][..cog]);
+                if hw == 1 {
+                    // A matrix-vector product (squeeze-excite, conv head).
+                    x86::dot_rows(isa, x, w, cig, y);
+                    for (co, y) in y.iter_mut().enumerate() {
+                        *y = act.apply(*y + bias.map_or(0.0, |b| b[co]));
+                    }
+                } else {
+                    x86::pointwise_group(isa, x, w, bias, y, (cig, cog, hw), act);
+                }
+            }
+        }
+    } else if p.group == p.c_in
+        && p.group == p.c_out
+        && x86::depthwise(isa, p, input, weight, bias, output, act)
+    {
+    } else if p.dilation_w == 1 && p.stride_w <= 2 {
+        x86::direct(isa, p, input, weight, bias, output, act);
+    } else {
+        return false;
+    }
+    x86::finish(p.activation, output);
+    true
+}
+
+/// The portable kernels: the reference the SIMD paths are tested against.
+fn conv2d_portable(
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    if is_pointwise(p) {
         conv_pointwise(p, input, weight, bias, output);
     } else if p.group == p.c_in && p.group == p.c_out {
         conv_depthwise(p, input, weight, bias, output);

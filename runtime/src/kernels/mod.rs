@@ -3,11 +3,15 @@
 pub mod conv;
 pub mod copy;
 pub mod elementwise;
+pub mod fused;
 pub mod gemm;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
 pub mod softmax;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+pub(crate) mod x86;
 
 use core::ops::Range;
 

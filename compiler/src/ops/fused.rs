@@ -1,0 +1,136 @@
+//! Ops that only fusion passes create: the Ghost module and squeeze-and-excite.
+
+use std::fmt;
+
+use crate::ir::TensorType;
+use crate::ops::{float, Activation, Conv};
+
+/// `concat(primary(x), cheap(primary(x)))[:, ..keep]` computed into one buffer: the primary conv
+/// writes channels `0..init`, the cheap depthwise conv reads those and writes `init..keep`.
+/// Weights are already cut to what is kept: w1 is `[init, C/g, kh, kw]`, w2 is
+/// `[keep - init, 1, kh2, kw2]` (depthwise multiplier 1 on the primary's first `keep - init`
+/// channels). With `residual`, a sixth input is added to the whole output at the end.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GhostModule {
+    pub primary: Conv,
+    pub cheap: Conv,
+    /// Channels the primary conv produces.
+    pub init: usize,
+    /// Channels of the output.
+    pub keep: usize,
+    pub residual: bool,
+}
+
+impl GhostModule {
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        let (x, w1, b1, w2, b2) = match inputs {
+            [x, w1, b1, w2, b2] if !self.residual => (x, w1, b1, w2, b2),
+            [x, w1, b1, w2, b2, _] if self.residual => (x, w1, b1, w2, b2),
+            _ => {
+                return Err(format!(
+                    "ghost module (residual: {}) cannot take {} inputs",
+                    self.residual,
+                    inputs.len()
+                ))
+            }
+        };
+        let p = self.primary.infer(x, w1, Some(b1))?;
+        if p.shape[1] != self.init || self.keep <= self.init || self.keep > 2 * self.init {
+            return Err(format!(
+                "init {} / keep {} do not fit a primary output {p}",
+                self.init, self.keep
+            ));
+        }
+        let k = self.keep - self.init;
+        if self.cheap.group != k || self.cheap.residual {
+            return Err(format!(
+                "the cheap conv must be depthwise over {k} channels"
+            ));
+        }
+        let mut first = p.clone();
+        first.shape[1] = k;
+        let c = self.cheap.infer(&first, w2, Some(b2))?;
+        if c.shape[2..] != p.shape[2..] {
+            return Err(format!(
+                "cheap output {c} does not match primary output {p}"
+            ));
+        }
+        let mut out = p;
+        out.shape[1] = self.keep;
+        if let [.., r] = inputs {
+            if self.residual && **r != out {
+                return Err(format!("residual {r} does not match the output {out}"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl fmt::Display for GhostModule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let act = |a: &Option<Activation>| a.map(|a| format!(" {}", a.name())).unwrap_or_default();
+        let (p, c) = (&self.primary, &self.cheap);
+        write!(
+            f,
+            "{{primary: conv{}x{}/{}{}, cheap: dw{}x{}/{}{}, init: {}, keep: {}{}}}",
+            p.kernel[0],
+            p.kernel[1],
+            p.strides[0],
+            act(&p.act),
+            c.kernel[0],
+            c.kernel[1],
+            c.strides[0],
+            act(&c.act),
+            self.init,
+            self.keep,
+            if self.residual { ", residual" } else { "" }
+        )
+    }
+}
+
+/// `x * gate(w2 · act(w1 · mean_hw(x) + b1) + b2)` per channel.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SqueezeExcite {
+    /// Activation after the reduce conv (ReLU in GhostNet).
+    pub act: Option<Activation>,
+    /// Gate after the expand conv (HardSigmoid in GhostNet).
+    pub gate: Option<Activation>,
+}
+
+impl SqueezeExcite {
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        let [x, w1, b1, w2, b2] = inputs else {
+            return Err(format!(
+                "squeeze-excite takes 5 inputs, got {}",
+                inputs.len()
+            ));
+        };
+        let x = float(x)?;
+        let [_, c, _, _] = x.shape[..] else {
+            return Err(format!("input must be NCHW, got {x}"));
+        };
+        let mid = w1.shape.first().copied().unwrap_or(0);
+        if w1.shape != [mid, c, 1, 1]
+            || b1.shape != [mid]
+            || w2.shape != [c, mid, 1, 1]
+            || b2.shape != [c]
+        {
+            return Err(format!(
+                "weights {w1}, {b1}, {w2}, {b2} do not fit {c} channels"
+            ));
+        }
+        Ok(x.clone())
+    }
+}
+
+impl fmt::Display for SqueezeExcite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = |a: &Option<Activation>| a.map(|a| a.name()).unwrap_or("none");
+        write!(
+            f,
+            "{{act: {}, gate: {}}}",
+            name(&self.act),
+            name(&self.gate)
+        )
+    }
+}

@@ -1,0 +1,87 @@
+//! Clean-up to a fixed point: constant folding, removal of Identity and Dropout, no-op Slices
+//! and reshapes, merging of reshape chains, and dead-node elimination.
+
+use crate::ir::{Graph, ValueRef};
+use crate::ops::eval::eval_node;
+use crate::ops::Op;
+
+fn is_reshape(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. }
+    )
+}
+
+pub fn simplify(g: &mut Graph) -> Result<bool, String> {
+    let mut changed = false;
+    loop {
+        let mut step = false;
+        let order = g.topo_order().map_err(|_| "cycle")?;
+        for n in order {
+            if !g.g.contains_node(n) {
+                continue;
+            }
+            let node = g.node(n).clone();
+            let ins = g.inputs(n);
+            let out = ValueRef::new(n, 0);
+            // Constant folding: every input constant, one output.
+            if !matches!(node.op, Op::Input | Op::Const(_))
+                && !ins.is_empty()
+                && node.outputs.len() == 1
+            {
+                if let Some(args) = ins
+                    .iter()
+                    .map(|&v| g.constant(v))
+                    .collect::<Option<Vec<_>>>()
+                {
+                    let mut t = eval_node(g, n, &args)?;
+                    let c = g.add_const(format!("{}.folded", node.name), t.remove(0));
+                    g.replace_uses(out, c);
+                    g.g.remove_node(n);
+                    step = true;
+                    continue;
+                }
+            }
+            let same_shape = ins.len() == 1 && g.ty(ins[0]) == &node.outputs[0];
+            let removable = match &node.op {
+                Op::Identity | Op::Dropout => true,
+                Op::Slice { .. } => same_shape,
+                op if is_reshape(op) => same_shape,
+                _ => false,
+            };
+            // Keep a graph output fed straight from an input or constant: it needs a node.
+            if removable
+                && !(g.is_output(out) && matches!(g.node(ins[0].node).op, Op::Input | Op::Const(_)))
+            {
+                g.replace_uses(out, ins[0]);
+                g.g.remove_node(n);
+                step = true;
+                continue;
+            }
+            // reshape(reshape(x)) -> reshape(x)
+            if is_reshape(&node.op) && is_reshape(&g.node(ins[0].node).op) {
+                let src = g.inputs(ins[0].node)[0];
+                let shape: Vec<i64> = node.outputs[0].shape.iter().map(|&d| d as i64).collect();
+                let r = g.add_op(
+                    node.name.clone(),
+                    Op::Reshape {
+                        shape,
+                        allowzero: true,
+                    },
+                    &[src],
+                )?;
+                g.replace_uses(out, ValueRef::new(r, 0));
+                g.g.remove_node(n);
+                step = true;
+                continue;
+            }
+        }
+        if g.remove_dead() > 0 {
+            step = true;
+        }
+        if !step {
+            return Ok(changed);
+        }
+        changed = true;
+    }
+}

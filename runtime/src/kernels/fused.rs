@@ -1,0 +1,128 @@
+//! Kernels for ops the compiler's fusion passes create: residual accumulation and a whole
+//! squeeze-and-excite block.
+
+use crate::activation::Activation;
+
+/// `dst[i] += src[i]` (a residual connection fused after a kernel).
+pub fn add_assign(dst: &mut [f32], src: &[f32]) {
+    debug_assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d += s;
+    }
+}
+
+/// Geometry of a squeeze-and-excite block over an NCHW tensor.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SqueezeExcite {
+    /// Batch.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// H * W.
+    pub spatial: usize,
+    /// Channels of the bottleneck (rows of the reduce weight).
+    pub mid: usize,
+    /// Activation after the reduce step.
+    pub act: Activation,
+    /// Gate activation after the expand step.
+    pub gate: Activation,
+}
+
+/// `out[n,c,:] = x[n,c,:] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`.
+///
+/// `w1` is `[mid, c]`, `b1` `[mid]`, `w2` `[c, mid]`, `b2` `[c]` (1x1 conv weights, row-major);
+/// `scratch` holds at least `c + mid` f32s; `x` and `out` are `[n, c, spatial]`.
+pub fn squeeze_excite(
+    p: &SqueezeExcite,
+    x: &[f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    let (c, hw, mid) = (p.c, p.spatial, p.mid);
+    debug_assert!(
+        scratch.len() >= c + mid,
+        "squeeze_excite: scratch too short"
+    );
+    let (mean, hidden) = scratch.split_at_mut(c);
+    let hidden = &mut hidden[..mid];
+    for b in 0..p.n {
+        let xb = &x[b * c * hw..(b + 1) * c * hw];
+        let ob = &mut out[b * c * hw..(b + 1) * c * hw];
+        let inv = 1.0 / hw as f32;
+        for (m, plane) in mean.iter_mut().zip(xb.chunks_exact(hw)) {
+            *m = plane.iter().sum::<f32>() * inv;
+        }
+        for (j, h) in hidden.iter_mut().enumerate() {
+            let row = &w1[j * c..(j + 1) * c];
+            let s: f32 = row.iter().zip(mean.iter()).map(|(w, m)| w * m).sum();
+            *h = p.act.apply(s + b1[j]);
+        }
+        for (ch, (o, xi)) in ob.chunks_exact_mut(hw).zip(xb.chunks_exact(hw)).enumerate() {
+            let row = &w2[ch * mid..(ch + 1) * mid];
+            let s: f32 = row.iter().zip(hidden.iter()).map(|(w, h)| w * h).sum();
+            let g = p.gate.apply(s + b2[ch]);
+            for (o, v) in o.iter_mut().zip(xi) {
+                *o = v * g;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn squeeze_excite_matches_formula() {
+        // n=2, c=3, spatial=2, mid=2
+        let x: [f32; 12] = [1., 2., 3., 4., 5., 6., -1., -2., 0.5, 0.5, 2., 0.];
+        let w1 = [0.1, 0.2, 0.3, -0.3, 0.2, 0.1];
+        let b1 = [0.05, -0.05];
+        let w2 = [1., 0., 0., 1., 0.5, 0.5];
+        let b2 = [0., 0.1, -0.1];
+        let p = SqueezeExcite {
+            n: 2,
+            c: 3,
+            spatial: 2,
+            mid: 2,
+            act: Activation::Relu,
+            gate: Activation::Sigmoid,
+        };
+        let mut out = [f32::NAN; 12];
+        let mut scratch = [0.0; 5];
+        squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut out);
+        for b in 0..2 {
+            let xb = &x[b * 6..b * 6 + 6];
+            let mean: Vec<f64> = (0..3)
+                .map(|c| (xb[2 * c] as f64 + xb[2 * c + 1] as f64) / 2.0)
+                .collect();
+            let hid: Vec<f64> = (0..2)
+                .map(|j| {
+                    ((0..3).map(|c| w1[j * 3 + c] as f64 * mean[c]).sum::<f64>() + b1[j] as f64)
+                        .max(0.0)
+                })
+                .collect();
+            for c in 0..3 {
+                let z = (0..2).map(|j| w2[c * 2 + j] as f64 * hid[j]).sum::<f64>() + b2[c] as f64;
+                let g = 1.0 / (1.0 + (-z).exp());
+                for s in 0..2 {
+                    let want = xb[2 * c + s] as f64 * g;
+                    assert!((out[b * 6 + 2 * c + s] as f64 - want).abs() < 1e-6);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn add_assign_adds() {
+        let mut d = [1.0, 2.0, 3.0];
+        add_assign(&mut d, &[0.5, -2.0, 1.0]);
+        assert_eq!(d, [1.5, 0.0, 4.0]);
+    }
+}

@@ -1,0 +1,230 @@
+//! Matrix products on NCHW data: the pointwise (1x1) convolution as a
+//! register-blocked GEMM, and matrix-vector products (rows of a matrix
+//! against one vector) for 1x1-spatial convolutions and one-row Gemm.
+
+use super::vector::Simd;
+use super::{act_vec, bias_at};
+use crate::activation::Activation;
+
+/// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s])` for one group:
+/// `x` is `[cig, hw]`, `w` is `[cog, cig]`, `y` is `[cog, hw]`, `bias` is `[cog]`.
+///
+/// Tiles of `MR` output channels x `NV` vectors of positions are accumulated in
+/// registers over the whole `ci` loop, then bias and activation are applied
+/// before the single store. `act` must not be `Sigmoid` (see `act_vec`).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    y: &mut [f32],
+    (cig, cog, hw): (usize, usize, usize),
+    act: Activation,
+) {
+    assert!(x.len() >= cig * hw && w.len() >= cog * cig && y.len() >= cog * hw);
+    assert!(bias.map_or(true, |b| b.len() >= cog));
+    assert!(MR <= 8 && (1..=4).contains(&NV));
+    let nr = NV * S::LANES;
+    let t = Tile {
+        x: x.as_ptr(),
+        hw,
+        w: w.as_ptr(),
+        cig,
+        y: y.as_mut_ptr(),
+        act,
+    };
+    let mut s0 = 0;
+    while s0 < hw {
+        let cols = nr.min(hw - s0);
+        let mut co = 0;
+        while co + MR <= cog {
+            let b: [f32; MR] = core::array::from_fn(|r| bias_at(bias, co + r));
+            // SAFETY: co + MR <= cog and s0 + cols <= hw, within the sizes asserted above.
+            unsafe { strip::<S, MR, NV>(s, &t, co, s0, cols, b) };
+            co += MR;
+        }
+        let rem = cog - co;
+        let b: [f32; 8] =
+            core::array::from_fn(|r| if r < rem { bias_at(bias, co + r) } else { 0.0 });
+        // SAFETY: co + rem == cog and s0 + cols <= hw.
+        unsafe {
+            match rem {
+                0 => {}
+                1 => strip::<S, 1, NV>(s, &t, co, s0, cols, [b[0]]),
+                2 => strip::<S, 2, NV>(s, &t, co, s0, cols, [b[0], b[1]]),
+                3 => strip::<S, 3, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2]]),
+                4 => strip::<S, 4, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3]]),
+                5 => strip::<S, 5, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4]]),
+                6 => strip::<S, 6, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4], b[5]]),
+                _ => strip::<S, 7, NV>(
+                    s,
+                    &t,
+                    co,
+                    s0,
+                    cols,
+                    [b[0], b[1], b[2], b[3], b[4], b[5], b[6]],
+                ),
+            }
+        }
+        s0 += cols;
+    }
+}
+
+/// Operands of one pointwise GEMM, as raw pointers for the micro-kernel.
+struct Tile {
+    x: *const f32,
+    hw: usize,
+    w: *const f32,
+    cig: usize,
+    y: *mut f32,
+    act: Activation,
+}
+
+/// Output channels `co..co + MR`, positions `s0..s0 + cols` (`cols <= NV * LANES`).
+/// Safety: those lie within the operands of `t`.
+#[inline(always)]
+unsafe fn strip<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    t: &Tile,
+    co: usize,
+    s0: usize,
+    cols: usize,
+    bias: [f32; MR],
+) {
+    let l = S::LANES;
+    // SAFETY: forwarded from the caller; the partial tiles cover exactly `cols`.
+    unsafe {
+        if cols == NV * l {
+            tile::<S, MR, NV, false>(s, t, co, s0, l, bias);
+        } else {
+            let nv = cols.div_ceil(l);
+            let last = cols - (nv - 1) * l;
+            match nv {
+                1 => tile::<S, MR, 1, true>(s, t, co, s0, last, bias),
+                2 => tile::<S, MR, 2, true>(s, t, co, s0, last, bias),
+                3 => tile::<S, MR, 3, true>(s, t, co, s0, last, bias),
+                _ => tile::<S, MR, 4, true>(s, t, co, s0, last, bias),
+            }
+        }
+    }
+}
+
+/// The micro-kernel: `MR x NV` accumulators; the last vector holds `last`
+/// lanes when `PARTIAL`. Safety: as for `strip`.
+#[inline(always)]
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool>(
+    s: S,
+    t: &Tile,
+    co: usize,
+    s0: usize,
+    last: usize,
+    bias: [f32; MR],
+) {
+    let l = S::LANES;
+    let mut acc = [[s.splat(0.0); NV]; MR];
+    for r in 0..MR {
+        let b = s.splat(bias[r]);
+        for a in &mut acc[r] {
+            *a = b;
+        }
+    }
+    // SAFETY: rows co..co+MR of w have cig elements; rows 0..cig of x have
+    // positions s0..s0+cols, cols = (NV - 1) * l + last (all NV * l unless PARTIAL).
+    unsafe {
+        let mut xp = t.x.add(s0);
+        let mut wp = t.w.add(co * t.cig);
+        for _ in 0..t.cig {
+            let mut xv = [s.splat(0.0); NV];
+            for (j, v) in xv.iter_mut().enumerate() {
+                *v = if PARTIAL && j == NV - 1 {
+                    s.load_partial(xp.add(j * l), last)
+                } else {
+                    s.load(xp.add(j * l))
+                };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let wv = s.splat(*wp.add(r * t.cig));
+                for (a, &v) in row.iter_mut().zip(&xv) {
+                    *a = s.mul_add(wv, v, *a);
+                }
+            }
+            xp = xp.add(t.hw);
+            wp = wp.add(1);
+        }
+        for (r, row) in acc.iter().enumerate() {
+            let yp = t.y.add((co + r) * t.hw + s0);
+            for (j, &a) in row.iter().enumerate() {
+                let v = act_vec(s, t.act, a);
+                if PARTIAL && j == NV - 1 {
+                    s.store_partial(yp.add(j * l), v, last);
+                } else {
+                    s.store(yp.add(j * l), v);
+                }
+            }
+        }
+    }
+}
+
+/// `out[j] = sum_i x[i] * w[j * k + i]` for every `j < out.len()`: rows of a
+/// row-major `[out.len(), k]` matrix against one vector. Four rows at a time,
+/// two accumulators each, so eight FMA chains are in flight.
+#[inline(always)]
+pub(crate) fn dot_rows<S: Simd>(s: S, x: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
+    assert!(x.len() >= k && w.len() >= out.len() * k);
+    let l = S::LANES;
+    let xp = x.as_ptr();
+    let mut j = 0;
+    while j + 4 <= out.len() {
+        // SAFETY: rows j..j+4 of w and x have k elements; all loads stay below k.
+        let sums = unsafe {
+            let wp = w.as_ptr().add(j * k);
+            let mut a0 = [s.splat(0.0); 4];
+            let mut a1 = [s.splat(0.0); 4];
+            let mut i = 0;
+            while i + 2 * l <= k {
+                let x0 = s.load(xp.add(i));
+                let x1 = s.load(xp.add(i + l));
+                for r in 0..4 {
+                    a0[r] = s.mul_add(s.load(wp.add(r * k + i)), x0, a0[r]);
+                    a1[r] = s.mul_add(s.load(wp.add(r * k + i + l)), x1, a1[r]);
+                }
+                i += 2 * l;
+            }
+            while i < k {
+                let n = l.min(k - i);
+                let x0 = s.load_partial(xp.add(i), n);
+                for r in 0..4 {
+                    a0[r] = s.mul_add(s.load_partial(wp.add(r * k + i), n), x0, a0[r]);
+                }
+                i += n;
+            }
+            let mut sums = [0.0; 4];
+            for r in 0..4 {
+                sums[r] = s.sum(s.add(a0[r], a1[r]));
+            }
+            sums
+        };
+        out[j..j + 4].copy_from_slice(&sums);
+        j += 4;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        // SAFETY: row jj of w and x have k elements.
+        *o = unsafe {
+            let wp = w.as_ptr().add(jj * k);
+            let mut a = s.splat(0.0);
+            let mut i = 0;
+            while i < k {
+                let n = l.min(k - i);
+                a = s.mul_add(
+                    s.load_partial(wp.add(i), n),
+                    s.load_partial(xp.add(i), n),
+                    a,
+                );
+                i += n;
+            }
+            s.sum(a)
+        };
+    }
+}

@@ -1,0 +1,252 @@
+//! The vector operations the SIMD kernels are written in, for AVX-512F (`__m512`)
+//! and AVX2+FMA (`__m256`).
+//!
+//! An ISA is a zero-sized token that can only be made where the CPU is known
+//! to support it, so arithmetic on it is safe; only memory access through raw
+//! pointers is `unsafe`.
+
+use core::arch::x86_64::*;
+
+/// One SIMD instruction set: a vector type of `LANES` `f32`s and its operations.
+pub(crate) trait Simd: Copy {
+    /// The register type.
+    type V: Copy;
+    /// `f32` lanes per register.
+    const LANES: usize;
+
+    fn splat(self, x: f32) -> Self::V;
+    /// `a * b + c` with one rounding.
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a < b ? b : a` lane-wise: NaN in `a` gives NaN, like scalar `if a < b { b } else { a }`.
+    fn max_nan(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a > b ? b : a` lane-wise: NaN in `a` gives NaN.
+    fn min_nan(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Sum of the lanes.
+    fn sum(self, v: Self::V) -> f32;
+
+    /// Reads `LANES` elements. Safety: `p..p + LANES` is readable.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Reads `n <= LANES` elements into the low lanes, zero above; elements
+    /// past `n` are not accessed. Safety: `p..p + n` is readable.
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> Self::V;
+    /// `p[0], p[2], ..., p[2 * (n - 1)]` into the low `n <= LANES` lanes, zero
+    /// above. Safety: `p..p + 2n - 1` is readable (nothing else is accessed).
+    unsafe fn load_even(self, p: *const f32, n: usize) -> Self::V;
+    /// Writes `LANES` elements. Safety: `p..p + LANES` is writable.
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// Writes the low `n <= LANES` lanes. Safety: `p..p + n` is writable.
+    unsafe fn store_partial(self, p: *mut f32, v: Self::V, n: usize);
+}
+
+/// AVX-512F (with AVX2 and FMA for the surrounding scalar code).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512(());
+
+impl Avx512 {
+    /// Safety: the CPU supports AVX-512F, AVX2 and FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn new_unchecked() -> Self {
+        Avx512(())
+    }
+}
+
+#[inline(always)]
+fn mask16(n: usize) -> __mmask16 {
+    debug_assert!(n <= 16);
+    ((1u32 << n) - 1) as __mmask16
+}
+
+impl Simd for Avx512 {
+    type V = __m512;
+    const LANES: usize = 16;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m512 {
+        // SAFETY (this and every arithmetic method below): an `Avx512` token
+        // exists only on CPUs with AVX-512F.
+        unsafe { _mm512_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m512, b: __m512, c: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn max_nan(self, a: __m512, b: __m512) -> __m512 {
+        // vmaxps returns its second operand when either is NaN.
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_max_ps(b, a) }
+    }
+    #[inline(always)]
+    fn min_nan(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_min_ps(b, a) }
+    }
+    #[inline(always)]
+    fn sum(self, v: __m512) -> f32 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_reduce_add_ps(v) }
+    }
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m512 {
+        // SAFETY: caller guarantees p..p+16 is readable.
+        unsafe { _mm512_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> __m512 {
+        // SAFETY: masked-off lanes are not accessed (no fault, no read);
+        // caller guarantees p..p+n is readable.
+        unsafe { _mm512_maskz_loadu_ps(mask16(n), p) }
+    }
+    #[inline(always)]
+    unsafe fn load_even(self, p: *const f32, n: usize) -> __m512 {
+        let len = (2 * n).saturating_sub(1);
+        // SAFETY: p..p+len is readable; masked lanes are not accessed, and
+        // the second pointer is formed with wrapping arithmetic.
+        unsafe {
+            let lo = _mm512_maskz_loadu_ps(mask16(len.min(16)), p);
+            let hi = _mm512_maskz_loadu_ps(mask16(len.saturating_sub(16)), p.wrapping_add(16));
+            let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            _mm512_permutex2var_ps(lo, idx, hi)
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m512) {
+        // SAFETY: caller guarantees p..p+16 is writable.
+        unsafe { _mm512_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, v: __m512, n: usize) {
+        // SAFETY: masked-off lanes are not written; caller guarantees p..p+n.
+        unsafe { _mm512_mask_storeu_ps(p, mask16(n), v) }
+    }
+}
+
+/// AVX2 with FMA.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// Safety: the CPU supports AVX2 and FMA.
+    #[inline(always)]
+    pub(crate) unsafe fn new_unchecked() -> Self {
+        Avx2(())
+    }
+}
+
+/// `MASK_TABLE[8 - n..][..8]` has `n` leading all-ones lanes.
+static MASK_TABLE: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0];
+
+#[inline(always)]
+fn mask8(n: usize) -> __m256i {
+    debug_assert!(n <= 8);
+    // SAFETY: 8 - n + 8 <= 16 elements of the table; AVX is implied by the token.
+    unsafe { _mm256_loadu_si256(MASK_TABLE.as_ptr().add(8 - n).cast()) }
+}
+
+impl Simd for Avx2 {
+    type V = __m256;
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    fn splat(self, x: f32) -> __m256 {
+        // SAFETY (this and every arithmetic method below): an `Avx2` token
+        // exists only on CPUs with AVX2 and FMA.
+        unsafe { _mm256_set1_ps(x) }
+    }
+    #[inline(always)]
+    fn mul_add(self, a: __m256, b: __m256, c: __m256) -> __m256 {
+        // SAFETY: token proves FMA.
+        unsafe { _mm256_fmadd_ps(a, b, c) }
+    }
+    #[inline(always)]
+    fn add(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_add_ps(a, b) }
+    }
+    #[inline(always)]
+    fn mul(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn div(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn max_nan(self, a: __m256, b: __m256) -> __m256 {
+        // vmaxps returns its second operand when either is NaN.
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_max_ps(b, a) }
+    }
+    #[inline(always)]
+    fn min_nan(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_min_ps(b, a) }
+    }
+    #[inline(always)]
+    fn sum(self, v: __m256) -> f32 {
+        // SAFETY: token proves AVX.
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            _mm_cvtss_f32(s)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn load(self, p: *const f32) -> __m256 {
+        // SAFETY: caller guarantees p..p+8 is readable.
+        unsafe { _mm256_loadu_ps(p) }
+    }
+    #[inline(always)]
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> __m256 {
+        // SAFETY: vmaskmovps does not access masked-off lanes; caller
+        // guarantees p..p+n is readable.
+        unsafe { _mm256_maskload_ps(p, mask8(n)) }
+    }
+    #[inline(always)]
+    unsafe fn load_even(self, p: *const f32, n: usize) -> __m256 {
+        let len = (2 * n).saturating_sub(1);
+        // SAFETY: p..p+len is readable; masked lanes are not accessed, and
+        // the second pointer is formed with wrapping arithmetic.
+        unsafe {
+            let lo = _mm256_maskload_ps(p, mask8(len.min(8)));
+            let hi = _mm256_maskload_ps(p.wrapping_add(8), mask8(len.saturating_sub(8)));
+            // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then 64-bit chunks 0, 2, 1, 3.
+            let t = _mm256_shuffle_ps(lo, hi, 0b10_00_10_00);
+            _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0b11_01_10_00))
+        }
+    }
+    #[inline(always)]
+    unsafe fn store(self, p: *mut f32, v: __m256) {
+        // SAFETY: caller guarantees p..p+8 is writable.
+        unsafe { _mm256_storeu_ps(p, v) }
+    }
+    #[inline(always)]
+    unsafe fn store_partial(self, p: *mut f32, v: __m256, n: usize) {
+        // SAFETY: masked-off lanes are not written; caller guarantees p..p+n.
+        unsafe { _mm256_maskstore_ps(p, mask8(n), v) }
+    }
+}
