@@ -68,6 +68,12 @@ pub fn compile_to(
     opts.weights_file = weights_file_name(source);
     let c = compile(model, &opts)?;
     let write = |p: &Path, data: &[u8]| {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
         std::fs::write(p, data).map_err(|source| Error::Write {
             path: p.to_path_buf(),
             source,

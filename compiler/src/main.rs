@@ -217,7 +217,12 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
     } else {
         match cli.emit {
             Emit::Dot => to_dot(&g),
-            _ => g.to_string(),
+            _ => {
+                // Annotate each value with where the memory plan puts it.
+                let (order, _) = ghostc::ir::text::numbering(&g);
+                let plan = ghostc::analysis::memory::plan(&g, &order);
+                ghostc::ir::text::to_text(&g, &|n| plan.describe(n))
+            }
         }
     };
     match &cli.output {

@@ -159,6 +159,14 @@ pub fn summary(g: &Graph) -> String {
         );
     }
     let t = totals(g);
+    let plan = crate::analysis::memory::plan(g, &order);
+    let _ = writeln!(
+        s,
+        "arena: {} bytes (liveness lower bound {} bytes, {:.3}x)",
+        thousands(plan.arena_len as u64 * 4),
+        thousands(plan.lower_bound as u64 * 4),
+        plan.arena_len as f64 / plan.lower_bound.max(1) as f64
+    );
     let _ = writeln!(
         s,
         "total: {} multiply-adds ({:.4} GFLOP), {} parameters, {} nodes",

@@ -137,3 +137,16 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
         .unwrap_or(0);
     mp
 }
+
+impl MemoryPlan {
+    /// Where node `n`'s first output lives, for IR annotations: `@arena[a..b]`, `@input0`, or
+    /// `@const` (None for constants themselves and nodes the plan does not know).
+    pub fn describe(&self, n: NodeIndex) -> Option<String> {
+        match self.storage.get(&ValueRef::new(n, 0))? {
+            Storage::Arena { offset, len } => Some(format!("@arena[{offset}..{}]", offset + len)),
+            Storage::Input(i) => Some(format!("@input{i}")),
+            Storage::Const(c) if *c != n => Some("@const".into()),
+            Storage::Const(_) => None,
+        }
+    }
+}
