@@ -90,8 +90,8 @@ pub fn check(
     let mut text = String::new();
     let _ = writeln!(
         text,
-        "{:<22} {:>6} {:>12} {:>12}  {}",
-        "stage", "nodes", "max|diff|", "tolerance", "result"
+        "{:<22} {:>6} {:>12} {:>12}  result",
+        "stage", "nodes", "max|diff|", "tolerance"
     );
     let mut base: Option<(Vec<Tensor>, HashMap<String, Tensor>)> = None;
     let mut ok = true;

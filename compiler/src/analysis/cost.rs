@@ -106,7 +106,7 @@ pub fn thousands(v: u64) -> String {
     let s = v.to_string();
     let mut o = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             o.push(',');
         }
         o.push(c);
@@ -120,8 +120,8 @@ pub fn summary(g: &Graph) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:>5}  {:<16} {:<20} {:>12} {:>14}  {}",
-        "%", "op", "output", "params", "MACs", "node"
+        "{:>5}  {:<16} {:<20} {:>12} {:>14}  node",
+        "%", "op", "output", "params", "MACs"
     );
     for &n in &order {
         let node = g.node(n);

@@ -61,6 +61,9 @@ pub fn import_bytes(
     model_dir: Option<&Path>,
     opts: &ImportOptions,
 ) -> Result<Imported> {
+    if bytes.is_empty() {
+        return Err(Error::Model("the model is empty (0 bytes)".into()));
+    }
     let model = ModelProto::decode(bytes)?;
     import_model(&model, model_dir, opts)
 }
@@ -182,7 +185,7 @@ fn import_model(
     let mut seen_inputs = HashSet::new();
     for vi in &graph.input {
         let name = vi.name.clone().unwrap_or_default();
-        if imp.values.contains_key(&name) {
+        if imp.values.contains_key(&name) && !seen_inputs.contains(&name) {
             continue; // an initializer also listed as an input (IR version < 4): a constant
         }
         let shape = input_shape(vi, opts, &mut warnings)?;

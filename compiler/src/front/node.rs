@@ -238,15 +238,19 @@ impl Importer {
                                 .map_err(|_| cx.err("split sizes must be non-negative"))
                         })
                         .collect::<Result<_>>()?,
-                    (None, None, Some(k)) if k > 0 => {
-                        let k = k as usize;
-                        let chunk = d.div_ceil(k);
-                        (0..k)
+                    (None, None, Some(k)) => {
+                        if n_out == 0 || usize::try_from(k).ok() != Some(n_out) {
+                            return Err(cx.err(format!(
+                                "num_outputs {k} does not match the node's {n_out} outputs"
+                            )));
+                        }
+                        let chunk = d.div_ceil(n_out);
+                        (0..n_out)
                             .map(|i| chunk.min(d.saturating_sub(i * chunk)))
                             .collect()
                     }
                     _ => {
-                        if n_out == 0 || d % n_out != 0 {
+                        if n_out == 0 || !d.is_multiple_of(n_out) {
                             return Err(cx.err(format!(
                                 "cannot split dimension {d} evenly into {n_out} outputs"
                             )));
@@ -254,6 +258,12 @@ impl Importer {
                         vec![d / n_out; n_out]
                     }
                 };
+                if sizes.len() != n_out {
+                    return Err(cx.err(format!(
+                        "split has {} sizes {sizes:?} but the node has {n_out} outputs",
+                        sizes.len()
+                    )));
+                }
                 Op::Split { axis, sizes }
             }
             "GlobalAveragePool" => Op::GlobalAveragePool,
@@ -661,8 +671,9 @@ impl Importer {
                             return Err(cx.err("range too long"));
                         }
                         // s + i*dl lies between s and l, but i*dl alone may overflow: wrap.
-                        let v: Vec<i64> =
-                            (0..n as i64).map(|i| s.wrapping_add(i.wrapping_mul(dl))).collect();
+                        let v: Vec<i64> = (0..n as i64)
+                            .map(|i| s.wrapping_add(i.wrapping_mul(dl)))
+                            .collect();
                         Tensor::i64(vec![v.len()], v)
                     }
                     _ => {
@@ -685,7 +696,10 @@ impl Importer {
                 let y = arg(1)?;
                 let op = cx.op;
                 let e = |m: String| cx.err(m);
-                folded_len(cx, &broadcast(&x.shape, &y.shape).map_err(e)?)?;
+                folded_len(
+                    cx,
+                    &crate::ops::elementwise::broadcast(&x.shape, &y.shape).map_err(e)?,
+                )?;
                 match (&x.data, &y.data) {
                     (Data::I64(a), Data::I64(b)) => {
                         let (shape, v) = fold::map2(a, &x.shape, b, &y.shape, |a, b| {
@@ -733,7 +747,8 @@ impl Importer {
             }
             "Where" => {
                 let (a, b) = (arg(1)?, arg(2)?);
-                let out = broadcast(&x.shape, &a.shape).and_then(|s| broadcast(&s, &b.shape));
+                let bc = crate::ops::elementwise::broadcast;
+                let out = bc(&x.shape, &a.shape).and_then(|s| bc(&s, &b.shape));
                 folded_len(cx, &out.map_err(|m| cx.err(m))?)?;
                 let cond = x.to_i64s();
                 let idx = |t: &Tensor| (0..t.len() as i64).collect::<Vec<i64>>();
@@ -994,13 +1009,16 @@ fn norm_axis(cx: &NodeCtx, axis: i64, rank: usize) -> Result<usize> {
 
 /// Like `norm_axis` but allows `rank` itself (Flatten).
 fn norm_axis_incl(cx: &NodeCtx, axis: i64, rank: usize) -> Result<usize> {
-    norm_axis(cx, axis, rank + 1).and_then(|a| {
-        if axis < 0 {
-            norm_axis(cx, axis, rank)
-        } else {
-            Ok(a)
-        }
-    })
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if (0..=r).contains(&a) {
+        Ok(a as usize)
+    } else {
+        Err(cx.err(format!(
+            "axis {axis} is out of range for rank {rank} (allowed: {}..={r})",
+            -r
+        )))
+    }
 }
 
 fn sorted_axes(cx: &NodeCtx, axes: &[i64], rank: usize) -> Result<Vec<usize>> {

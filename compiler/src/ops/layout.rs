@@ -41,6 +41,14 @@ pub fn slice_axis(
         return Err(format!("slice step on axis {axis} is zero"));
     }
     let d = i64::try_from(dim).map_err(|_| "dimension too large")?;
+    if d == 0 {
+        return Ok(SliceAxis {
+            axis,
+            start: 0,
+            step,
+            len: 0,
+        });
+    }
     let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
     let (s, e) = (norm(start), norm(end));
     let (s, e) = if step > 0 {

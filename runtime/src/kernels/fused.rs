@@ -6,6 +6,14 @@ use crate::activation::Activation;
 /// `dst[i] += src[i]` (a residual connection fused after a kernel).
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     debug_assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::detected() {
+        return super::x86::add_assign(isa, dst, src);
+    }
+    add_assign_portable(dst, src);
+}
+
+fn add_assign_portable(dst: &mut [f32], src: &[f32]) {
     for (d, s) in dst.iter_mut().zip(src) {
         *d += s;
     }
@@ -32,6 +40,7 @@ pub struct SqueezeExcite {
 ///
 /// `w1` is `[mid, c]`, `b1` `[mid]`, `w2` `[c, mid]`, `b2` `[c]` (1x1 conv weights, row-major);
 /// `scratch` holds at least `c + mid` f32s; `x` and `out` are `[n, c, spatial]`.
+#[allow(clippy::too_many_arguments)] // the block's four weight tensors, as generated code has them
 pub fn squeeze_excite(
     p: &SqueezeExcite,
     x: &[f32],
@@ -42,11 +51,65 @@ pub fn squeeze_excite(
     scratch: &mut [f32],
     out: &mut [f32],
 ) {
-    let (c, hw, mid) = (p.c, p.spatial, p.mid);
     debug_assert!(
-        scratch.len() >= c + mid,
+        scratch.len() >= p.c + p.mid,
         "squeeze_excite: scratch too short"
     );
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::detected() {
+        return squeeze_excite_x86(isa, p, x, w1, b1, w2, b2, scratch, out);
+    }
+    squeeze_excite_portable(p, x, w1, b1, w2, b2, scratch, out);
+}
+
+/// The same with the x86 kernels: row sums, two matrix-vector products, row scaling.
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::too_many_arguments)]
+fn squeeze_excite_x86(
+    isa: super::x86::Isa,
+    p: &SqueezeExcite,
+    x: &[f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    use super::x86;
+    let (c, hw, mid) = (p.c, p.spatial, p.mid);
+    let (mean, rest) = scratch.split_at_mut(c);
+    let (hidden, _) = rest.split_at_mut(mid);
+    // The gate reuses `mean` once the hidden layer is computed.
+    for b in 0..p.n {
+        let xb = &x[b * c * hw..][..c * hw];
+        let ob = &mut out[b * c * hw..][..c * hw];
+        x86::sum_rows(isa, xb, hw, 1.0 / hw as f32, mean);
+        x86::dot_rows(isa, mean, w1, c, hidden);
+        for (h, &bias) in hidden.iter_mut().zip(b1) {
+            *h = p.act.apply(*h + bias);
+        }
+        x86::dot_rows(isa, hidden, w2, mid, mean);
+        for (g, &bias) in mean.iter_mut().zip(b2) {
+            *g = p.gate.apply(*g + bias);
+        }
+        x86::scale_rows(isa, xb, hw, mean, ob);
+    }
+}
+
+/// The portable twin of [`squeeze_excite`]'s SIMD path.
+#[allow(clippy::too_many_arguments)]
+fn squeeze_excite_portable(
+    p: &SqueezeExcite,
+    x: &[f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+    out: &mut [f32],
+) {
+    let (c, hw, mid) = (p.c, p.spatial, p.mid);
     let (mean, hidden) = scratch.split_at_mut(c);
     let hidden = &mut hidden[..mid];
     for b in 0..p.n {

@@ -1,0 +1,190 @@
+"""Builds the small synthetic ONNX models under examples/synthetic/ and their onnxruntime reference
+outputs: the cases the real GhostNet exports lack (odd-width Ghost module, BN kept in a whole
+bottleneck with squeeze-excite, 1xK kernels, dilation, pooling, resize, and more).
+
+Usage (needs onnx, onnxruntime, numpy; not needed to run the tests, whose fixtures are committed):
+    python3 -m venv /tmp/venv && /tmp/venv/bin/pip install onnx onnxruntime numpy
+    /tmp/venv/bin/python examples/synthetic/make.py
+Each case folder gets model.onnx, input.bin and output.bin (raw little-endian f32, onnxruntime
+CPUExecutionProvider with all graph optimizations disabled).
+"""
+
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+class G:
+    """A tiny graph builder: names are generated, weights seeded."""
+
+    def __init__(self, seed):
+        self.rng = np.random.default_rng(seed)
+        self.nodes, self.inits, self.n = [], [], 0
+
+    def name(self, p):
+        self.n += 1
+        return f"{p}_{self.n}"
+
+    def w(self, shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        s = scale if scale is not None else 1.0 / np.sqrt(fan_in)
+        n = self.name("w")
+        self.inits.append(numpy_helper.from_array((self.rng.standard_normal(shape) * s).astype(np.float32), n))
+        return n
+
+    def const_i64(self, values):
+        n = self.name("c")
+        self.nodes.append(helper.make_node("Constant", [], [n], name=n, value=numpy_helper.from_array(np.array(values, dtype=np.int64))))
+        return n
+
+    def op(self, op_type, inputs, n_out=1, **attrs):
+        name = self.name(op_type)
+        outs = [f"{name}_out{i}" if n_out > 1 else f"{name}_out" for i in range(n_out)]
+        self.nodes.append(helper.make_node(op_type, inputs, outs, name=name, **attrs))
+        return outs if n_out > 1 else outs[0]
+
+    def conv(self, x, c_in, c_out, k=(1, 1), stride=1, pad=None, group=1, bias=True, dilation=1):
+        pad = pad if pad is not None else [((k[0] - 1) * dilation) // 2, ((k[1] - 1) * dilation) // 2] * 2
+        ins = [x, self.w([c_out, c_in // group, k[0], k[1]])]
+        if bias:
+            ins.append(self.w([c_out], 0.1))
+        return self.op("Conv", ins, kernel_shape=list(k), strides=[stride, stride], pads=pad, group=group, dilations=[dilation, dilation])
+
+    def bn(self, x, c):
+        scale = self.name("bn_scale")
+        bias = self.name("bn_bias")
+        mean = self.name("bn_mean")
+        var = self.name("bn_var")
+        self.inits += [
+            numpy_helper.from_array(self.rng.uniform(0.5, 1.5, c).astype(np.float32), scale),
+            numpy_helper.from_array((self.rng.standard_normal(c) * 0.1).astype(np.float32), bias),
+            numpy_helper.from_array((self.rng.standard_normal(c) * 0.1).astype(np.float32), mean),
+            numpy_helper.from_array(self.rng.uniform(0.5, 2.0, c).astype(np.float32), var),
+        ]
+        return self.op("BatchNormalization", [x, scale, bias, mean, var], epsilon=1e-5)
+
+    def ghost(self, x, c_in, oup, relu=True, bn=False):
+        """Ghost module as timm exports it: TorchScript Slice with Constant operands."""
+        init = (oup + 1) // 2
+        p = self.conv(x, c_in, init, bias=not bn)
+        if bn:
+            p = self.bn(p, init)
+        if relu:
+            p = self.op("Relu", [p])
+        c = self.conv(p, init, init, k=(3, 3), group=init, bias=not bn)
+        if bn:
+            c = self.bn(c, init)
+        if relu:
+            c = self.op("Relu", [c])
+        cat = self.op("Concat", [p, c], axis=1)
+        return self.op("Slice", [cat, self.const_i64([0]), self.const_i64([oup]), self.const_i64([1]), self.const_i64([1])])
+
+    def se(self, x, c, mid):
+        m = self.op("ReduceMean", [x], axes=[2, 3], keepdims=1)
+        h = self.op("Relu", [self.conv(m, c, mid)])
+        g = self.op("HardSigmoid", [self.conv(h, mid, c)], alpha=1.0 / 6, beta=0.5)
+        return self.op("Mul", [x, g])
+
+    def save(self, case, x_shape, out, opset=13):
+        def build(out_shape):
+            graph = helper.make_graph(
+                self.nodes,
+                case,
+                [helper.make_tensor_value_info("input", TensorProto.FLOAT, x_shape)],
+                [helper.make_tensor_value_info(out, TensorProto.FLOAT, out_shape)],
+                self.inits,
+            )
+            model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="ghostc examples/synthetic/make.py")
+            model.ir_version = 8
+            return model
+
+        x = np.random.default_rng(1234).standard_normal(x_shape).astype(np.float32)
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        run = lambda m: ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+        y = run(build([]))  # scalar-shaped placeholder; onnxruntime only warns
+        model = build(list(y.shape))
+        onnx.checker.check_model(model, full_check=True)
+        y = run(model)
+        d = os.path.join(HERE, case)
+        os.makedirs(d, exist_ok=True)
+        onnx.save(model, os.path.join(d, "model.onnx"))
+        x.tofile(os.path.join(d, "input.bin"))
+        y.astype(np.float32).tofile(os.path.join(d, "output.bin"))
+        print(f"{case}: input {list(x.shape)} output {list(y.shape)}")
+
+
+def ghost_module():
+    g = G(1)
+    y = g.ghost("input", 16, 16)
+    g.save("ghost_module", [1, 16, 14, 14], y)
+
+
+def ghost_module_odd():
+    # oup = 15: init = 8, the cheap half makes 8 more and the Slice drops the last channel.
+    g = G(2)
+    y = g.ghost("input", 12, 15)
+    g.save("ghost_module_odd", [1, 12, 10, 10], y)
+
+
+def ghost_bottleneck_se():
+    # A stride-2 GhostNet bottleneck with BN kept: ghost1 (relu) -> dw 3x3 s2 + BN -> SE ->
+    # ghost2 (no relu), plus a dw 3x3 s2 + BN + 1x1 conv + BN shortcut, added.
+    g = G(3)
+    x = g.ghost("input", 16, 48, relu=True, bn=True)
+    x = g.bn(g.conv(x, 48, 48, k=(3, 3), stride=2, group=48, bias=False), 48)
+    x = g.se(x, 48, 12)
+    x = g.ghost(x, 48, 24, relu=False, bn=True)
+    s = g.bn(g.conv("input", 16, 16, k=(3, 3), stride=2, group=16, bias=False), 16)
+    s = g.bn(g.conv(s, 16, 24, bias=False), 24)
+    y = g.op("Add", [x, s])
+    g.save("ghost_bottleneck_se", [2, 16, 16, 16], y)
+
+
+def stride2():
+    # Stem-like 3x3 s2 conv, then 5x5 s2 depthwise, odd sizes (15 -> 8 -> 4).
+    g = G(4)
+    x = g.op("Relu", [g.conv("input", 3, 8, k=(3, 3), stride=2)])
+    y = g.op("Relu", [g.conv(x, 8, 8, k=(5, 5), stride=2, group=8)])
+    g.save("stride2", [1, 3, 15, 15], y)
+
+
+def mixed_ops():
+    # Everything else the front end supports, on one small tensor.
+    g = G(5)
+    x = g.conv("input", 4, 6, k=(1, 5))
+    x = g.conv(x, 6, 6, k=(5, 1), group=2)
+    x = g.conv(x, 6, 6, k=(3, 3), dilation=2)
+    x = g.op("HardSwish", [x])
+    x = g.op("Clip", [x, g.op("Constant", [], value=numpy_helper.from_array(np.array(-1.0, np.float32))), g.op("Constant", [], value=numpy_helper.from_array(np.array(1.5, np.float32)))])
+    a, b = g.op("Split", [x, g.const_i64([2, 4])], n_out=2, axis=1)
+    b = g.op("Sigmoid", [b])
+    x = g.op("Concat", [b, a], axis=1)
+    x = g.op("MaxPool", [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    x = g.op("AveragePool", [x], kernel_shape=[2, 2], strides=[1, 1], pads=[0, 0, 1, 1], count_include_pad=0)
+    x = g.op("Resize", [x, "", g.op("Constant", [], value=numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32)))], mode="nearest")
+    x = g.op("Resize", [x, "", "", g.const_i64([1, 6, 13, 11])], mode="linear", coordinate_transformation_mode="half_pixel")
+    x = g.op("Sub", [x, g.w([6, 1, 1])])
+    x = g.op("Div", [x, g.op("Constant", [], value=numpy_helper.from_array(np.array([2.0], np.float32)))])
+    # Shape arithmetic as TorchScript emits it: flatten to [N, -1] via Shape/Gather/Unsqueeze/Concat.
+    n = g.op("Unsqueeze", [g.op("Gather", [g.op("Shape", [x]), g.op("Constant", [], value=numpy_helper.from_array(np.array(0, np.int64)))], axis=0), g.const_i64([0])])
+    x = g.op("Reshape", [x, g.op("Concat", [n, g.const_i64([-1])], axis=0)])
+    x = g.op("Transpose", [g.op("Reshape", [x, g.const_i64([1, 6, 143])]), ], perm=[0, 2, 1])
+    x = g.op("MatMul", [x, g.w([6, 5])])
+    x = g.op("Softmax", [x], axis=-1)
+    x = g.op("Flatten", [x], axis=1)
+    y = g.op("Gemm", [x, g.w([10, 715]), g.w([10], 0.1)], transB=1)
+    g.save("mixed_ops", [1, 4, 12, 10], y, opset=18)
+
+
+if __name__ == "__main__":
+    ghost_module()
+    ghost_module_odd()
+    ghost_bottleneck_se()
+    stride2()
+    mixed_ops()
