@@ -68,11 +68,23 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     ]);
     let mut input_params = Vec::new();
     for &i in &g.inputs {
-        input_params.push(names.fresh(&namer::snake(&g.node(i).name)));
+        // One input is always `input` (the API is the same for every model); several keep
+        // their ONNX names.
+        let base = if g.inputs.len() == 1 {
+            "input".to_string()
+        } else {
+            namer::snake(&g.node(i).name)
+        };
+        input_params.push(names.fresh(&base));
     }
     let mut output_params = Vec::new();
     for (name, _) in &g.outputs {
-        output_params.push(names.fresh(&namer::snake(name)));
+        let base = if g.outputs.len() == 1 {
+            "output".to_string()
+        } else {
+            namer::snake(name)
+        };
+        output_params.push(names.fresh(&base));
     }
     let mut consts = Namer::with_reserved(&["ARENA_LEN", "ARENA_BYTES", "WEIGHTS_BYTES"]);
 

@@ -1,0 +1,93 @@
+//! Compiles every model in `examples/models/` with `ghostc::Builder` for the benchmark: at
+//! batch 1, and at batch 4 where the folder has `input_b4.bin`. Writes `variants.rs`: one module
+//! per compiled variant and `VARIANTS`, the table `src/main.rs` iterates (name, folder, batch,
+//! multiply-adds per batch item, and a constructor returning a run closure).
+
+use std::fmt::Write;
+use std::path::Path;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models");
+    println!("cargo:rerun-if-changed={}", models.display());
+    let out = std::env::var("OUT_DIR")?;
+    let mut dirs: Vec<_> = std::fs::read_dir(&models)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("model.onnx").is_file())
+        .collect();
+    dirs.sort();
+    let mut modules = String::new();
+    let mut table = String::from("/// Every compiled variant, in folder then batch order.\n");
+    table.push_str("pub static VARIANTS: &[Variant] = &[\n");
+    for dir in dirs {
+        let folder = dir
+            .file_name()
+            .and_then(|f| f.to_str())
+            .ok_or("model folder name is not UTF-8")?
+            .to_string();
+        let model = dir.join("model.onnx");
+        // Multiply-adds of one batch item, counted on the graph as imported (before fusion),
+        // so the number does not depend on what the passes do.
+        let mut import = ghostc::ImportOptions::default();
+        import
+            .input_shapes
+            .insert("input".to_string(), vec![1, 3, 224, 224]);
+        let graph = ghostc::pipeline::import(&model, &import)?.graph;
+        let macs = ghostc::analysis::cost::totals(&graph).macs;
+        for (batch, suffix) in [(1usize, ""), (4, "_b4")] {
+            if !dir.join(format!("input{suffix}.bin")).is_file() {
+                continue;
+            }
+            let variant = format!("{folder}_b{batch}");
+            let built = ghostc::Builder::new(&model)
+                .name(&variant)
+                .input_shape("input", [batch, 3, 224, 224])
+                .out_dir(&out)
+                .build()?;
+            let file = built
+                .source
+                .file_name()
+                .and_then(|f| f.to_str())
+                .ok_or("bad file name")?
+                .to_string();
+            // A future multi-threaded back end is expected to add `with_threads(usize) -> Self`;
+            // until then the bench runs the generated code on one thread and says so.
+            let threaded = std::fs::read_to_string(&built.source)?.contains("pub fn with_threads(");
+            let st = &built.struct_name;
+            let m = format!("v{}", modules.lines().count());
+            writeln!(
+                modules,
+                r#"mod {m} {{ include!(concat!(env!("OUT_DIR"), "/{file}")); }}"#
+            )?;
+            let make = if threaded {
+                format!("{m}::{st}::with_threads(threads)")
+            } else {
+                format!("{{ let _ = threads; {m}::{st}::new() }}")
+            };
+            let dir_s = dir.display().to_string();
+            writeln!(
+                table,
+                r#"    Variant {{
+        name: {variant:?},
+        model: {folder:?},
+        dir: {dir_s:?},
+        suffix: {suffix:?},
+        batch: {batch},
+        macs_per_item: {macs},
+        threaded: {threaded},
+        make: |threads| {{
+            let mut m = Box::new({make});
+            Box::new(move |i: &[f32], o: &mut [f32]| {{
+                m.run(i.try_into().expect("input length"), o.try_into().expect("output length"))
+            }})
+        }},
+    }},"#
+            )?;
+        }
+    }
+    table.push_str("];\n");
+    std::fs::write(
+        Path::new(&out).join("variants.rs"),
+        format!("{modules}\n{table}"),
+    )?;
+    Ok(())
+}

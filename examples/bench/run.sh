@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The one benchmark command: ghostc vs onnxruntime on every fixture model, table in examples/bench/RESULTS.md.
+#
+# Usage: examples/bench/run.sh [--runs N] [--warmup N] [--threads 1,2] [--filter SUBSTR] [--out PATH]
+#
+# Creates a Python venv with onnxruntime and numpy in the repository's target/bench-venv (even
+# when CARGO_TARGET_DIR points elsewhere), then runs the ghostc-bench program in release mode.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$repo"
+
+venv="target/bench-venv"
+if [ ! -x "$venv/bin/python" ]; then
+    mkdir -p target
+    python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy
+
+cargo run --release -p ghostc-bench -- \
+    --python "$venv/bin/python" --out examples/bench/RESULTS.md "$@"
