@@ -152,6 +152,12 @@ impl Builder {
         self
     }
 
+    /// Also emit `profile()`, a per-layer timing table (needs the runtime's `std` feature).
+    pub fn profile(mut self, on: bool) -> Self {
+        self.opts.profile = on;
+        self
+    }
+
     /// Where to write; defaults to `$OUT_DIR`.
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.out_dir = Some(dir.as_ref().to_path_buf());

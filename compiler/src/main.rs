@@ -40,6 +40,11 @@ struct Cli {
     #[arg(long, value_enum, default_value_t = Weights::File)]
     weights: Weights,
 
+    /// Also generate `profile()`: runs the model and returns a table of layers by time with
+    /// GFLOP/s each (needs the runtime's `std` feature).
+    #[arg(long)]
+    profile: bool,
+
     /// Print a per-node table of the optimised graph (op, output shape, parameters,
     /// multiply-adds) with totals and the arena size, instead of --emit's output.
     #[arg(long)]
@@ -181,6 +186,7 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
             Weights::Inline => WeightsMode::Inline,
         },
         passes: pass_options(&cli.common),
+        profile: cli.profile,
         ..CompileOptions::default()
     };
     opts.passes.validate()?;

@@ -134,6 +134,8 @@ pub struct CompileOptions {
     pub weights_file: String,
     pub weights_mode: crate::back::WeightsMode,
     pub passes: PassOptions,
+    /// Emit the per-layer timing mode (`profile()` on the generated struct).
+    pub profile: bool,
 }
 
 /// Compiles the model at `path` to Rust source and weights.
@@ -187,12 +189,13 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
         ),
         format!("model: {file_name} (sha256 {})", sha256_hex(&bytes)),
         format!(
-            "options: name={name} weights={} input-shape=[{}]",
+            "options: name={name} weights={} input-shape=[{}]{}",
             match opts.weights_mode {
                 crate::back::WeightsMode::File => "file",
                 crate::back::WeightsMode::Inline => "inline",
             },
-            shapes.join(",")
+            shapes.join(","),
+            if opts.profile { " profile" } else { "" }
         ),
     ];
     let emitted = crate::back::emit(
@@ -202,6 +205,7 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
             weights_file: opts.weights_file.clone(),
             weights_mode: opts.weights_mode,
             header,
+            profile: opts.profile,
         },
     )?;
     Ok(Compiled {

@@ -54,6 +54,11 @@ fn {variant}_matches_onnxruntime() {{
     let mut m = Box::new({variant}::{st}::new());
     crate::check({dir_s:?}, {suffix:?}, {rows}, |i, o| m.run(i.try_into().expect("input size"), o.try_into().expect("output size")));
 }}
+#[test]
+fn {variant}_with_2_threads_matches_onnxruntime() {{
+    let mut m = Box::new({variant}::{st}::with_threads(2));
+    crate::check({dir_s:?}, {suffix:?}, {rows}, |i, o| m.run(i.try_into().expect("input size"), o.try_into().expect("output size")));
+}}
 "#
         )?;
         Ok(())

@@ -1,4 +1,5 @@
-//! Compiles the bundled GhostNet 1.0x with ghostc, as any user's build.rs would.
+//! Compiles the bundled GhostNet 1.0x with ghostc, as any user's build.rs would (with the
+//! per-layer profile mode on, which costs nothing unless `profile()` is called).
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = concat!(
@@ -8,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     ghostc::Builder::new(model)
         .name("GhostNet")
         .input_shape("input", [1, 3, 224, 224])
+        .profile(true)
         .build()?;
     Ok(())
 }

@@ -24,6 +24,8 @@ mod activation;
 mod arena;
 mod io;
 mod kernels;
+mod pool;
+mod probe;
 #[cfg(test)]
 mod testutil;
 mod weights;
@@ -37,8 +39,13 @@ pub use kernels::copy::*;
 pub use kernels::elementwise::*;
 pub use kernels::fused::*;
 pub use kernels::gemm::*;
+pub use kernels::parallel::*;
 pub use kernels::pool::*;
 pub use kernels::reduce::*;
 pub use kernels::resize::*;
 pub use kernels::softmax::*;
+pub use pool::{Par, Threads};
+#[cfg(feature = "std")]
+pub use probe::LayerTimer;
+pub use probe::{NoProbe, Probe};
 pub use weights::{f32_weights, Aligned};

@@ -201,7 +201,8 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
                 Some(b) => quote! { Some(#b) },
                 None => quote! { None },
             };
-            let mut call = quote! { ::ghostc_runtime::conv2d(&#params, #xi, #wi_, #bias, out); };
+            let mut call =
+                quote! { ::ghostc_runtime::conv2d_par(par, &#params, #xi, #wi_, #bias, out); };
             if c.residual {
                 let r = &e[3];
                 call.extend(quote! { ::ghostc_runtime::add_assign(out, #r); });
@@ -239,8 +240,8 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             let kin = lit(k * hw);
             let body = quote! {
                 let (p, c) = o.split_at_mut(#split);
-                ::ghostc_runtime::conv2d(&#primary, xb, #w1, Some(#b1), p);
-                ::ghostc_runtime::conv2d(&#cheap, &p[..#kin], #w2, Some(#b2), c);
+                ::ghostc_runtime::conv2d_par(par, &#primary, xb, #w1, Some(#b1), p);
+                ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c);
             };
             let mut call = if n == 1 {
                 quote! { let (xb, o) = (#xi, &mut *out); #body }

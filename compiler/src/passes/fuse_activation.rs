@@ -49,6 +49,9 @@ fn hard_swish(g: &mut Graph) -> Result<bool, String> {
             let h = g.add_op(name, Op::Activation(Activation::HardSwish), &[x])?;
             g.replace_uses(ValueRef::new(n, 0), ValueRef::new(h, 0));
             g.g.remove_node(n);
+            // The HardSigmoid fed only the Mul: drop it now, or `x` keeps a dead second reader
+            // and cannot take the HardSwish into its conv below.
+            g.g.remove_node(s.node);
             changed = true;
             break;
         }

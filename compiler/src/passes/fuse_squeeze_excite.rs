@@ -1,7 +1,8 @@
 //! Fuses squeeze-and-excite blocks: `Mul(x, conv2{gate}(conv1{act}(mean_hw(x))))`, where the
 //! mean is GlobalAveragePool or ReduceMean over axes [2,3] with keepdims, and both convs are
 //! plain 1x1 convs (stride 1, no padding, one group) with constant weights, becomes one
-//! `squeeze_excite(x)` op. Intermediate values must have no other readers.
+//! `squeeze_excite(x)` op. Intermediate values must have no other readers, and the gate must
+//! have one value per channel of `x` (a gate broadcast over channels stays as it is).
 
 use crate::ir::{Graph, ValueRef};
 use crate::ops::fused::SqueezeExcite;
@@ -55,6 +56,8 @@ pub fn fuse_squeeze_excite(g: &mut Graph) -> Result<bool, String> {
                 || !chain_private
                 || !consts
                 || g.ty(x) != g.ty(ValueRef::new(n, 0))
+                || g.ty(gate).shape[1] != g.ty(x).shape[1]
+            // one gate per channel, not broadcast
             {
                 continue;
             }

@@ -45,7 +45,13 @@ pub fn simplify(g: &mut Graph) -> Result<bool, String> {
             let same_shape = ins.len() == 1 && g.ty(ins[0]) == &node.outputs[0];
             let removable = match &node.op {
                 Op::Identity | Op::Dropout => true,
-                Op::Slice { .. } => same_shape,
+                // Same shape is not enough: a whole axis taken backwards (step -1) reorders.
+                Op::Slice { axes } => {
+                    same_shape
+                        && axes
+                            .iter()
+                            .all(|a| a.start == 0 && (a.step == 1 || a.len <= 1))
+                }
                 op if is_reshape(op) => same_shape,
                 _ => false,
             };

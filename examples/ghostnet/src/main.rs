@@ -1,7 +1,8 @@
 //! Runs the generated GhostNet on the fixture input: prints the top-5 classes, the largest
-//! difference from onnxruntime's output, and the median latency.
+//! difference from onnxruntime's output, and the median latency; `--profile` prints the
+//! per-layer table instead.
 //!
-//! `cargo run --release -p ghostnet-example -- [RUNS]`
+//! `cargo run --release -p ghostnet-example -- [RUNS] [THREADS] [--profile]`
 
 include!(concat!(env!("OUT_DIR"), "/ghost_net.rs"));
 
@@ -16,10 +17,11 @@ fn read_f32(path: &str) -> Vec<f32> {
 }
 
 fn main() {
-    let runs: usize = std::env::args()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let profile = args.iter().any(|a| a == "--profile");
+    let nums: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let runs = nums.first().copied().unwrap_or(20).max(1);
+    let threads = nums.get(1).copied().unwrap_or(1);
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/ghostnet_100_ts13");
     let input: Box<[f32; GhostNet::INPUT_LEN]> = read_f32(&format!("{dir}/input.bin"))
         .into_boxed_slice()
@@ -27,8 +29,12 @@ fn main() {
         .expect("input.bin has the model's input size");
     let reference = read_f32(&format!("{dir}/output.bin"));
 
-    let mut model = GhostNet::new();
+    let mut model = GhostNet::with_threads(threads);
     let mut output = [0f32; GhostNet::OUTPUT_LEN];
+    if profile {
+        print!("{}", model.profile(&input, &mut output, runs));
+        return;
+    }
     model.run(&input, &mut output);
 
     let mut idx: Vec<usize> = (0..output.len()).collect();
@@ -49,7 +55,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!(
-        "median latency over {runs} runs: {:.2} ms (arena {} KiB, weights {} KiB)",
+        "median latency over {runs} runs, {threads} thread(s): {:.2} ms (arena {} KiB, weights {} KiB)",
         times[runs / 2],
         GhostNet::ARENA_BYTES / 1024,
         GhostNet::WEIGHTS_BYTES / 1024

@@ -1,0 +1,139 @@
+//! Multi-threaded entry points: the work of one kernel call split into independent parts
+//! (output channels, aligned to groups, per batch item) that run on a [`Par`].
+
+use super::conv::{conv2d, Conv2d};
+use crate::pool::Par;
+
+/// Parts per thread: a little more than one, so uneven parts balance out.
+const PARTS_PER_THREAD: usize = 2;
+
+/// [`conv2d`] split over output channels (whole groups) and batch items.
+pub fn conv2d_par(
+    par: Par<'_>,
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let threads = par.threads();
+    let hw = p.h_out * p.w_out;
+    let c_out_g = p.c_out / p.group;
+    // Too little work to be worth waking the pool: run inline.
+    let work = p.n * p.c_out * hw * (p.c_in / p.group) * p.kernel_h * p.kernel_w;
+    if threads <= 1 || work < 1 << 16 || p.group == 0 {
+        return conv2d(p, input, weight, bias, output);
+    }
+    // Units of work per batch item: output channels when there is one group (all read the
+    // whole input), else whole groups (each reads its own input channels).
+    let (units, unit_ch) = if p.group == 1 {
+        (p.c_out, 1)
+    } else {
+        (p.group, c_out_g)
+    };
+    let chunks = (threads * PARTS_PER_THREAD).div_ceil(p.n).clamp(1, units);
+    let parts = p.n * chunks;
+    let start = |i: usize| -> usize {
+        let (b, k) = (i / chunks, i % chunks);
+        (b * p.c_out + (k * units / chunks) * unit_ch) * hw
+    };
+    let bounds = |i: usize| {
+        if i >= parts {
+            p.n * p.c_out * hw
+        } else {
+            start(i)
+        }
+    };
+    let in_per_item = p.c_in * p.h_in * p.w_in;
+    let w_per_out = (p.c_in / p.group) * p.kernel_h * p.kernel_w;
+    par.for_each_part(output, parts, &bounds, &|i, out| {
+        let (b, k) = (i / chunks, i % chunks);
+        let (u0, u1) = (k * units / chunks, (k + 1) * units / chunks);
+        let (o0, o1) = (u0 * unit_ch, u1 * unit_ch);
+        if o1 == o0 {
+            return;
+        }
+        let x = &input[b * in_per_item..(b + 1) * in_per_item];
+        let (x, c_in, group) = if p.group == 1 {
+            (x, p.c_in, 1)
+        } else {
+            let cig = p.c_in / p.group;
+            (
+                &x[u0 * cig * p.h_in * p.w_in..u1 * cig * p.h_in * p.w_in],
+                (u1 - u0) * cig,
+                u1 - u0,
+            )
+        };
+        let sub = Conv2d {
+            n: 1,
+            c_in,
+            c_out: o1 - o0,
+            group,
+            ..*p
+        };
+        conv2d(
+            &sub,
+            x,
+            &weight[o0 * w_per_out..o1 * w_per_out],
+            bias.map(|b| &b[o0..o1]),
+            out,
+        );
+    });
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::activation::Activation;
+    use crate::pool::Threads;
+    use crate::testutil::Rng;
+
+    #[test]
+    fn matches_single_threaded_conv() {
+        let t = Threads::new(2);
+        let mut rng = Rng::new(7);
+        for &(n, c_in, c_out, group, k, s) in &[
+            (1, 16, 32, 1, 1, 1),
+            (2, 24, 24, 24, 3, 1),
+            (1, 12, 18, 3, 3, 2),
+            (3, 5, 7, 1, 5, 2),
+            (1, 64, 64, 64, 5, 2),
+        ] {
+            let (h, w) = (19, 17);
+            let pad = k / 2;
+            let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+            let p = Conv2d {
+                n,
+                c_in,
+                h_in: h,
+                w_in: w,
+                c_out,
+                h_out: ho,
+                w_out: wo,
+                kernel_h: k,
+                kernel_w: k,
+                stride_h: s,
+                stride_w: s,
+                pad_top: pad,
+                pad_left: pad,
+                dilation_h: 1,
+                dilation_w: 1,
+                group,
+                activation: Activation::Relu,
+            };
+            let x = rng.vec(n * c_in * h * w);
+            let wt = rng.vec(c_out * (c_in / group) * k * k);
+            let b = rng.vec(c_out);
+            let mut want = std::vec![f32::NAN; n * c_out * ho * wo];
+            conv2d(&p, &x, &wt, Some(&b), &mut want);
+            let mut got = std::vec![f32::NAN; want.len()];
+            conv2d_par(t.par(), &p, &x, &wt, Some(&b), &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{n} {c_in} {c_out} {group} {k} {s}: {g} vs {w}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Optional threading: a persistent worker pool (feature `std`) and `Par`, the handle generated
+//! code passes to kernels. Without `std`, `Threads` is always single-threaded and compiles to
+//! nothing, so generated code is the same either way.
+
+use core::marker::PhantomData;
+
+/// The threads a model owns: none (single-threaded, the default and the `no_std` case) or a
+/// persistent pool.
+#[derive(Default)]
+pub struct Threads {
+    #[cfg(feature = "std")]
+    pool: Option<imp::ThreadPool>,
+}
+
+impl Threads {
+    /// Single-threaded.
+    pub const fn single() -> Self {
+        Threads {
+            #[cfg(feature = "std")]
+            pool: None,
+        }
+    }
+
+    /// `n` threads in all (the caller's plus `n - 1` workers, started once). Without the `std`
+    /// feature there are no threads and this is [`Threads::single`].
+    pub fn new(n: usize) -> Self {
+        #[cfg(feature = "std")]
+        {
+            Threads {
+                pool: (n > 1).then(|| imp::ThreadPool::new(n)),
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            let _ = n;
+            Threads::single()
+        }
+    }
+
+    /// Number of threads that run kernels.
+    pub fn count(&self) -> usize {
+        #[cfg(feature = "std")]
+        if let Some(p) = &self.pool {
+            return p.threads();
+        }
+        1
+    }
+
+    /// The handle kernels take.
+    pub fn par(&self) -> Par<'_> {
+        Par {
+            #[cfg(feature = "std")]
+            pool: self.pool.as_ref(),
+            _life: PhantomData,
+        }
+    }
+}
+
+/// A borrowed view of [`Threads`] that kernels use to split work; `Par::SINGLE` runs inline.
+#[derive(Clone, Copy)]
+pub struct Par<'a> {
+    #[cfg(feature = "std")]
+    pool: Option<&'a imp::ThreadPool>,
+    _life: PhantomData<&'a ()>,
+}
+
+impl Par<'_> {
+    /// Everything on the calling thread.
+    pub const SINGLE: Par<'static> = Par {
+        #[cfg(feature = "std")]
+        pool: None,
+        _life: PhantomData,
+    };
+
+    /// Number of threads work is split over.
+    pub fn threads(&self) -> usize {
+        #[cfg(feature = "std")]
+        if let Some(p) = self.pool {
+            return p.threads();
+        }
+        1
+    }
+
+    /// Splits `data` at the ascending offsets `bounds(i)` for `i in 0..parts` (part `i` is
+    /// `bounds(i)..bounds(i + 1)`, with `bounds(0) == 0` and `bounds(parts) == data.len()`)
+    /// and runs `f(i, part)` for every part, in parallel when there is a pool. Returns when all
+    /// parts are done. Panics if the bounds are not ascending within `data`.
+    pub fn for_each_part(
+        &self,
+        data: &mut [f32],
+        parts: usize,
+        bounds: &(dyn Fn(usize) -> usize + Sync),
+        f: &(dyn Fn(usize, &mut [f32]) + Sync),
+    ) {
+        assert!(
+            bounds(0) == 0 && bounds(parts) == data.len(),
+            "parts must cover the data"
+        );
+        #[cfg(feature = "std")]
+        if let Some(p) = self.pool {
+            if parts > 1 {
+                return p.for_each_part(data, parts, bounds, f);
+            }
+        }
+        let mut rest = data;
+        for i in 0..parts {
+            let (part, tail) = core::mem::take(&mut rest).split_at_mut(bounds(i + 1) - bounds(i));
+            f(i, part);
+            rest = tail;
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+#[allow(unsafe_code)]
+mod imp {
+    //! The pool: workers spin briefly, then park, waiting for a job; the caller takes part in
+    //! every job and returns only when all workers are done with it, which is what makes
+    //! lending them borrowed data sound.
+
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::thread::JoinHandle;
+    use std::vec::Vec;
+
+    /// One job: run `task(i)` for every `i` handed out by `next`.
+    #[derive(Clone, Copy)]
+    struct Job {
+        task: *const (dyn Fn(usize) + Sync),
+        tasks: usize,
+    }
+
+    // SAFETY: the pointee is `Sync`, and `for_each` keeps it alive until every worker has
+    // finished with it (it waits for `busy == 0` before returning).
+    unsafe impl Send for Job {}
+
+    struct Shared {
+        job: Mutex<Option<Job>>,
+        epoch: AtomicUsize,
+        next: AtomicUsize,
+        busy: AtomicUsize,
+        panicked: AtomicBool,
+        shutdown: AtomicBool,
+        park: Mutex<()>,
+        wake: Condvar,
+    }
+
+    pub struct ThreadPool {
+        shared: Arc<Shared>,
+        handles: Vec<JoinHandle<()>>,
+    }
+
+    /// Spins before parking: short enough not to burn a core between runs, long enough to
+    /// cover the gap between two kernels of one run.
+    const SPINS: usize = 1 << 16;
+
+    impl ThreadPool {
+        pub fn new(threads: usize) -> Self {
+            let shared = Arc::new(Shared {
+                job: Mutex::new(None),
+                epoch: AtomicUsize::new(0),
+                next: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                panicked: AtomicBool::new(false),
+                shutdown: AtomicBool::new(false),
+                park: Mutex::new(()),
+                wake: Condvar::new(),
+            });
+            let handles = (1..threads)
+                .map(|_| {
+                    let s = Arc::clone(&shared);
+                    std::thread::spawn(move || worker(&s))
+                })
+                .collect();
+            ThreadPool { shared, handles }
+        }
+
+        pub fn threads(&self) -> usize {
+            self.handles.len() + 1
+        }
+
+        /// Runs `task(i)` for `i in 0..tasks` on all threads; returns when all are done.
+        pub fn for_each(&self, tasks: usize, task: &(dyn Fn(usize) + Sync)) {
+            let s = &*self.shared;
+            // SAFETY: only the lifetime is erased; the pointer is used by workers strictly
+            // before `busy` drops to zero, and this function waits for that before returning
+            // (also when a task panics).
+            let erased: *const (dyn Fn(usize) + Sync) =
+                unsafe { core::mem::transmute(task as *const (dyn Fn(usize) + Sync + '_)) };
+            *s.job.lock().unwrap_or_else(|e| e.into_inner()) = Some(Job {
+                task: erased,
+                tasks,
+            });
+            s.next.store(0, Ordering::Relaxed);
+            s.busy.store(self.handles.len(), Ordering::Relaxed);
+            {
+                let _g = s.park.lock().unwrap_or_else(|e| e.into_inner());
+                s.epoch.fetch_add(1, Ordering::Release);
+                s.wake.notify_all();
+            }
+            let mine = catch_unwind(AssertUnwindSafe(|| {
+                run_tasks(
+                    s,
+                    Job {
+                        task: erased,
+                        tasks,
+                    },
+                )
+            }));
+            // Wait for the workers; yield once the wait gets long, so an oversubscribed machine
+            // can schedule the worker we are waiting for.
+            let mut spins = 0usize;
+            while s.busy.load(Ordering::Acquire) != 0 {
+                if spins < 1 << 12 {
+                    spins += 1;
+                    core::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if mine.is_err() || s.panicked.swap(false, Ordering::Relaxed) {
+                panic!("a kernel task panicked");
+            }
+        }
+
+        pub fn for_each_part(
+            &self,
+            data: &mut [f32],
+            parts: usize,
+            bounds: &(dyn Fn(usize) -> usize + Sync),
+            f: &(dyn Fn(usize, &mut [f32]) + Sync),
+        ) {
+            for i in 0..parts {
+                assert!(bounds(i) <= bounds(i + 1), "part bounds must ascend");
+            }
+            let base = SendPtr(data.as_mut_ptr());
+            self.for_each(parts, &|i| {
+                let (a, b) = (bounds(i), bounds(i + 1));
+                let p = base;
+                // SAFETY: `0 = bounds(0) <= .. <= bounds(parts) = data.len()` (checked above and
+                // by the caller), so part `i` lies inside `data`, parts are disjoint, and each
+                // index is handed to exactly one task; `data` is borrowed mutably for the whole
+                // call, which outlives every task.
+                let part = unsafe { core::slice::from_raw_parts_mut(p.0.add(a), b - a) };
+                f(i, part);
+            });
+        }
+    }
+
+    #[derive(Clone, Copy)]
+    struct SendPtr(*mut f32);
+    // SAFETY: used only to hand disjoint sub-slices of one `&mut [f32]` to tasks.
+    unsafe impl Send for SendPtr {}
+    // SAFETY: as above; the pointer itself is only copied, never written through concurrently
+    // at the same index.
+    unsafe impl Sync for SendPtr {}
+
+    fn run_tasks(s: &Shared, job: Job) {
+        loop {
+            let i = s.next.fetch_add(1, Ordering::Relaxed);
+            if i >= job.tasks {
+                return;
+            }
+            // SAFETY: see `Job`: the closure outlives the job.
+            let task = unsafe { &*job.task };
+            task(i);
+        }
+    }
+
+    fn worker(s: &Shared) {
+        let mut seen = 0;
+        loop {
+            let mut spins = 0;
+            while s.epoch.load(Ordering::Acquire) == seen && !s.shutdown.load(Ordering::Acquire) {
+                if spins < SPINS {
+                    spins += 1;
+                    core::hint::spin_loop();
+                } else {
+                    let g = s.park.lock().unwrap_or_else(|e| e.into_inner());
+                    if s.epoch.load(Ordering::Acquire) == seen
+                        && !s.shutdown.load(Ordering::Acquire)
+                    {
+                        drop(s.wake.wait(g).unwrap_or_else(|e| e.into_inner()));
+                    }
+                }
+            }
+            if s.shutdown.load(Ordering::Acquire) {
+                return;
+            }
+            seen = s.epoch.load(Ordering::Acquire);
+            let job = *s.job.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(job) = job {
+                if catch_unwind(AssertUnwindSafe(|| run_tasks(s, job))).is_err() {
+                    s.panicked.store(true, Ordering::Relaxed);
+                }
+            }
+            s.busy.fetch_sub(1, Ordering::Release);
+        }
+    }
+
+    impl Drop for ThreadPool {
+        fn drop(&mut self) {
+            {
+                let _g = self.shared.park.lock().unwrap_or_else(|e| e.into_inner());
+                self.shared.shutdown.store(true, Ordering::Release);
+                self.shared.wake.notify_all();
+            }
+            for h in self.handles.drain(..) {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    extern crate std;
+    use std::vec::Vec;
+
+    #[test]
+    fn parts_cover_the_data_once() {
+        for threads in [1, 2, 3] {
+            let t = Threads::new(threads);
+            assert_eq!(t.count(), threads);
+            for round in 0..200 {
+                let mut data = std::vec![0f32; 1000 + round];
+                let n = data.len();
+                let parts = 1 + round % 7;
+                t.par()
+                    .for_each_part(&mut data, parts, &|i| i * n / parts, &|i, part| {
+                        for v in part.iter_mut() {
+                            *v += (i + 1) as f32;
+                        }
+                    });
+                let want: Vec<f32> = (0..n)
+                    .map(|j| {
+                        (0..parts)
+                            .find(|&i| j < (i + 1) * n / parts)
+                            .map_or(0.0, |i| (i + 1) as f32)
+                    })
+                    .collect();
+                assert_eq!(data, want);
+            }
+        }
+    }
+
+    #[test]
+    fn single_runs_inline() {
+        let mut d = [1.0f32; 4];
+        Par::SINGLE.for_each_part(&mut d, 2, &|i| i * 2, &|_, p| p.fill(3.0));
+        assert_eq!(d, [3.0; 4]);
+    }
+}
