@@ -29,7 +29,7 @@ pub fn f32_weights(bytes: &'static [u8]) -> &'static [f32] {
         "f32_weights: weight bytes at {ptr:p} are not 4-byte aligned (wrap them in Aligned)"
     );
     assert!(
-        bytes.len() % 4 == 0,
+        bytes.len().is_multiple_of(4),
         "f32_weights: weight byte length {} is not a multiple of 4",
         bytes.len()
     );

@@ -58,7 +58,7 @@ const POINTWISE_TILE: usize = 256;
 /// per group, depthwise (`group == c_in == c_out`), or general.
 pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
     debug_assert!(
-        p.group > 0 && p.c_in % p.group == 0 && p.c_out % p.group == 0,
+        p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group),
         "conv2d: group must divide c_in and c_out"
     );
     debug_assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
@@ -72,10 +72,7 @@ pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, o
         p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w,
         "conv2d: weight size"
     );
-    debug_assert!(
-        bias.map_or(true, |b| b.len() == p.c_out),
-        "conv2d: bias size"
-    );
+    debug_assert!(bias.is_none_or(|b| b.len() == p.c_out), "conv2d: bias size");
     debug_assert_eq!(
         output.len(),
         p.n * p.c_out * p.h_out * p.w_out,
@@ -932,5 +929,311 @@ mod tests {
             ),
             63,
         );
+    }
+
+    /// Every SIMD path against the portable kernels (relative 1e-5), on odd
+    /// widths, 1x1 planes, single channels, batch > 1, stride 2 and padding.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_matches_portable() {
+        use crate::kernels::x86;
+        let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
+        let hs = Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5,
+        };
+        let mut cases = Vec::new();
+        // Pointwise: spatial sizes around the vector and tile widths, every
+        // output-channel remainder, groups, batch, 1x1 spatial (matrix-vector).
+        for (hw, c_in, c_out) in [
+            ((1, 1), 7, 5),
+            ((1, 1), 33, 19),
+            ((1, 3), 4, 3),
+            ((3, 5), 9, 13),
+            ((7, 7), 20, 17),
+            ((1, 17), 3, 8),
+            ((1, 33), 2, 9),
+            ((5, 13), 16, 24),
+            ((14, 14), 12, 12),
+            ((2, 49), 5, 7),
+            ((1, 100), 1, 1),
+        ] {
+            for n in [1, 2] {
+                cases.push(make(
+                    n,
+                    c_in,
+                    hw,
+                    c_out,
+                    (1, 1),
+                    (1, 1),
+                    (0, 0, 0, 0),
+                    (1, 1),
+                    1,
+                    NONE,
+                ));
+            }
+        }
+        cases.push(make(
+            2,
+            6,
+            (5, 7),
+            10,
+            (1, 1),
+            (1, 1),
+            (0, 0, 0, 0),
+            (1, 1),
+            2,
+            relu6,
+        ));
+        cases.push(make(
+            3,
+            8,
+            (1, 1),
+            4,
+            (1, 1),
+            (1, 1),
+            (0, 0, 0, 0),
+            (1, 1),
+            2,
+            hs,
+        ));
+        // Depthwise 3x3 and 5x5, stride 1 and 2, widths around 8 and 16.
+        for k in [3, 5] {
+            for s in [1, 2] {
+                for (h, w) in [
+                    (1, 1),
+                    (2, 3),
+                    (7, 7),
+                    (9, 14),
+                    (5, 15),
+                    (6, 16),
+                    (11, 17),
+                    (4, 33),
+                    (3, 40),
+                ] {
+                    let pad = k / 2;
+                    for (n, c) in [(1, 3), (2, 1)] {
+                        cases.push(make(
+                            n,
+                            c,
+                            (h, w),
+                            c,
+                            (k, k),
+                            (s, s),
+                            (pad, pad, pad, pad),
+                            (1, 1),
+                            c,
+                            NONE,
+                        ));
+                    }
+                    if h >= k && w >= k {
+                        cases.push(make(
+                            1,
+                            2,
+                            (h, w),
+                            2,
+                            (k, k),
+                            (s, s),
+                            (pad, pad - 1, 0, pad),
+                            (1, 1),
+                            2,
+                            Activation::Relu,
+                        ));
+                    }
+                }
+            }
+        }
+        // Depthwise with other strides / kernels: the direct kernel with one channel per group.
+        cases.push(make(
+            1,
+            4,
+            (9, 10),
+            4,
+            (3, 3),
+            (2, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+            4,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            3,
+            (9, 19),
+            3,
+            (7, 7),
+            (1, 1),
+            (3, 3, 3, 3),
+            (1, 1),
+            3,
+            NONE,
+        ));
+        // Dense and grouped: stem-like, odd sizes, channel multiplier, 1x1 stride 2,
+        // vertical dilation, kernel larger than the input.
+        cases.push(make(
+            2,
+            3,
+            (9, 35),
+            16,
+            (3, 3),
+            (2, 2),
+            (1, 1, 1, 1),
+            (1, 1),
+            1,
+            relu6,
+        ));
+        cases.push(make(
+            1,
+            3,
+            (20, 224),
+            11,
+            (3, 3),
+            (2, 2),
+            (1, 1, 1, 1),
+            (1, 1),
+            1,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            6,
+            (5, 17),
+            9,
+            (3, 3),
+            (1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+            3,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            3,
+            (5, 5),
+            6,
+            (3, 3),
+            (1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+            3,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            3,
+            (7, 6),
+            2,
+            (1, 1),
+            (2, 2),
+            (0, 0, 0, 0),
+            (1, 1),
+            1,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            2,
+            (9, 18),
+            3,
+            (3, 3),
+            (1, 1),
+            (2, 1, 2, 1),
+            (2, 1),
+            1,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            2,
+            (2, 3),
+            3,
+            (5, 5),
+            (1, 1),
+            (2, 2, 2, 2),
+            (1, 1),
+            1,
+            NONE,
+        ));
+        cases.push(make(
+            1,
+            1,
+            (4, 7),
+            2,
+            (2, 3),
+            (1, 1),
+            (0, 0, 0, 0),
+            (1, 1),
+            1,
+            NONE,
+        ));
+        // Every activation on a vector path.
+        for act in [
+            Activation::Relu,
+            relu6,
+            Activation::Clip {
+                min: 0.3,
+                max: -0.2,
+            },
+            hs,
+            Activation::HardSwish,
+            Activation::Sigmoid,
+        ] {
+            cases.push(make(
+                1,
+                5,
+                (3, 19),
+                7,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                act,
+            ));
+            cases.push(make(
+                1,
+                5,
+                (6, 19),
+                5,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                5,
+                act,
+            ));
+            cases.push(make(
+                1,
+                2,
+                (6, 19),
+                3,
+                (3, 3),
+                (2, 2),
+                (1, 1, 1, 1),
+                (1, 1),
+                1,
+                act,
+            ));
+        }
+        let mut checked = 0;
+        for isa in x86::available() {
+            for (i, p) in cases.iter().enumerate() {
+                let mut rng = Rng::new(100 + i as u32);
+                let x = rng.vec(p.n * p.c_in * p.h_in * p.w_in);
+                let w = rng.vec(p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w);
+                let b = rng.vec(p.c_out);
+                for bias in [Some(&b[..]), None] {
+                    let len = p.n * p.c_out * p.h_out * p.w_out;
+                    let mut want = vec![f32::NAN; len];
+                    conv2d_portable(p, &x, &w, bias, &mut want);
+                    let mut got = vec![f32::NAN; len];
+                    assert!(conv2d_x86(isa, p, &x, &w, bias, &mut got), "{isa:?} {p:?}");
+                    assert_close(&got, &want);
+                    checked += 1;
+                }
+            }
+        }
+        // At least one ISA runs on any x86-64 CPU made in the last decade.
+        assert!(checked == 0 || checked % (2 * cases.len()) == 0);
     }
 }

@@ -188,4 +188,54 @@ mod tests {
         add_assign(&mut d, &[0.5, -2.0, 1.0]);
         assert_eq!(d, [1.5, 0.0, 4.0]);
     }
+
+    /// The SIMD paths against their portable twins on odd sizes, batch > 1.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_matches_portable() {
+        use crate::testutil::{assert_close, Rng};
+        let mut rng = Rng::new(9);
+        for isa in crate::kernels::x86::available() {
+            for len in [0, 1, 7, 15, 16, 17, 63, 64, 65, 200] {
+                let src = rng.vec(len);
+                let dst = rng.vec(len);
+                let mut want = dst.clone();
+                add_assign_portable(&mut want, &src);
+                let mut got = dst.clone();
+                crate::kernels::x86::add_assign(isa, &mut got, &src);
+                assert_eq!(got, want);
+            }
+            for (n, c, spatial, mid) in [(1, 3, 1, 1), (2, 5, 7, 2), (1, 17, 49, 5), (2, 9, 33, 4)]
+            {
+                for (act, gate) in [
+                    (Activation::Relu, Activation::Sigmoid),
+                    (
+                        Activation::Relu,
+                        Activation::HardSigmoid {
+                            alpha: 1.0 / 6.0,
+                            beta: 0.5,
+                        },
+                    ),
+                ] {
+                    let p = SqueezeExcite {
+                        n,
+                        c,
+                        spatial,
+                        mid,
+                        act,
+                        gate,
+                    };
+                    let x = rng.vec(n * c * spatial);
+                    let (w1, b1) = (rng.vec(mid * c), rng.vec(mid));
+                    let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
+                    let mut scratch = std::vec![0.0; c + mid];
+                    let mut want = std::vec![f32::NAN; x.len()];
+                    squeeze_excite_portable(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+                    let mut got = std::vec![f32::NAN; x.len()];
+                    squeeze_excite_x86(isa, &p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut got);
+                    assert_close(&got, &want);
+                }
+            }
+        }
+    }
 }

@@ -41,8 +41,7 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
     debug_assert!(
         m == 0
             || n == 0
-            || c.map_or(true, |c| (m - 1) * p.c_stride_m + (n - 1) * p.c_stride_n
-                < c.len()),
+            || c.is_none_or(|c| (m - 1) * p.c_stride_m + (n - 1) * p.c_stride_n < c.len()),
         "gemm: c too short for its strides"
     );
     if n == 0 {
@@ -54,9 +53,14 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
             (true, false) => row_times_matrix(a.get(i..).unwrap_or(&[]), m, b, n, out),
             (false, true) => {
                 let a_row = &a[i * k..][..k];
-                for (j, o) in out.iter_mut().enumerate() {
-                    *o = dot(a_row, &b[j * k..][..k]);
+                #[cfg(target_arch = "x86_64")]
+                if let Some(isa) = super::x86::detected() {
+                    super::x86::dot_rows(isa, a_row, b, k, out);
+                } else {
+                    dot_rows_portable(a_row, b, k, out);
                 }
+                #[cfg(not(target_arch = "x86_64"))]
+                dot_rows_portable(a_row, b, k, out);
             }
             (true, true) => {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -84,6 +88,13 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
                 }
             }
         }
+    }
+}
+
+/// `out[j] = dot(a_row, b[j * k..][..k])`: the portable twin of `x86::dot_rows`.
+fn dot_rows_portable(a_row: &[f32], b: &[f32], k: usize, out: &mut [f32]) {
+    for (j, o) in out.iter_mut().enumerate() {
+        *o = dot(a_row, &b[j * k..][..k]);
     }
 }
 
@@ -319,6 +330,27 @@ mod tests {
                 let mut out = [f32::NAN; 6];
                 gemm(&p, &[], &[], Some(&[1.0, 2.0, 3.0]), &mut out);
                 assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
+            }
+        }
+    }
+
+    /// The SIMD matrix-vector product against its portable twin, on row
+    /// counts around the 4-row block and lengths around the vector width.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn dot_rows_simd_matches_portable() {
+        let mut rng = Rng::new(3);
+        for isa in crate::kernels::x86::available() {
+            for rows in [1, 3, 4, 5, 8, 9] {
+                for k in [1, 7, 8, 15, 16, 17, 31, 33, 64, 100] {
+                    let x = rng.vec(k);
+                    let w = rng.vec(rows * k);
+                    let mut want = vec![f32::NAN; rows];
+                    dot_rows_portable(&x, &w, k, &mut want);
+                    let mut got = vec![f32::NAN; rows];
+                    crate::kernels::x86::dot_rows(isa, &x, &w, k, &mut got);
+                    assert_close(&got, &want);
+                }
             }
         }
     }

@@ -1,6 +1,6 @@
 //! Depthwise and direct (dense or grouped, any kernel size) convolutions,
-//! vectorised along the output width. Output columns whose window reaches
-//! into the left or right padding are computed with scalar code.
+//! vectorised along the output width. Vectors whose window reaches into the
+//! left or right padding use masked loads.
 
 use super::vector::Simd;
 use super::{act_vec, bias_at};
@@ -22,41 +22,48 @@ fn interior(p: &Conv2d) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-/// `bias + sum` over the taps inside the input of output position `(oy, ox)`,
-/// for `cig` input planes `x` and their kernels `w` (`[cig, kernel_h, kernel_w]`).
-fn point(p: &Conv2d, x: &[f32], w: &[f32], cig: usize, bias: f32, oy: usize, ox: usize) -> f32 {
-    let plane = p.h_in * p.w_in;
-    let taps = p.kernel_h * p.kernel_w;
-    let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
-    let xs = valid_range(
-        ox * p.stride_w,
-        p.pad_left,
-        p.dilation_w,
-        p.kernel_w,
-        p.w_in,
-    );
-    let mut acc = bias;
-    for ci in 0..cig {
-        for ky in ys.clone() {
-            let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
-            let row = &x[ci * plane + iy * p.w_in..][..p.w_in];
-            let k = &w[ci * taps + ky * p.kernel_w..][..p.kernel_w];
-            for kx in xs.clone() {
-                acc += k[kx] * row[ox * p.stride_w + kx * p.dilation_w - p.pad_left];
-            }
-        }
-    }
-    acc
-}
-
 fn check_sizes(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &[f32]) {
-    assert!(p.group > 0 && p.c_in % p.group == 0 && p.c_out % p.group == 0);
+    assert!(p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group));
     assert!(p.stride_h > 0 && p.dilation_h > 0 && (1..=2).contains(&p.stride_w));
     assert!(p.dilation_w == 1);
     assert!(input.len() >= p.n * p.c_in * p.h_in * p.w_in);
     assert!(weight.len() >= p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w);
-    assert!(bias.map_or(true, |b| b.len() >= p.c_out));
+    assert!(bias.is_none_or(|b| b.len() >= p.c_out));
     assert!(output.len() >= p.n * p.c_out * p.h_out * p.w_out);
+}
+
+/// The input values output columns `ox..ox + n` read through one tap, whose
+/// first column is `start` (`ox * ST + kx - pad_left`, possibly negative),
+/// from the input row `row` of `w_in` columns; zero where a column lies in the
+/// padding. `fast`: every column is inside the row (interior outputs).
+/// Safety: `row..row + w_in` is readable.
+#[inline(always)]
+unsafe fn load_tap<S: Simd, const ST: usize>(
+    s: S,
+    row: *const f32,
+    w_in: usize,
+    start: isize,
+    n: usize,
+    fast: bool,
+) -> S::V {
+    // SAFETY: in the fast case start >= 0 and the columns read end inside the
+    // row; otherwise only elements lo..hi of the window, the ones inside
+    // 0..w_in, are accessed.
+    unsafe {
+        if fast {
+            load_cols::<S, ST>(s, row.add(start as usize), n)
+        } else {
+            let span = ((n - 1) * ST + 1) as isize;
+            let lo = (-start).clamp(0, span) as usize;
+            let hi = (w_in as isize - start).clamp(0, span) as usize;
+            let p = row.wrapping_offset(start);
+            if ST == 1 {
+                s.load_range(p, lo, hi)
+            } else {
+                s.load_even_range(p, lo, hi)
+            }
+        }
+    }
 }
 
 /// Loads the `n` input values output columns `ox..ox + n` read through one
@@ -131,39 +138,138 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize>(
                     *v = s.splat(k[ky * K + kx]);
                 }
             }
-            for oy in 0..p.h_out {
-                let kys = valid_range(oy * p.stride_h, p.pad_top, 1, K, p.h_in);
-                let yrow = &mut y[oy * p.w_out..][..p.w_out];
-                for ox in (0..lo).chain(hi..p.w_out) {
-                    yrow[ox] = act.apply(point(p, x, k, 1, bv, oy, ox));
-                }
-                let mut ox = lo;
-                while ox < hi {
-                    let n = S::LANES.min(hi - ox);
-                    let mut acc = s.splat(bv);
-                    for ky in kys.clone() {
-                        let iy = oy * p.stride_h + ky - p.pad_top;
-                        // SAFETY: iy < h_in (kys), and for ox..ox+n in the
-                        // interior every tap's column lies in 0..w_in.
-                        unsafe {
-                            let row = x.as_ptr().add(iy * p.w_in + ox * ST - p.pad_left);
-                            for (kx, &w) in wv[ky].iter().enumerate() {
-                                acc = s.mul_add(w, load_cols::<S, ST>(s, row.add(kx), n), acc);
-                            }
-                        }
+            // Rows whose every tap is inside the input go four at a time.
+            let (row_lo, row_hi) = if p.stride_h == ST {
+                interior_rows(p)
+            } else {
+                (0, 0)
+            };
+            // One column of vectors at a time: its edge masks are computed once.
+            let mut ox = 0;
+            while ox < p.w_out {
+                let n = S::LANES.min(p.w_out - ox);
+                let start = (ox * ST) as isize - p.pad_left as isize;
+                let col = Column {
+                    ox,
+                    n,
+                    start,
+                    fast: ox >= lo && ox + n <= hi,
+                    masks: core::array::from_fn(|kx| {
+                        let first = start + kx as isize;
+                        let span = ((n - 1) * ST + 1) as isize;
+                        let lo = (-first).clamp(0, span) as usize;
+                        let hi = (p.w_in as isize - first).clamp(0, span) as usize;
+                        s.window_mask(lo, hi)
+                    }),
+                };
+                let mut oy = 0;
+                while oy < p.h_out {
+                    if oy >= row_lo && oy + DW_ROWS <= row_hi {
+                        dw_rows::<S, K, ST, DW_ROWS>(s, p, x, &wv, bv, y, oy, &col, act);
+                        oy += DW_ROWS;
+                    } else {
+                        dw_rows::<S, K, ST, 1>(s, p, x, &wv, bv, y, oy, &col, act);
+                        oy += 1;
                     }
-                    let v = act_vec(s, act, acc);
-                    // SAFETY: ox + n <= hi <= w_out, the row length.
-                    unsafe {
-                        let yp = yrow.as_mut_ptr().add(ox);
-                        if n == S::LANES {
-                            s.store(yp, v);
-                        } else {
-                            s.store_partial(yp, v, n);
-                        }
-                    }
-                    ox += n;
                 }
+                ox += n;
+            }
+        }
+    }
+}
+
+/// One vector of output columns `ox..ox + n` of a depthwise plane.
+struct Column<M, const K: usize> {
+    ox: usize,
+    n: usize,
+    /// Input column of tap 0 for output column `ox` (negative in the padding).
+    start: isize,
+    /// Every tap's columns are inside the input row: plain loads.
+    fast: bool,
+    /// Otherwise, per tap, the window elements inside the input row.
+    masks: [[M; 2]; K],
+}
+
+/// Output rows computed together by the depthwise kernel.
+const DW_ROWS: usize = 4;
+
+/// Output rows `lo..hi` whose every tap lies inside the input (`lo <= hi`).
+fn interior_rows(p: &Conv2d) -> (usize, usize) {
+    let s = p.stride_h;
+    let lo = p.pad_top.div_ceil(s).min(p.h_out);
+    let span = (p.kernel_h - 1) * p.dilation_h + 1;
+    let hi = if p.h_in + p.pad_top >= span {
+        ((p.h_in + p.pad_top - span) / s + 1).min(p.h_out)
+    } else {
+        0
+    };
+    (lo, hi.max(lo))
+}
+
+/// Depthwise output rows `oy..oy + R` of one plane, columns `col`. With
+/// `R > 1` all taps of those rows must be inside the input and
+/// `stride_h == ST`: each input row is then loaded once and feeds every
+/// output row it reaches.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
+    s: S,
+    p: &Conv2d,
+    x: &[f32],
+    wv: &[[S::V; K]; K],
+    bias: f32,
+    y: &mut [f32],
+    oy: usize,
+    col: &Column<S::Mask, K>,
+    act: Activation,
+) {
+    // Input rows oy * stride - pad_top + j for j in rows (R == 1: the valid taps).
+    let rows = if R == 1 {
+        valid_range(oy * p.stride_h, p.pad_top, 1, K, p.h_in)
+    } else {
+        0..(R - 1) * ST + K
+    };
+    assert!(R == 1 || (oy * ST + (R - 1) * ST + K <= p.h_in + p.pad_top && oy * ST >= p.pad_top));
+    assert!(x.len() >= p.h_in * p.w_in && y.len() >= (oy + R) * p.w_out);
+    assert!(col.ox + col.n <= p.w_out && col.n <= S::LANES);
+    let mut acc = [s.splat(bias); R];
+    for j in rows {
+        let iy = oy * p.stride_h + j - p.pad_top;
+        // SAFETY: iy < h_in (valid taps, or interior rows as asserted), so the
+        // row is inside `x`. Fast columns read only inside the row (interior);
+        // otherwise the masks select exactly the elements inside it.
+        unsafe {
+            let row = x.as_ptr().add(iy * p.w_in);
+            #[allow(clippy::needless_range_loop)] // kx indexes the weights of several rows
+            for kx in 0..K {
+                let first = row.wrapping_offset(col.start + kx as isize);
+                let v = if col.fast {
+                    load_cols::<S, ST>(s, first, col.n)
+                } else if ST == 1 {
+                    s.load_masked(first, col.masks[kx][0])
+                } else {
+                    s.load_even_masked(first, col.masks[kx])
+                };
+                for (r, acc) in acc.iter_mut().enumerate() {
+                    // Output row oy + r reads input row j through tap ky.
+                    if R == 1 {
+                        *acc = s.mul_add(wv[j][kx], v, *acc);
+                    } else if j >= r * ST && j - r * ST < K {
+                        *acc = s.mul_add(wv[j - r * ST][kx], v, *acc);
+                    }
+                }
+            }
+        }
+    }
+    for (r, &acc) in acc.iter().enumerate() {
+        let v = act_vec(s, act, acc);
+        // SAFETY: ox + n <= w_out and row oy + r < h_out (asserted `y` size).
+        unsafe {
+            let yp = y.as_mut_ptr().add((oy + r) * p.w_out + col.ox);
+            if col.n == S::LANES {
+                s.store(yp, v);
+            } else {
+                s.store_partial(yp, v, col.n);
             }
         }
     }
@@ -264,29 +370,25 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
     let bias: [f32; MR] = core::array::from_fn(|r| bias_at(a.bias, co + r));
     for oy in 0..p.h_out {
         let kys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
-        for (r, &bv) in bias.iter().enumerate() {
-            let w = &a.weight[(co + r) * kstride..][..kstride];
-            let yrow = &mut y[(co + r) * out_plane + oy * p.w_out..][..p.w_out];
-            for ox in (0..lo).chain(hi..p.w_out) {
-                yrow[ox] = a.act.apply(point(p, a.x, w, cig, bv, oy, ox));
-            }
-        }
-        let mut ox = lo;
-        while ox < hi {
-            let n = S::LANES.min(hi - ox);
+        let mut ox = 0;
+        while ox < p.w_out {
+            let n = S::LANES.min(p.w_out - ox);
+            let fast = ox >= lo && ox + n <= hi;
+            let start = (ox * ST) as isize - p.pad_left as isize;
             let mut acc: [S::V; MR] = core::array::from_fn(|r| s.splat(bias[r]));
             // SAFETY: channels co..co+MR have kstride weights each (asserted);
-            // iy < h_in (kys) and the interior columns keep every tap in the row.
+            // iy < h_in (kys), so each row is inside the plane, and
+            // `load_tap` reads only columns inside the row.
             unsafe {
                 for ci in 0..cig {
                     let xp = a.x.as_ptr().add(ci * in_plane);
                     let wp = a.weight.as_ptr().add(co * kstride + ci * taps);
                     for ky in kys.clone() {
                         let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
-                        let row = xp.add(iy * p.w_in + ox * ST - p.pad_left);
+                        let row = xp.add(iy * p.w_in);
                         let wk = wp.add(ky * p.kernel_w);
                         for kx in 0..p.kernel_w {
-                            let v = load_cols::<S, ST>(s, row.add(kx), n);
+                            let v = load_tap::<S, ST>(s, row, p.w_in, start + kx as isize, n, fast);
                             for (r, acc) in acc.iter_mut().enumerate() {
                                 *acc = s.mul_add(s.splat(*wk.add(r * kstride + kx)), v, *acc);
                             }

@@ -24,9 +24,8 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
     act: Activation,
 ) {
     assert!(x.len() >= cig * hw && w.len() >= cog * cig && y.len() >= cog * hw);
-    assert!(bias.map_or(true, |b| b.len() >= cog));
+    assert!(bias.is_none_or(|b| b.len() >= cog));
     assert!(MR <= 8 && (1..=4).contains(&NV));
-    let nr = NV * S::LANES;
     let t = Tile {
         x: x.as_ptr(),
         hw,
@@ -35,9 +34,20 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
         y: y.as_mut_ptr(),
         act,
     };
+    let l = S::LANES;
+    let nvec = hw.div_ceil(l);
     let mut s0 = 0;
     while s0 < hw {
-        let cols = nr.min(hw - s0);
+        // Tiles of NV vectors, except that a lone last vector is avoided: it
+        // would cost as many weight broadcasts as a full tile. The last
+        // NV + 1 vectors are split into two tiles instead.
+        let left = nvec - s0 / l;
+        let tile_vecs = if left > NV && left <= 2 * NV && left % NV != 0 && NV > 1 {
+            left.div_ceil(2)
+        } else {
+            NV.min(left)
+        };
+        let cols = (tile_vecs * l).min(hw - s0);
         let mut co = 0;
         while co + MR <= cog {
             let b: [f32; MR] = core::array::from_fn(|r| bias_at(bias, co + r));
@@ -186,24 +196,21 @@ pub(crate) fn dot_rows<S: Simd>(s: S, x: &[f32], w: &[f32], k: usize, out: &mut 
             while i + 2 * l <= k {
                 let x0 = s.load(xp.add(i));
                 let x1 = s.load(xp.add(i + l));
-                for r in 0..4 {
-                    a0[r] = s.mul_add(s.load(wp.add(r * k + i)), x0, a0[r]);
-                    a1[r] = s.mul_add(s.load(wp.add(r * k + i + l)), x1, a1[r]);
+                for (r, (a0, a1)) in a0.iter_mut().zip(&mut a1).enumerate() {
+                    *a0 = s.mul_add(s.load(wp.add(r * k + i)), x0, *a0);
+                    *a1 = s.mul_add(s.load(wp.add(r * k + i + l)), x1, *a1);
                 }
                 i += 2 * l;
             }
             while i < k {
                 let n = l.min(k - i);
                 let x0 = s.load_partial(xp.add(i), n);
-                for r in 0..4 {
-                    a0[r] = s.mul_add(s.load_partial(wp.add(r * k + i), n), x0, a0[r]);
+                for (r, a0) in a0.iter_mut().enumerate() {
+                    *a0 = s.mul_add(s.load_partial(wp.add(r * k + i), n), x0, *a0);
                 }
                 i += n;
             }
-            let mut sums = [0.0; 4];
-            for r in 0..4 {
-                sums[r] = s.sum(s.add(a0[r], a1[r]));
-            }
+            let sums: [f32; 4] = core::array::from_fn(|r| s.sum(s.add(a0[r], a1[r])));
             sums
         };
         out[j..j + 4].copy_from_slice(&sums);

@@ -10,6 +10,7 @@
 //! without it, it is fixed at compile time by `target_feature`.
 
 mod conv;
+mod elementwise;
 mod gemm;
 mod vector;
 
@@ -201,5 +202,17 @@ entry! {
         act: Activation
     ) {
         conv::direct(s, p, input, weight, bias, output, act)
+    }
+
+    fn sum_rows<s, S>(x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
+        elementwise::sum_rows(s, x, len, scale, out)
+    }
+
+    fn scale_rows<s, S>(x: &[f32], len: usize, g: &[f32], out: &mut [f32]) {
+        elementwise::scale_rows(s, x, len, g, out)
+    }
+
+    fn add_assign<s, S>(dst: &mut [f32], src: &[f32]) {
+        elementwise::add_assign(s, dst, src)
     }
 }

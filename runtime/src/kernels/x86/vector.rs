@@ -35,6 +35,25 @@ pub(crate) trait Simd: Copy {
     /// `p[0], p[2], ..., p[2 * (n - 1)]` into the low `n <= LANES` lanes, zero
     /// above. Safety: `p..p + 2n - 1` is readable (nothing else is accessed).
     unsafe fn load_even(self, p: *const f32, n: usize) -> Self::V;
+    /// Lanes `lo..hi` (`hi <= LANES`) read from `p + lane`, the others zero and
+    /// not accessed. Safety: `p + lo..p + hi` is readable; `p` itself may point
+    /// outside the allocation (form it with wrapping arithmetic).
+    unsafe fn load_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
+    /// Of the elements `p + lo..p + hi` (`hi <= 2 * LANES`), the even offsets
+    /// `e` go to lane `e / 2`; other lanes are zero. Safety: as `load_range`.
+    unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
+    /// Lane selection for the masked loads below.
+    type Mask: Copy;
+    /// Selects elements `lo..hi` (`hi <= 2 * LANES`) of a window of two
+    /// registers: the mask of the first and of the second.
+    fn window_mask(self, lo: usize, hi: usize) -> [Self::Mask; 2];
+    /// The lanes of `m` read from `p + lane`, the others zero and not
+    /// accessed. Safety: the selected elements are readable; `p` itself may
+    /// point outside the allocation (form it with wrapping arithmetic).
+    unsafe fn load_masked(self, p: *const f32, m: Self::Mask) -> Self::V;
+    /// The window elements selected by `m` (see `window_mask`), even offsets
+    /// `e` to lane `e / 2`. Safety: as `load_masked`.
+    unsafe fn load_even_masked(self, p: *const f32, m: [Self::Mask; 2]) -> Self::V;
     /// Writes `LANES` elements. Safety: `p..p + LANES` is writable.
     unsafe fn store(self, p: *mut f32, v: Self::V);
     /// Writes the low `n <= LANES` lanes. Safety: `p..p + n` is writable.
@@ -127,6 +146,51 @@ impl Simd for Avx512 {
             let hi = _mm512_maskz_loadu_ps(mask16(len.saturating_sub(16)), p.wrapping_add(16));
             let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
             _mm512_permutex2var_ps(lo, idx, hi)
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_range(self, p: *const f32, lo: usize, hi: usize) -> __m512 {
+        let m = mask16(hi) & !mask16(lo.min(hi));
+        // SAFETY: only lanes lo..hi are accessed (masked loads suppress the
+        // others), and the caller guarantees those are readable.
+        unsafe { _mm512_maskz_loadu_ps(m, p) }
+    }
+    #[inline(always)]
+    unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> __m512 {
+        debug_assert!(hi <= 32);
+        let lo = lo.min(hi);
+        let m = ((1u64 << hi) - 1) & !((1u64 << lo) - 1);
+        // SAFETY: only elements lo..hi are accessed, readable by the caller's
+        // guarantee; the second pointer is formed with wrapping arithmetic.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(m as __mmask16, p);
+            let b = _mm512_maskz_loadu_ps((m >> 16) as __mmask16, p.wrapping_add(16));
+            let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            _mm512_permutex2var_ps(a, idx, b)
+        }
+    }
+    type Mask = __mmask16;
+    #[inline(always)]
+    fn window_mask(self, lo: usize, hi: usize) -> [__mmask16; 2] {
+        debug_assert!(hi <= 32);
+        let m = ((1u64 << hi) - 1) & !((1u64 << lo.min(hi)) - 1);
+        [m as __mmask16, (m >> 16) as __mmask16]
+    }
+    #[inline(always)]
+    unsafe fn load_masked(self, p: *const f32, m: __mmask16) -> __m512 {
+        // SAFETY: masked loads access only the selected lanes, which the
+        // caller guarantees are readable.
+        unsafe { _mm512_maskz_loadu_ps(m, p) }
+    }
+    #[inline(always)]
+    unsafe fn load_even_masked(self, p: *const f32, m: [__mmask16; 2]) -> __m512 {
+        // SAFETY: only selected elements are accessed; the second pointer is
+        // formed with wrapping arithmetic.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(m[0], p);
+            let b = _mm512_maskz_loadu_ps(m[1], p.wrapping_add(16));
+            let idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            _mm512_permutex2var_ps(a, idx, b)
         }
     }
     #[inline(always)]
@@ -236,6 +300,56 @@ impl Simd for Avx2 {
             let hi = _mm256_maskload_ps(p.wrapping_add(8), mask8(len.saturating_sub(8)));
             // [lo0 lo2 hi0 hi2 | lo4 lo6 hi4 hi6], then 64-bit chunks 0, 2, 1, 3.
             let t = _mm256_shuffle_ps(lo, hi, 0b10_00_10_00);
+            _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0b11_01_10_00))
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_range(self, p: *const f32, lo: usize, hi: usize) -> __m256 {
+        // SAFETY: AVX is implied by the token; vmaskmovps accesses only lanes
+        // lo..hi, which the caller guarantees are readable.
+        unsafe { _mm256_maskload_ps(p, _mm256_andnot_si256(mask8(lo.min(hi)), mask8(hi))) }
+    }
+    #[inline(always)]
+    unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> __m256 {
+        let lo = lo.min(hi);
+        let (lo2, hi2) = (lo.saturating_sub(8), hi.saturating_sub(8));
+        // SAFETY: only elements lo..hi are accessed, readable by the caller's
+        // guarantee; the second pointer is formed with wrapping arithmetic.
+        unsafe {
+            let a = self.load_range(p, lo.min(8), hi.min(8));
+            let b = self.load_range(p.wrapping_add(8), lo2, hi2);
+            let t = _mm256_shuffle_ps(a, b, 0b10_00_10_00);
+            _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0b11_01_10_00))
+        }
+    }
+    type Mask = __m256i;
+    #[inline(always)]
+    fn window_mask(self, lo: usize, hi: usize) -> [__m256i; 2] {
+        debug_assert!(hi <= 16);
+        let lo = lo.min(hi);
+        let (lo2, hi2) = (lo.saturating_sub(8), hi.saturating_sub(8));
+        // SAFETY: the token proves AVX2.
+        unsafe {
+            [
+                _mm256_andnot_si256(mask8(lo.min(8)), mask8(hi.min(8))),
+                _mm256_andnot_si256(mask8(lo2), mask8(hi2)),
+            ]
+        }
+    }
+    #[inline(always)]
+    unsafe fn load_masked(self, p: *const f32, m: __m256i) -> __m256 {
+        // SAFETY: vmaskmovps accesses only the selected lanes, which the
+        // caller guarantees are readable.
+        unsafe { _mm256_maskload_ps(p, m) }
+    }
+    #[inline(always)]
+    unsafe fn load_even_masked(self, p: *const f32, m: [__m256i; 2]) -> __m256 {
+        // SAFETY: only selected elements are accessed; the second pointer is
+        // formed with wrapping arithmetic.
+        unsafe {
+            let a = _mm256_maskload_ps(p, m[0]);
+            let b = _mm256_maskload_ps(p.wrapping_add(8), m[1]);
+            let t = _mm256_shuffle_ps(a, b, 0b10_00_10_00);
             _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0b11_01_10_00))
         }
     }

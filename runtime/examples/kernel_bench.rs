@@ -1,0 +1,307 @@
+//! Times every kernel call shape GhostNet 1.0x makes (224x224, batch 1):
+//! median time and GFLOP/s per shape, and totals per kernel kind.
+//!
+//! `cargo run --release -p ghostc-runtime --example kernel_bench [FILTER]`
+//! (FILTER keeps the rows whose kind contains it, e.g. `pw`, `dw`).
+
+use ghostc_runtime::*;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+const RELU: Activation = Activation::Relu;
+const NONE: Activation = Activation::None;
+
+/// (n, c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pad_top, pad_left, group, act, calls)
+/// as emitted for GhostNet 1.0x by ghostc (fused activations).
+#[rustfmt::skip]
+#[allow(clippy::type_complexity)]
+const CONVS: &[(usize, usize, usize, usize, usize, usize, usize, usize, usize, usize, usize, usize, usize, usize, Activation, usize)] = &[
+    (1, 3, 224, 224, 16, 112, 112, 3, 3, 2, 2, 1, 1, 1, RELU, 1),
+    (1, 16, 112, 112, 8, 112, 112, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 8, 112, 112, 8, 112, 112, 3, 3, 1, 1, 1, 1, 8, RELU, 1),
+    (1, 16, 112, 112, 8, 112, 112, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 8, 112, 112, 8, 112, 112, 3, 3, 1, 1, 1, 1, 8, NONE, 1),
+    (1, 16, 112, 112, 24, 112, 112, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 24, 112, 112, 24, 112, 112, 3, 3, 1, 1, 1, 1, 24, RELU, 1),
+    (1, 48, 112, 112, 48, 56, 56, 3, 3, 2, 2, 1, 1, 48, NONE, 1),
+    (1, 48, 56, 56, 12, 56, 56, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 12, 56, 56, 12, 56, 56, 3, 3, 1, 1, 1, 1, 12, NONE, 2),
+    (1, 16, 112, 112, 16, 56, 56, 3, 3, 2, 2, 1, 1, 16, NONE, 1),
+    (1, 16, 56, 56, 24, 56, 56, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 24, 56, 56, 36, 56, 56, 1, 1, 1, 1, 0, 0, 1, RELU, 2),
+    (1, 36, 56, 56, 36, 56, 56, 3, 3, 1, 1, 1, 1, 36, RELU, 2),
+    (1, 72, 56, 56, 12, 56, 56, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 72, 56, 56, 72, 28, 28, 5, 5, 2, 2, 2, 2, 72, NONE, 1),
+    (1, 24, 56, 56, 24, 28, 28, 5, 5, 2, 2, 2, 2, 24, NONE, 1),
+    (1, 72, 28, 28, 20, 28, 28, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 20, 28, 28, 20, 28, 28, 3, 3, 1, 1, 1, 1, 20, NONE, 2),
+    (1, 24, 28, 28, 40, 28, 28, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 40, 28, 28, 60, 28, 28, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 60, 28, 28, 60, 28, 28, 3, 3, 1, 1, 1, 1, 60, RELU, 1),
+    (1, 120, 28, 28, 20, 28, 28, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 40, 28, 28, 120, 28, 28, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 120, 28, 28, 120, 28, 28, 3, 3, 1, 1, 1, 1, 120, RELU, 1),
+    (1, 240, 28, 28, 240, 14, 14, 3, 3, 2, 2, 1, 1, 240, NONE, 1),
+    (1, 240, 14, 14, 40, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 40, 14, 14, 40, 14, 14, 3, 3, 1, 1, 1, 1, 40, NONE, 4),
+    (1, 40, 28, 28, 40, 14, 14, 3, 3, 2, 2, 1, 1, 40, NONE, 1),
+    (1, 40, 14, 14, 80, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 80, 14, 14, 100, 14, 14, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 100, 14, 14, 100, 14, 14, 3, 3, 1, 1, 1, 1, 100, RELU, 1),
+    (1, 200, 14, 14, 40, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 80, 14, 14, 92, 14, 14, 1, 1, 1, 1, 0, 0, 1, RELU, 2),
+    (1, 92, 14, 14, 92, 14, 14, 3, 3, 1, 1, 1, 1, 92, RELU, 2),
+    (1, 184, 14, 14, 40, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 2),
+    (1, 80, 14, 14, 240, 14, 14, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 240, 14, 14, 240, 14, 14, 3, 3, 1, 1, 1, 1, 240, RELU, 1),
+    (1, 480, 14, 14, 56, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 56, 14, 14, 56, 14, 14, 3, 3, 1, 1, 1, 1, 56, NONE, 2),
+    (1, 80, 14, 14, 80, 14, 14, 3, 3, 1, 1, 1, 1, 80, NONE, 1),
+    (1, 80, 14, 14, 112, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 112, 14, 14, 336, 14, 14, 1, 1, 1, 1, 0, 0, 1, RELU, 2),
+    (1, 336, 14, 14, 336, 14, 14, 3, 3, 1, 1, 1, 1, 336, RELU, 2),
+    (1, 672, 14, 14, 56, 14, 14, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 672, 14, 14, 672, 7, 7, 5, 5, 2, 2, 2, 2, 672, NONE, 1),
+    (1, 672, 7, 7, 80, 7, 7, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 80, 7, 7, 80, 7, 7, 3, 3, 1, 1, 1, 1, 80, NONE, 5),
+    (1, 112, 14, 14, 112, 7, 7, 5, 5, 2, 2, 2, 2, 112, NONE, 1),
+    (1, 112, 7, 7, 160, 7, 7, 1, 1, 1, 1, 0, 0, 1, NONE, 1),
+    (1, 160, 7, 7, 480, 7, 7, 1, 1, 1, 1, 0, 0, 1, RELU, 4),
+    (1, 480, 7, 7, 480, 7, 7, 3, 3, 1, 1, 1, 1, 480, RELU, 4),
+    (1, 960, 7, 7, 80, 7, 7, 1, 1, 1, 1, 0, 0, 1, NONE, 4),
+    (1, 160, 7, 7, 960, 7, 7, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+    (1, 960, 1, 1, 1280, 1, 1, 1, 1, 1, 1, 0, 0, 1, RELU, 1),
+];
+
+/// (c, spatial, mid) of the squeeze-excite blocks, one call each.
+const SES: &[(usize, usize, usize)] = &[
+    (72, 784, 20),
+    (120, 784, 32),
+    (480, 196, 120),
+    (672, 196, 168),
+    (672, 49, 168),
+    (960, 49, 240),
+    (960, 49, 240),
+];
+
+/// Lengths of the residual `add_assign` calls.
+const ADDS: &[usize] = &[
+    200704, 602112, 225792, 225792, 94080, 188160, 39200, 36064, 36064, 94080, 131712, 131712,
+    47040, 47040, 47040, 47040,
+];
+
+struct Rng(u32);
+
+impl Rng {
+    fn vec(&mut self, len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|_| {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 17;
+                self.0 ^= self.0 << 5;
+                (self.0 >> 8) as f32 / (1u32 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+}
+
+/// Seconds per call of `f`: (median, minimum) over batches of about half a
+/// millisecond. On a shared machine the minimum is the steadier figure.
+fn time_per_call(mut f: impl FnMut()) -> (f64, f64) {
+    f();
+    let t = Instant::now();
+    f();
+    let once = t.elapsed().as_secs_f64().max(1e-8);
+    let per_batch = ((5e-4 / once) as usize).clamp(1, 10_000);
+    let batches = ((0.2 / (once * per_batch as f64)) as usize).clamp(11, 401);
+    let mut times: Vec<f64> = (0..batches)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..per_batch {
+                f();
+            }
+            t.elapsed().as_secs_f64() / per_batch as f64
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    (times[times.len() / 2], times[0])
+}
+
+fn main() {
+    let filter = std::env::args().nth(1).unwrap_or_default();
+    let mut rng = Rng(0x1234_5678);
+    // kind -> (median seconds per inference, flops per inference, minimum seconds)
+    let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
+    println!(
+        "{:<9} {:>26} {:>9} {:>8} {:>5} {:>9} {:>9}",
+        "kind", "shape (cin>cout hxw k/s g)", "us", "GFLOP/s", "calls", "us total", "min us"
+    );
+    for &(n, c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pt, pl, group, act, calls) in
+        CONVS
+    {
+        let p = Conv2d {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            h_out,
+            w_out,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: sh,
+            stride_w: sw,
+            pad_top: pt,
+            pad_left: pl,
+            dilation_h: 1,
+            dilation_w: 1,
+            group,
+            activation: act,
+        };
+        let kind = if kh == 1 && kw == 1 {
+            if h_in * w_in == 1 {
+                "pw-gemv"
+            } else {
+                "pw"
+            }
+        } else if group == c_in && group == c_out {
+            match (kh, sh) {
+                (3, 1) => "dw3x3s1",
+                (3, _) => "dw3x3s2",
+                (5, 1) => "dw5x5s1",
+                _ => "dw5x5s2",
+            }
+        } else {
+            "dense"
+        };
+        if !kind.contains(filter.as_str()) {
+            continue;
+        }
+        let x = rng.vec(n * c_in * h_in * w_in);
+        let w = rng.vec(c_out * (c_in / group) * kh * kw);
+        let b = rng.vec(c_out);
+        let mut y = vec![0.0; n * c_out * h_out * w_out];
+        let (t, tmin) = time_per_call(|| conv2d(&p, &x, &w, Some(&b), &mut y));
+        let flops = 2.0 * (n * c_out * h_out * w_out * (c_in / group) * kh * kw) as f64;
+        println!(
+            "{kind:<9} {:>26} {:>9.1} {:>8.1} {calls:>5} {:>9.1} {:>9.1}",
+            format!("{c_in}>{c_out} {h_in}x{w_in} {kh}/{sh} g{group}"),
+            t * 1e6,
+            flops / t * 1e-9,
+            t * 1e6 * calls as f64,
+            tmin * 1e6
+        );
+        let e = totals.entry(kind).or_default();
+        e.0 += t * calls as f64;
+        e.1 += flops * calls as f64;
+        e.2 += tmin * calls as f64;
+    }
+
+    if "gemm".contains(filter.as_str()) {
+        let p = Gemm {
+            m: 1,
+            n: 1000,
+            k: 1280,
+            trans_a: false,
+            trans_b: true,
+            alpha: 1.0,
+            beta: 1.0,
+            c_stride_m: 0,
+            c_stride_n: 1,
+        };
+        let a = rng.vec(1280);
+        let b = rng.vec(1280 * 1000);
+        let c = rng.vec(1000);
+        let mut y = vec![0.0; 1000];
+        let (t, tmin) = time_per_call(|| gemm(&p, &a, &b, Some(&c), &mut y));
+        let flops = 2.0 * 1280.0 * 1000.0;
+        println!(
+            "{:<9} {:>26} {:>9.1} {:>8.1} {:>5} {:>9.1} {:>9.1}",
+            "gemm",
+            "1x1280 * 1280x1000^T",
+            t * 1e6,
+            flops / t * 1e-9,
+            1,
+            t * 1e6,
+            tmin * 1e6
+        );
+        totals.insert("gemm", (t, flops, tmin));
+    }
+
+    if "se".contains(filter.as_str()) {
+        for &(c, spatial, mid) in SES {
+            let p = SqueezeExcite {
+                n: 1,
+                c,
+                spatial,
+                mid,
+                act: Activation::Relu,
+                gate: Activation::HardSigmoid {
+                    alpha: 1.0 / 6.0,
+                    beta: 0.5,
+                },
+            };
+            let x = rng.vec(c * spatial);
+            let (w1, b1, w2, b2) = (rng.vec(mid * c), rng.vec(mid), rng.vec(c * mid), rng.vec(c));
+            let mut scratch = vec![0.0; c + mid];
+            let mut y = vec![0.0; c * spatial];
+            let (t, tmin) =
+                time_per_call(|| squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut y));
+            let flops = (2 * c * spatial + 4 * c * mid) as f64;
+            println!(
+                "{:<9} {:>26} {:>9.1} {:>8.1} {:>5} {:>9.1} {:>9.1}",
+                "se",
+                format!("{c} {spatial} mid {mid}"),
+                t * 1e6,
+                flops / t * 1e-9,
+                1,
+                t * 1e6,
+                tmin * 1e6
+            );
+            let e = totals.entry("se").or_default();
+            e.0 += t;
+            e.1 += flops;
+            e.2 += tmin;
+        }
+    }
+
+    if "add".contains(filter.as_str()) {
+        for &len in ADDS {
+            let x = rng.vec(len);
+            let mut y = rng.vec(len);
+            let (t, tmin) = time_per_call(|| add_assign(&mut y, &x));
+            let e = totals.entry("add").or_default();
+            e.0 += t;
+            e.1 += len as f64;
+            e.2 += tmin;
+        }
+        let x = rng.vec(960 * 49);
+        let mut y = vec![0.0; 960];
+        let (t, tmin) = time_per_call(|| global_avg_pool(960, 49, &x, &mut y));
+        totals.insert("gap", (t, 960.0 * 49.0, tmin));
+    }
+
+    println!();
+    println!(
+        "{:<9} {:>9} {:>8} {:>9}",
+        "kind", "us/inf", "GFLOP/s", "min us"
+    );
+    let (mut all, mut all_min) = (0.0, 0.0);
+    for (kind, (t, flops, tmin)) in &totals {
+        println!(
+            "{kind:<9} {:>9.1} {:>8.1} {:>9.1}",
+            t * 1e6,
+            flops / t * 1e-9,
+            tmin * 1e6
+        );
+        all += t;
+        all_min += tmin;
+    }
+    println!(
+        "{:<9} {:>9.1} {:>8} {:>9.1}",
+        "total",
+        all * 1e6,
+        "",
+        all_min * 1e6
+    );
+}
