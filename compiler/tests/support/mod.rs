@@ -549,3 +549,26 @@ pub fn value_info(name: &str, elem_type: i32, dims: Option<&[Dim]>) -> ValueInfo
         ..Default::default()
     }
 }
+
+// ---- graphs --------------------------------------------------------------------------------
+
+/// Computing nodes (not inputs or constants) counted by `Op::name`, sorted by name.
+pub fn op_counts(g: &ghostc::ir::Graph) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for n in g.g.node_indices() {
+        let op = &g.node(n).op;
+        if !matches!(op, ghostc::ops::Op::Input | ghostc::ops::Op::Const(_)) {
+            *counts.entry(op.name()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// The folder of a fixture's `model.onnx` (`examples/models/<folder>/model.onnx`).
+pub fn model_folder(path: &Path) -> String {
+    path.parent()
+        .and_then(Path::file_name)
+        .and_then(|s| s.to_str())
+        .expect("model folder name")
+        .to_string()
+}

@@ -1,0 +1,974 @@
+//! The passes, one at a time, on synthetic graphs: each case runs the pipeline up to and including
+//! the pass under test, checks the structure it leaves (ops counted by name, attributes of the
+//! fused ops) and checks with the reference interpreter that the graph still computes what the
+//! imported one does. Then the whole pipeline on every fixture: the expected fused structure,
+//! idempotence, and the IR text after each stage as snapshots (`ir_after_<stage>@<model>`).
+
+mod support;
+
+use ghostc::front::proto::AttributeProto;
+use ghostc::ir::{Graph, Tensor};
+use ghostc::ops::fused::{GhostModule, SqueezeExcite};
+use ghostc::ops::{eval, Activation, Conv, Op};
+use ghostc::pipeline::{self, PassOptions};
+use ghostc::ImportOptions;
+use support::*;
+
+// ---- harness -----------------------------------------------------------------------------------
+
+/// Runs the pipeline on a copy of `g` up to and including the pass `stop`.
+fn run_until(g: &Graph, stop: &str) -> Graph {
+    let mut out = g.clone();
+    let opts = PassOptions {
+        stop_after: Some(stop.to_string()),
+        ..Default::default()
+    };
+    pipeline::run_passes(&mut out, &opts, &mut |_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("up to {stop}: {e}"));
+    out
+}
+
+/// Computing ops with their counts, sorted by name: `"conv:2 relu:1"`.
+fn ops(g: &Graph) -> String {
+    op_counts(g)
+        .iter()
+        .map(|(op, n)| format!("{op}:{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Seeded inputs in [-2, 2), one per graph input (wide enough to cross every activation's knees).
+fn inputs(g: &Graph, seed: u64) -> Vec<Tensor> {
+    let mut r = XorShift::new(seed);
+    g.inputs
+        .iter()
+        .map(|&n| {
+            let shape = g.node(n).outputs[0].shape.clone();
+            let len = shape.iter().product();
+            Tensor::f32(shape, (0..len).map(|_| 4.0 * r.next_f32()).collect())
+        })
+        .collect()
+}
+
+/// The graph outputs the reference interpreter computes from `ins`.
+fn outputs(g: &Graph, ins: &[Tensor]) -> Vec<Tensor> {
+    let vals = eval::run(g, ins).unwrap_or_else(|e| panic!("evaluation failed: {e}"));
+    g.outputs.iter().map(|(_, v)| vals[v].clone()).collect()
+}
+
+/// Asserts `after` computes what `before` does: every output within 1e-5 relative to the
+/// output's magnitude (`|a - b| <= 1e-5 * max(1, max|before|)`).
+fn assert_same_outputs(before: &Graph, after: &Graph) {
+    let ins = inputs(before, 0x5eed);
+    let (want, got) = (outputs(before, &ins), outputs(after, &ins));
+    assert_eq!(want.len(), got.len(), "number of outputs");
+    for (i, (w, o)) in want.iter().zip(&got).enumerate() {
+        assert_eq!(w.shape, o.shape, "output {i} shape");
+        let (w, o) = (w.as_f32().expect("f32"), o.as_f32().expect("f32"));
+        let scale = w.iter().fold(1f32, |m, v| m.max(v.abs()));
+        let diff = w.iter().zip(o).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff <= 1e-5 * scale,
+            "output {i} differs by {diff} (scale {scale})\nafter:\n{after}"
+        );
+    }
+}
+
+/// Imports `m`, runs the pipeline up to `stop`, checks the result numerically against the
+/// imported graph and returns it.
+fn optimise(m: &Model, stop: &str) -> Graph {
+    let before = m.import().unwrap_or_else(|e| panic!("import: {e}")).graph;
+    let after = run_until(&before, stop);
+    assert_same_outputs(&before, &after);
+    after
+}
+
+/// The computing nodes in schedule order with their names.
+fn nodes(g: &Graph) -> Vec<(String, Op)> {
+    g.topo_order()
+        .expect("acyclic")
+        .into_iter()
+        .map(|n| (g.node(n).name.clone(), g.node(n).op.clone()))
+        .filter(|(_, op)| !matches!(op, Op::Input | Op::Const(_)))
+        .collect()
+}
+
+/// The convs in schedule order, with their node names and the shapes of their inputs.
+fn convs(g: &Graph) -> Vec<(String, Conv, Vec<Vec<usize>>)> {
+    g.topo_order()
+        .expect("acyclic")
+        .into_iter()
+        .filter_map(|n| match &g.node(n).op {
+            Op::Conv(c) => Some((
+                g.node(n).name.clone(),
+                c.clone(),
+                g.inputs(n).iter().map(|&v| g.ty(v).shape.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The only conv of `g`.
+fn the_conv(g: &Graph) -> (String, Conv, Vec<Vec<usize>>) {
+    let mut c = convs(g);
+    assert_eq!(c.len(), 1, "one conv expected in\n{g}");
+    c.remove(0)
+}
+
+/// The Ghost modules with the shapes of their inputs.
+fn ghost_modules(g: &Graph) -> Vec<(GhostModule, Vec<Vec<usize>>)> {
+    g.topo_order()
+        .expect("acyclic")
+        .into_iter()
+        .filter_map(|n| match &g.node(n).op {
+            Op::GhostModule(gm) => Some((
+                gm.clone(),
+                g.inputs(n).iter().map(|&v| g.ty(v).shape.clone()).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn squeeze_excites(g: &Graph) -> Vec<SqueezeExcite> {
+    nodes(g)
+        .into_iter()
+        .filter_map(|(_, op)| match op {
+            Op::SqueezeExcite(se) => Some(se),
+            _ => None,
+        })
+        .collect()
+}
+
+fn seed(name: &str) -> u64 {
+    name.bytes()
+        .fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+}
+
+/// Builder shorthands for the cases below; every node's output value is named like the node.
+trait Build: Sized {
+    /// `name = Conv(x)`: k x k, stride 1, "same" padding, seeded weights (and bias).
+    #[allow(clippy::too_many_arguments)]
+    fn conv(
+        self,
+        name: &str,
+        x: &str,
+        c_in: i64,
+        c_out: i64,
+        k: i64,
+        group: i64,
+        bias: bool,
+    ) -> Self;
+    /// `name = BatchNormalization(x)` over `c` channels with seeded statistics.
+    fn bn(self, name: &str, x: &str, c: i64) -> Self;
+    /// `name = op(inputs)` without attributes.
+    fn op(self, op: &str, name: &str, inputs: &[&str]) -> Self;
+    /// The two halves of a Ghost module: `{prefix}.p = Relu(Conv1x1(x))` with `init` channels
+    /// and `{prefix}.c = Relu(Conv3x3(p))` with `init` channels in `cheap_group` groups.
+    fn ghost_halves(self, prefix: &str, x: &str, c_in: i64, init: i64, cheap_group: i64) -> Self;
+}
+
+impl Build for Model {
+    fn conv(
+        self,
+        name: &str,
+        x: &str,
+        c_in: i64,
+        c_out: i64,
+        k: i64,
+        group: i64,
+        bias: bool,
+    ) -> Self {
+        let (w, b) = (format!("{name}.weight"), format!("{name}.bias"));
+        let mut m = self.init_rand(&w, &[c_out, c_in / group, k, k], seed(name));
+        let mut ins = vec![x, w.as_str()];
+        if bias {
+            m = m.init_rand(&b, &[c_out], seed(name) + 1);
+            ins.push(&b);
+        }
+        m.node(
+            "Conv",
+            name,
+            &ins,
+            &[name],
+            vec![
+                a_ints("kernel_shape", &[k, k]),
+                a_ints("pads", &[k / 2; 4]),
+                a_int("group", group),
+            ],
+        )
+    }
+
+    fn bn(self, name: &str, x: &str, c: i64) -> Self {
+        let p = |s: &str| format!("{name}.{s}");
+        let s = seed(name);
+        let n = c as usize;
+        let gamma: Vec<f32> = weights(n, s).iter().map(|v| v + 1.0).collect();
+        let var: Vec<f32> = weights(n, s + 3).iter().map(|v| v + 0.75).collect();
+        self.init_f32(&p("gamma"), &[c], &gamma)
+            .init_rand(&p("beta"), &[c], s + 1)
+            .init_rand(&p("mean"), &[c], s + 2)
+            .init_f32(&p("var"), &[c], &var)
+            .node(
+                "BatchNormalization",
+                name,
+                &[x, &p("gamma"), &p("beta"), &p("mean"), &p("var")],
+                &[name],
+                vec![a_float("epsilon", 1e-5)],
+            )
+    }
+
+    fn op(self, op: &str, name: &str, inputs: &[&str]) -> Self {
+        self.node(op, name, inputs, &[name], vec![])
+    }
+
+    fn ghost_halves(self, prefix: &str, x: &str, c_in: i64, init: i64, cheap_group: i64) -> Self {
+        let p = |s: &str| format!("{prefix}.{s}");
+        self.conv(&p("primary_conv"), x, c_in, init, 1, 1, true)
+            .op("Relu", &p("p"), &[&p("primary_conv")])
+            .conv(&p("cheap_conv"), &p("p"), init, init, 3, cheap_group, true)
+            .op("Relu", &p("c"), &[&p("cheap_conv")])
+    }
+}
+
+// ---- fold_batch_norm ---------------------------------------------------------------------------
+
+#[test]
+fn fold_bn_into_dense_conv_with_bias() {
+    let m = Model::new(13)
+        .input("x", &[1, 3, 8, 8])
+        .conv("conv", "x", 3, 4, 3, 1, true)
+        .bn("bn", "conv", 4)
+        .output("bn");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "conv:1");
+    let (name, c, shapes) = the_conv(&g);
+    assert_eq!(name, "conv.folded_bn");
+    assert_eq!((c.group, c.act, c.residual), (1, None, false));
+    assert_eq!(shapes, [vec![1, 3, 8, 8], vec![4, 3, 3, 3], vec![4]]);
+}
+
+#[test]
+fn fold_bn_into_depthwise_conv_without_bias() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 8, 8])
+        .conv("dw", "x", 4, 4, 3, 4, false)
+        .bn("bn", "dw", 4)
+        .output("bn");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "conv:1");
+    let (name, c, shapes) = the_conv(&g);
+    assert_eq!(name, "dw.folded_bn");
+    assert_eq!(c.group, 4);
+    // The fold gives the conv the bias it did not have.
+    assert_eq!(shapes, [vec![1, 4, 8, 8], vec![4, 1, 3, 3], vec![4]]);
+}
+
+#[test]
+fn bn_after_relu_becomes_a_depthwise_scale_shift() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 8, 8])
+        .op("Relu", "relu", &["x"])
+        .bn("bn", "relu", 4)
+        .output("bn");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "conv:1 relu:1");
+    let (name, c, shapes) = the_conv(&g);
+    assert_eq!(name, "bn.scale_shift");
+    assert_eq!((c.kernel, c.group), ([1, 1], 4));
+    assert_eq!(shapes, [vec![1, 4, 8, 8], vec![4, 1, 1, 1], vec![4]]);
+}
+
+#[test]
+fn bn_at_graph_input_becomes_a_depthwise_scale_shift() {
+    let m = Model::new(13)
+        .input("x", &[2, 5, 3, 3])
+        .bn("bn", "x", 5)
+        .output("bn");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "conv:1");
+    let (name, c, _) = the_conv(&g);
+    assert_eq!(name, "bn.scale_shift");
+    assert_eq!((c.kernel, c.group), ([1, 1], 5));
+}
+
+#[test]
+fn bn_does_not_fold_into_a_conv_with_another_reader() {
+    // conv -> bn -> out, and conv -> sigmoid -> out2: folding would change what sigmoid reads.
+    let m = Model::new(13)
+        .input("x", &[1, 3, 8, 8])
+        .conv("conv", "x", 3, 4, 3, 1, true)
+        .bn("bn", "conv", 4)
+        .op("Sigmoid", "sig", &["conv"])
+        .output("bn")
+        .output("sig");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "conv:2 sigmoid:1");
+    let c = convs(&g);
+    assert_eq!(c[0].0, "conv", "the conv keeps its weights");
+    assert_eq!(c[0].2[1], [4, 3, 3, 3]);
+    assert_eq!(c[1].0, "bn.scale_shift");
+    assert_eq!((c[1].1.kernel, c[1].1.group), ([1, 1], 4));
+}
+
+#[test]
+fn bn_on_a_matrix_stays() {
+    // Not NCHW: no conv can express it, the BatchNorm is left for the back end.
+    let m = Model::new(13)
+        .input("x", &[2, 6])
+        .bn("bn", "x", 6)
+        .output("bn");
+    let g = optimise(&m, "fold_batch_norm");
+    assert_eq!(ops(&g), "batch_norm:1");
+}
+
+// ---- fuse_activation ---------------------------------------------------------------------------
+
+#[test]
+fn activations_after_a_conv_fuse() {
+    let cases: [(&str, Vec<&str>, Vec<AttributeProto>, Activation); 5] = [
+        ("Relu", vec![], vec![], Activation::Relu),
+        (
+            "Clip",
+            vec!["lo", "hi"],
+            vec![],
+            Activation::Clip { min: 0.0, max: 1.5 },
+        ),
+        (
+            "HardSigmoid",
+            vec![],
+            vec![a_float("alpha", 0.2), a_float("beta", 0.5)],
+            Activation::HardSigmoid {
+                alpha: 0.2,
+                beta: 0.5,
+            },
+        ),
+        ("HardSwish", vec![], vec![], Activation::HardSwish),
+        ("Sigmoid", vec![], vec![], Activation::Sigmoid),
+    ];
+    for (op, bounds, attrs, act) in cases {
+        let mut ins = vec!["conv"];
+        ins.extend(bounds);
+        let m = Model::new(14)
+            .input("x", &[1, 3, 6, 6])
+            .init_f32("lo", &[], &[0.0])
+            .init_f32("hi", &[], &[1.5])
+            .conv("conv", "x", 3, 4, 3, 1, true)
+            .node(op, "act", &ins, &["y"], attrs)
+            .output("y");
+        let g = optimise(&m, "fuse_activation");
+        assert_eq!(ops(&g), "conv:1", "{op}");
+        let (_, c, _) = the_conv(&g);
+        assert_eq!(c.act, Some(act), "{op}");
+        assert!(
+            g.to_string().contains(&format!("act: {}", act.name())),
+            "{op}:\n{g}"
+        );
+    }
+}
+
+/// `Mul(x, HardSigmoid(x))` with alpha 1/6 and beta 1/2, as opset 13 spells HardSwish.
+fn opset13_hard_swish(x_is_conv: bool, alpha: f32) -> Model {
+    let m = Model::new(13).input("x", &[1, 3, 6, 6]);
+    let (m, x) = if x_is_conv {
+        (m.conv("conv", "x", 3, 4, 3, 1, true), "conv")
+    } else {
+        (m, "x")
+    };
+    m.node(
+        "HardSigmoid",
+        "hsig",
+        &[x],
+        &["hsig"],
+        vec![a_float("alpha", alpha), a_float("beta", 0.5)],
+    )
+    .op("Mul", "mul", &[x, "hsig"])
+    .output("mul")
+}
+
+#[test]
+fn mul_by_hard_sigmoid_becomes_hard_swish() {
+    let g = optimise(&opset13_hard_swish(false, 1.0 / 6.0), "fuse_activation");
+    assert_eq!(ops(&g), "hard_swish:1");
+}
+
+#[test]
+fn mul_by_hard_sigmoid_after_a_conv_becomes_a_fused_hard_swish() {
+    let g = optimise(&opset13_hard_swish(true, 1.0 / 6.0), "fuse_activation");
+    assert_eq!(ops(&g), "conv:1");
+    assert_eq!(the_conv(&g).1.act, Some(Activation::HardSwish));
+}
+
+#[test]
+fn mul_by_other_hard_sigmoid_stays() {
+    // alpha 0.2 is not HardSwish; the conv has two readers, so nothing fuses.
+    let g = optimise(&opset13_hard_swish(true, 0.2), "fuse_activation");
+    assert_eq!(ops(&g), "conv:1 hard_sigmoid:1 mul:1");
+}
+
+#[test]
+fn residual_add_then_relu_fuse_into_the_conv() {
+    for (a, b) in [("conv", "x"), ("x", "conv")] {
+        let m = Model::new(13)
+            .input("x", &[1, 4, 6, 6])
+            .conv("conv", "x", 4, 4, 3, 1, true)
+            .op("Add", "add", &[a, b])
+            .op("Relu", "relu", &["add"])
+            .output("relu");
+        let g = optimise(&m, "fuse_activation");
+        assert_eq!(ops(&g), "conv:1", "Add({a}, {b})");
+        let (_, c, shapes) = the_conv(&g);
+        assert!(c.residual);
+        assert_eq!(c.act, Some(Activation::Relu), "act after residual");
+        assert_eq!(shapes.len(), 4, "x, w, b, residual");
+        assert!(g.to_string().contains("residual, act: relu"), "{g}");
+    }
+}
+
+#[test]
+fn residual_without_bias_gets_a_zero_bias() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 1, 1, false)
+        .op("Add", "add", &["conv", "x"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:1");
+    assert_eq!(the_conv(&g).2[2], [4]);
+}
+
+#[test]
+fn relu_before_the_add_keeps_the_add() {
+    // act(conv) + x: the activation must stay before the add, so no residual is fused.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Relu", "relu", &["conv"])
+        .op("Add", "add", &["relu", "x"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1");
+    let (_, c, _) = the_conv(&g);
+    assert!(!c.residual);
+    assert_eq!(c.act, Some(Activation::Relu));
+}
+
+#[test]
+fn add_of_a_value_computed_from_the_conv_does_not_fuse() {
+    // conv + sigmoid(conv): the other operand depends on the conv output.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Sigmoid", "sig", &["conv"])
+        .op("Add", "add", &["conv", "sig"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1 sigmoid:1");
+    assert!(!the_conv(&g).1.residual);
+
+    // conv + conv: the same value on both sides.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Add", "add", &["conv", "conv"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1");
+}
+
+#[test]
+fn add_of_a_conv_and_its_input_conv_fuses_the_later_one() {
+    // c2 = conv(c1); c1 + c2: c1 cannot take c2 as residual (c2 depends on it), c2 can take c1.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("c1", "x", 4, 4, 3, 1, true)
+        .conv("c2", "c1", 4, 4, 3, 1, true)
+        .op("Add", "add", &["c1", "c2"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:2");
+    let c = convs(&g);
+    assert_eq!((c[0].0.as_str(), c[0].1.residual), ("c1", false));
+    assert_eq!((c[1].0.as_str(), c[1].1.residual), ("c2.residual", true));
+}
+
+#[test]
+fn broadcasting_add_is_not_a_residual() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .init_rand("shift", &[1, 4, 1, 1], 3)
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Add", "add", &["conv", "shift"])
+        .output("add");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1");
+}
+
+#[test]
+fn conv_with_two_readers_takes_no_activation() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Relu", "relu", &["conv"])
+        .op("Sigmoid", "sig", &["conv"])
+        .output("relu")
+        .output("sig");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:1 relu:1 sigmoid:1");
+    assert_eq!(the_conv(&g).1.act, None);
+
+    // A conv that is also a graph output keeps its plain value too.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 6, 6])
+        .conv("conv", "x", 4, 4, 3, 1, true)
+        .op("Relu", "relu", &["conv"])
+        .output("relu")
+        .output("conv");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:1 relu:1");
+}
+
+// ---- fuse_ghost_module -------------------------------------------------------------------------
+
+#[test]
+fn ghost_module_even_width_fuses() {
+    // TorchScript style: Slice(Concat(p, c), 0..oup) with Constant operands; oup = 2 * init.
+    let g = optimise(&ghost_model(13, 4, 8, 8), "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1");
+    let gm = ghost_modules(&g);
+    let (m, shapes) = &gm[0];
+    assert_eq!((m.init, m.keep, m.residual), (4, 8, false));
+    assert_eq!(m.primary.act, Some(Activation::Relu));
+    assert_eq!(m.cheap.act, Some(Activation::Relu));
+    assert_eq!(m.cheap.group, 4);
+    assert_eq!(
+        shapes,
+        &[
+            vec![1, 4, 8, 8],
+            vec![4, 4, 1, 1],
+            vec![4],
+            vec![4, 1, 3, 3],
+            vec![4]
+        ]
+    );
+    assert_eq!(g.ty(g.outputs[0].1).shape, [1, 8, 8, 8]);
+}
+
+#[test]
+fn ghost_module_odd_width_cuts_the_cheap_half() {
+    // oup 7: init 4, the Slice drops the last cheap channel, so only 3 are computed.
+    let g = optimise(&ghost_model(13, 4, 7, 8), "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1");
+    let gm = ghost_modules(&g);
+    let (m, shapes) = &gm[0];
+    assert_eq!((m.init, m.keep), (4, 7));
+    assert_eq!(m.cheap.group, 3);
+    assert_eq!(shapes[3], [3, 1, 3, 3], "cheap weight cut to keep - init");
+    assert_eq!(shapes[4], [3], "cheap bias cut to keep - init");
+    assert_eq!(g.ty(g.outputs[0].1).shape, [1, 7, 8, 8]);
+}
+
+#[test]
+fn ghost_module_dynamo_style_without_slice_fuses() {
+    let m = Model::new(18)
+        .input("x", &[1, 6, 5, 5])
+        .ghost_halves("g", "x", 6, 5, 5)
+        .node(
+            "Concat",
+            "cat",
+            &["g.p", "g.c"],
+            &["cat"],
+            vec![a_int("axis", 1)],
+        )
+        .output("cat");
+    let g = optimise(&m, "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1");
+    let gm = ghost_modules(&g);
+    assert_eq!((gm[0].0.init, gm[0].0.keep), (5, 10));
+}
+
+#[test]
+fn ghost_module_absorbs_a_following_residual() {
+    let m = Model::new(13)
+        .input("input", &[1, 8, 6, 6])
+        .ghost_module("ghost", "input", 8, 8, false)
+        .op("Add", "add", &["ghost.out", "input"])
+        .output("add");
+    let g = optimise(&m, "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1");
+    let gm = ghost_modules(&g);
+    let (m, shapes) = &gm[0];
+    assert!(m.residual);
+    assert_eq!((m.primary.act, m.cheap.act), (None, None));
+    assert_eq!(shapes.len(), 6, "x, w1, b1, w2, b2, residual");
+}
+
+#[test]
+fn ghost_module_odd_width_with_batch_two() {
+    let m = Model::new(13)
+        .input("x", &[2, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3)
+        .node(
+            "Concat",
+            "cat",
+            &["g.p", "g.c"],
+            &["cat"],
+            vec![a_int("axis", 1)],
+        )
+        .init_i64("starts", &[1], &[0])
+        .init_i64("ends", &[1], &[5])
+        .init_i64("axes", &[1], &[1])
+        .op("Slice", "slice", &["cat", "starts", "ends", "axes"])
+        .output("slice");
+    let g = optimise(&m, "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1");
+    let gm = ghost_modules(&g);
+    assert_eq!((gm[0].0.init, gm[0].0.keep), (3, 5));
+    assert_eq!(gm[0].1[3], [2, 1, 3, 3]);
+}
+
+/// `cat = Concat(cat_inputs)` along channels, as a graph output.
+fn ghost_with(m: Model, cat_inputs: &[&str]) -> Model {
+    m.node(
+        "Concat",
+        "cat",
+        cat_inputs,
+        &["cat"],
+        vec![a_int("axis", 1)],
+    )
+    .output("cat")
+}
+
+#[test]
+fn ghost_module_with_primary_read_elsewhere_does_not_fuse() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3)
+        .op("Sigmoid", "sig", &["g.p"])
+        .output("sig");
+    let g = optimise(&ghost_with(m, &["g.p", "g.c"]), "fuse_ghost_module");
+    assert_eq!(ops(&g), "concat:1 conv:2 sigmoid:1");
+}
+
+#[test]
+fn ghost_module_with_primary_as_graph_output_does_not_fuse() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3)
+        .output("g.p");
+    let g = optimise(&ghost_with(m, &["g.p", "g.c"]), "fuse_ghost_module");
+    assert_eq!(ops(&g), "concat:1 conv:2");
+}
+
+#[test]
+fn concat_of_three_does_not_fuse() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3);
+    let g = optimise(&ghost_with(m, &["g.p", "g.c", "x"]), "fuse_ghost_module");
+    assert_eq!(ops(&g), "concat:1 conv:2");
+}
+
+#[test]
+fn dense_cheap_conv_does_not_fuse() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 1);
+    let g = optimise(&ghost_with(m, &["g.p", "g.c"]), "fuse_ghost_module");
+    assert_eq!(ops(&g), "concat:1 conv:2");
+}
+
+#[test]
+fn ghost_module_with_swapped_halves_does_not_fuse() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3);
+    let g = optimise(&ghost_with(m, &["g.c", "g.p"]), "fuse_ghost_module");
+    assert_eq!(ops(&g), "concat:1 conv:2");
+}
+
+#[test]
+fn slice_not_from_channel_zero_stays_after_the_module() {
+    // Only a leading channel range is absorbed; any other Slice reads the whole module output.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 5, 5])
+        .ghost_halves("g", "x", 4, 3, 3)
+        .node(
+            "Concat",
+            "cat",
+            &["g.p", "g.c"],
+            &["cat"],
+            vec![a_int("axis", 1)],
+        )
+        .init_i64("starts", &[1], &[1])
+        .init_i64("ends", &[1], &[6])
+        .init_i64("axes", &[1], &[1])
+        .op("Slice", "slice", &["cat", "starts", "ends", "axes"])
+        .output("slice");
+    let g = optimise(&m, "fuse_ghost_module");
+    assert_eq!(ops(&g), "ghost_module:1 slice:1");
+    let gm = ghost_modules(&g);
+    assert_eq!((gm[0].0.init, gm[0].0.keep), (3, 6));
+}
+
+// ---- fuse_squeeze_excite -----------------------------------------------------------------------
+
+/// `x = Relu(Conv3x3(input))`, then `Mul(x, HardSigmoid(Conv(Relu(Conv(mean(x))))))`, with the
+/// mean given by `mean` ("ReduceMean" or "GlobalAveragePool") and the gate channels `gate_c`.
+fn squeeze_excite(mean: &str, x_first: bool, gate_c: i64) -> Model {
+    squeeze_excite_batch(mean, x_first, gate_c, 1)
+}
+
+fn squeeze_excite_batch(mean: &str, x_first: bool, gate_c: i64, batch: i64) -> Model {
+    let m = Model::new(13)
+        .input("input", &[batch, 8, 4, 4])
+        .conv("stem", "input", 8, 8, 3, 1, true)
+        .op("Relu", "x", &["stem"]);
+    let m = if mean == "ReduceMean" {
+        m.node(
+            "ReduceMean",
+            "mean",
+            &["x"],
+            &["mean"],
+            vec![a_ints("axes", &[2, 3]), a_int("keepdims", 1)],
+        )
+    } else {
+        m.op(mean, "mean", &["x"])
+    };
+    let mul: [&str; 2] = if x_first {
+        ["x", "gate"]
+    } else {
+        ["gate", "x"]
+    };
+    m.conv("reduce", "mean", 8, 4, 1, 1, true)
+        .op("Relu", "hidden", &["reduce"])
+        .conv("expand", "hidden", 4, gate_c, 1, 1, true)
+        .node(
+            "HardSigmoid",
+            "gate",
+            &["expand"],
+            &["gate"],
+            vec![a_float("alpha", 1.0 / 6.0), a_float("beta", 0.5)],
+        )
+        .op("Mul", "mul", &mul)
+        .output("mul")
+}
+
+#[test]
+fn squeeze_excite_with_reduce_mean_fuses() {
+    let g = optimise(
+        &squeeze_excite("ReduceMean", true, 8),
+        "fuse_squeeze_excite",
+    );
+    assert_eq!(ops(&g), "conv:1 squeeze_excite:1");
+    let se = squeeze_excites(&g);
+    assert_eq!(se[0].act, Some(Activation::Relu));
+    assert_eq!(
+        se[0].gate,
+        Some(Activation::HardSigmoid {
+            alpha: 1.0 / 6.0,
+            beta: 0.5
+        })
+    );
+}
+
+#[test]
+fn squeeze_excite_with_global_average_pool_fuses() {
+    let g = optimise(
+        &squeeze_excite("GlobalAveragePool", false, 8),
+        "fuse_squeeze_excite",
+    );
+    assert_eq!(ops(&g), "conv:1 squeeze_excite:1");
+}
+
+#[test]
+fn squeeze_excite_with_batch_two_fuses() {
+    let g = optimise(
+        &squeeze_excite_batch("ReduceMean", true, 8, 2),
+        "fuse_squeeze_excite",
+    );
+    assert_eq!(ops(&g), "conv:1 squeeze_excite:1");
+}
+
+#[test]
+fn squeeze_excite_with_a_second_reader_of_the_mean_does_not_fuse() {
+    let m = squeeze_excite("ReduceMean", true, 8)
+        .op("Sigmoid", "pooled", &["mean"])
+        .output("pooled");
+    let g = optimise(&m, "fuse_squeeze_excite");
+    assert_eq!(ops(&g), "conv:3 mul:1 reduce_mean:1 sigmoid:1");
+}
+
+#[test]
+fn squeeze_excite_with_a_broadcast_gate_does_not_fuse() {
+    // One gate for all channels: a valid graph, but not the per-channel squeeze-excite op.
+    let g = optimise(
+        &squeeze_excite("ReduceMean", true, 1),
+        "fuse_squeeze_excite",
+    );
+    assert_eq!(ops(&g), "conv:3 mul:1 reduce_mean:1");
+}
+
+// ---- simplify ----------------------------------------------------------------------------------
+
+#[test]
+fn simplify_removes_identity_and_dropout() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 3, 3])
+        .op("Relu", "relu", &["x"])
+        .op("Identity", "id", &["relu"])
+        .op("Dropout", "drop", &["id"])
+        .op("Sigmoid", "sig", &["drop"])
+        .output("sig");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "relu:1 sigmoid:1");
+}
+
+#[test]
+fn simplify_keeps_an_identity_from_input_to_output() {
+    let m = Model::new(13)
+        .input("x", &[1, 4])
+        .op("Identity", "id", &["x"])
+        .output("id");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "identity:1");
+}
+
+#[test]
+fn simplify_removes_no_op_slice_and_reshape() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 3, 3])
+        .init_i64("starts", &[1], &[0])
+        .init_i64("ends", &[1], &[i64::MAX])
+        .init_i64("axes", &[1], &[1])
+        .init_i64("shape", &[4], &[1, 4, 3, 3])
+        .op("Relu", "relu", &["x"])
+        .op("Slice", "slice", &["relu", "starts", "ends", "axes"])
+        .op("Reshape", "reshape", &["slice", "shape"])
+        .op("Sigmoid", "sig", &["reshape"])
+        .output("sig");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "relu:1 sigmoid:1");
+}
+
+#[test]
+fn simplify_keeps_a_reversing_slice() {
+    // steps -1 over a whole axis: same shape, different order.
+    let m = Model::new(13)
+        .input("x", &[1, 4, 3, 3])
+        .init_i64("starts", &[1], &[-1])
+        .init_i64("ends", &[1], &[i64::MIN])
+        .init_i64("axes", &[1], &[1])
+        .init_i64("steps", &[1], &[-1])
+        .op("Relu", "relu", &["x"])
+        .op(
+            "Slice",
+            "slice",
+            &["relu", "starts", "ends", "axes", "steps"],
+        )
+        .output("slice");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "relu:1 slice:1");
+}
+
+#[test]
+fn simplify_merges_reshape_chains() {
+    let m = Model::new(13)
+        .input("x", &[1, 4, 3, 3])
+        .init_i64("s1", &[2], &[1, 36])
+        .init_i64("s2", &[3], &[4, 9, 1])
+        .op("Relu", "relu", &["x"])
+        .op("Reshape", "r1", &["relu", "s1"])
+        .op("Reshape", "r2", &["r1", "s2"])
+        .op("Sigmoid", "sig", &["r2"])
+        .output("sig");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "relu:1 reshape:1 sigmoid:1");
+    let reshape = nodes(&g)
+        .into_iter()
+        .find_map(|(_, op)| match op {
+            Op::Reshape { shape, .. } => Some(shape),
+            _ => None,
+        })
+        .expect("a reshape");
+    assert_eq!(reshape, [4, 9, 1]);
+}
+
+#[test]
+fn simplify_folds_nodes_with_constant_inputs() {
+    // Relu and Sigmoid are not folded on import; simplify evaluates them.
+    let m = Model::new(13)
+        .input("x", &[1, 4])
+        .init_f32("c", &[4], &[1.0, -2.0, 3.5, -4.25])
+        .op("Relu", "relu_c", &["c"])
+        .op("Sigmoid", "sig_c", &["relu_c"])
+        .op("Add", "add", &["x", "sig_c"])
+        .output("add");
+    let g = optimise(&m, "simplify");
+    assert_eq!(ops(&g), "add:1");
+}
+
+// ---- the whole pipeline on the fixtures --------------------------------------------------------
+
+fn optimised_fixture(name: &str) -> Graph {
+    let mut g = pipeline::import(&fixture(name), &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        .graph;
+    pipeline::run_passes(&mut g, &PassOptions::default(), &mut |_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    g
+}
+
+#[test]
+fn fixtures_fuse_to_ghost_modules_and_squeeze_excites() {
+    for name in [
+        "ghostnet_100_ts13",
+        "ghostnet_050_ts13_bn_dynbatch",
+        "ghostnet_050_dynamo",
+    ] {
+        let g = optimised_fixture(name);
+        let counts = op_counts(&g);
+        let count = |op: &str| counts.get(op).copied().unwrap_or(0);
+        assert_eq!(count("ghost_module"), 32, "{name}: {counts:?}");
+        assert_eq!(count("squeeze_excite"), 7, "{name}: {counts:?}");
+        for op in ["concat", "slice", "batch_norm", "relu", "add", "mul"] {
+            assert_eq!(count(op), 0, "{name}: {op} left: {counts:?}");
+        }
+        // Every activation is fused: the stem conv and the head conv carry their Relu, the
+        // bottleneck Relus sit in the Ghost modules' halves, the squeeze-excite Relu and
+        // HardSigmoid in the squeeze_excite op. No activation-bearing op is left on its own.
+        for op in ["relu", "clip", "hard_sigmoid", "hard_swish", "sigmoid"] {
+            assert_eq!(count(op), 0, "{name}: {op} left: {counts:?}");
+        }
+
+        // Idempotent: a second run finds nothing to do.
+        let mut again = g.clone();
+        pipeline::run_passes(&mut again, &PassOptions::default(), &mut |_, _| Ok(()))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(again.to_string(), g.to_string(), "{name}: second run");
+    }
+}
+
+#[test]
+fn ir_after_every_stage() {
+    insta::glob!("../../examples/models", "*/model.onnx", |path| {
+        let folder = model_folder(path);
+        let mut g = pipeline::import(path, &ImportOptions::default())
+            .unwrap_or_else(|e| panic!("{folder}: {e}"))
+            .graph;
+        let mut stages = Vec::new();
+        pipeline::run_passes(&mut g, &PassOptions::default(), &mut |stage, g| {
+            stages.push((stage.to_string(), g.to_string()));
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{folder}: {e}"));
+        let mut settings = settings();
+        settings.set_snapshot_suffix(folder);
+        settings.bind(|| {
+            for (stage, text) in &stages {
+                insta::assert_snapshot!(format!("ir_after_{stage}"), text);
+            }
+        });
+    });
+}
