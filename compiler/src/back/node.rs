@@ -248,7 +248,7 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             } else {
                 let nl = lit(n);
                 quote! {
-                    for (xb, o) in (#xi).chunks_exact(#xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
+                    for (xb, o) in <[f32]>::chunks_exact(#xi, #xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
                 }
             };
             if gm.residual {
