@@ -19,3 +19,5 @@ fi
 
 cargo run --release -p ghostc-bench -- \
     --python "$venv/bin/python" --out examples/bench/RESULTS.md "$@"
+
+{ echo; echo "## Build cost"; echo; examples/bench/build_cost.sh; } | tee -a examples/bench/RESULTS.md

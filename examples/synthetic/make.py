@@ -90,7 +90,7 @@ class G:
         g = self.op("HardSigmoid", [self.conv(h, mid, c)], alpha=1.0 / 6, beta=0.5)
         return self.op("Mul", [x, g])
 
-    def save(self, case, x_shape, out, opset=13):
+    def save(self, case, x_shape, out, opset=13, special=False):
         def build(out_shape):
             graph = helper.make_graph(
                 self.nodes,
@@ -104,6 +104,13 @@ class G:
             return model
 
         x = np.random.default_rng(1234).standard_normal(x_shape).astype(np.float32)
+        if special:
+            # NaN, infinities and subnormals at a few places, to see how they propagate.
+            flat = x.reshape(-1)
+            flat[[100, 700]] = np.nan
+            flat[300] = np.inf
+            flat[1000] = -np.inf
+            flat[17::79] = np.float32(1e-40)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         run = lambda m: ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
@@ -182,9 +189,21 @@ def mixed_ops():
     g.save("mixed_ops", [1, 4, 12, 10], y, opset=18)
 
 
+def nan_inf():
+    # A bottleneck without SE (whose channel means would spread one NaN everywhere) fed NaN,
+    # +-inf and subnormal inputs.
+    g = G(6)
+    x = g.ghost("input", 8, 16)
+    x = g.op("Clip", [x, g.op("Constant", [], value=numpy_helper.from_array(np.array(0.0, np.float32))), g.op("Constant", [], value=numpy_helper.from_array(np.array(6.0, np.float32)))])
+    x = g.ghost(x, 16, 8, relu=False)
+    y = g.op("Add", [x, "input"])
+    g.save("nan_inf", [1, 8, 12, 12], y, special=True)
+
+
 if __name__ == "__main__":
     ghost_module()
     ghost_module_odd()
     ghost_bottleneck_se()
     stride2()
     mixed_ops()
+    nan_inf()

@@ -10,10 +10,14 @@ pub fn read_f32(path: &str) -> Vec<f32> {
         .collect()
 }
 
-/// Indices of the `k` largest values, largest first.
+/// Indices of the `k` largest values, largest first (NaN, whatever its sign bit, above all).
 pub fn top_k(v: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| v[b].total_cmp(&v[a]).then(a.cmp(&b)));
+    idx.sort_by(|&a, &b| {
+        (v[b].is_nan().cmp(&v[a].is_nan()))
+            .then(v[b].partial_cmp(&v[a]).unwrap_or(std::cmp::Ordering::Equal))
+            .then(a.cmp(&b))
+    });
     idx.truncate(k);
     idx
 }
@@ -25,11 +29,21 @@ pub fn check(dir: &str, suffix: &str, batch: usize, mut run: impl FnMut(&[f32], 
     let reference = read_f32(&format!("{dir}/output{suffix}.bin"));
     let mut output = vec![f32::NAN; reference.len()];
     run(&input, &mut output);
-    let scale = reference.iter().fold(1f32, |m, x| m.max(x.abs()));
+    let scale = reference
+        .iter()
+        .filter(|x| x.is_finite())
+        .fold(1f32, |m, x| m.max(x.abs()));
+    // NaN matches NaN and an infinity matches itself; anything else counts by distance.
     let diff = output
         .iter()
         .zip(&reference)
-        .map(|(a, b)| (a - b).abs())
+        .map(|(&a, &b)| {
+            if (a.is_nan() && b.is_nan()) || a == b {
+                0.0
+            } else {
+                (a - b).abs()
+            }
+        })
         .fold(
             0f32,
             |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },

@@ -18,9 +18,14 @@ use crate::activation::{apply_in_place, Activation};
 use crate::kernels::conv::Conv2d;
 use vector::{Avx2, Avx512, Simd};
 
-/// An x86 SIMD instruction set the kernels are compiled for.
+/// An x86 SIMD instruction set the CPU supports. Only this module can make
+/// one (after checking the CPU or the compile-time target), which is what
+/// makes the entry points below sound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Isa {
+pub(crate) struct Isa(Kind);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
     /// AVX-512F (plus AVX2 and FMA).
     Avx512,
     /// AVX2 and FMA.
@@ -36,9 +41,9 @@ pub(crate) fn detected() -> Option<Isa> {
     static CHOICE: AtomicU8 = AtomicU8::new(0);
     let mut c = CHOICE.load(Ordering::Relaxed);
     if c == 0 {
-        c = if cpu_has(Isa::Avx512) {
+        c = if cpu_has(Kind::Avx512) {
             3
-        } else if cpu_has(Isa::Avx2) {
+        } else if cpu_has(Kind::Avx2) {
             2
         } else {
             1
@@ -46,8 +51,8 @@ pub(crate) fn detected() -> Option<Isa> {
         CHOICE.store(c, Ordering::Relaxed);
     }
     match c {
-        3 => Some(Isa::Avx512),
-        2 => Some(Isa::Avx2),
+        3 => Some(Isa(Kind::Avx512)),
+        2 => Some(Isa(Kind::Avx2)),
         _ => None,
     }
 }
@@ -61,28 +66,31 @@ pub(crate) fn detected() -> Option<Isa> {
         target_feature = "avx2",
         target_feature = "fma"
     )) {
-        Some(Isa::Avx512)
+        Some(Isa(Kind::Avx512))
     } else if cfg!(all(target_feature = "avx2", target_feature = "fma")) {
-        Some(Isa::Avx2)
+        Some(Isa(Kind::Avx2))
     } else {
         None
     }
 }
 
 #[cfg(any(feature = "std", test))]
-fn cpu_has(isa: Isa) -> bool {
+fn cpu_has(isa: Kind) -> bool {
     extern crate std;
     let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
     match isa {
-        Isa::Avx2 => avx2,
-        Isa::Avx512 => avx2 && std::is_x86_feature_detected!("avx512f"),
+        Kind::Avx2 => avx2,
+        Kind::Avx512 => avx2 && std::is_x86_feature_detected!("avx512f"),
     }
 }
 
 /// Every ISA this CPU runs, for tests against the portable kernels.
 #[cfg(test)]
 pub(crate) fn available() -> impl Iterator<Item = Isa> {
-    [Isa::Avx512, Isa::Avx2].into_iter().filter(|&i| cpu_has(i))
+    [Kind::Avx512, Kind::Avx2]
+        .into_iter()
+        .filter(|&k| cpu_has(k))
+        .map(Isa)
 }
 
 /// The bias of channel `c`, or 0.
@@ -150,12 +158,12 @@ macro_rules! entry {
                 type $S = Avx2;
                 $body
             }
-            match isa {
-                // SAFETY: `Isa::Avx512` is only produced after checking the CPU
-                // (or the compile-time target) has AVX-512F, AVX2 and FMA.
-                Isa::Avx512 => unsafe { avx512(Avx512::new_unchecked(), $($arg),*) },
+            match isa.0 {
+                // SAFETY: an `Isa` of kind `Avx512` is only made after checking
+                // the CPU (or the compile-time target) has AVX-512F, AVX2 and FMA.
+                Kind::Avx512 => unsafe { avx512(Avx512::new_unchecked(), $($arg),*) },
                 // SAFETY: likewise for AVX2 and FMA.
-                Isa::Avx2 => unsafe { avx2(Avx2::new_unchecked(), $($arg),*) },
+                Kind::Avx2 => unsafe { avx2(Avx2::new_unchecked(), $($arg),*) },
             }
         }
     )*};

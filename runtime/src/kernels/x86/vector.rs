@@ -223,7 +223,9 @@ static MASK_TABLE: [i32; 16] = [-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0
 #[inline(always)]
 fn mask8(n: usize) -> __m256i {
     debug_assert!(n <= 8);
-    // SAFETY: 8 - n + 8 <= 16 elements of the table; AVX is implied by the token.
+    let n = n.min(8);
+    // SAFETY: 8 - n + 8 <= 16 elements of the table; AVX is implied by the
+    // token (this is only reached from `Avx2` methods).
     unsafe { _mm256_loadu_si256(MASK_TABLE.as_ptr().add(8 - n).cast()) }
 }
 
