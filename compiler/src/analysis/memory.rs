@@ -18,8 +18,6 @@ pub const ALIGN: usize = 16;
 /// Where a value's data is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// The graph input with this index (read-only).
-    Input(usize),
     /// A constant, emitted into the weights (read-only).
     Const(NodeIndex),
     /// `len` f32s at `offset` in the arena.
@@ -69,7 +67,7 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
     let end = order.len();
     let mut life: BTreeMap<ValueRef, (usize, usize)> = BTreeMap::new();
     for &n in order {
-        if matches!(g.node(n).op, Op::Input | Op::Const(_)) || is_alias(&g.node(n).op) {
+        if matches!(g.node(n).op, Op::Const(_)) || is_alias(&g.node(n).op) {
             continue;
         }
         for p in 0..g.node(n).outputs.len() {
@@ -116,7 +114,6 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
     let mut mp = MemoryPlan::default();
     for (&v, &r) in &root {
         let st = match g.node(r.node).op {
-            Op::Input => Storage::Input(g.inputs.iter().position(|&i| i == r.node).unwrap_or(0)),
             Op::Const(_) => Storage::Const(r.node),
             _ => Storage::Arena {
                 offset: offsets[&r],
@@ -144,7 +141,6 @@ impl MemoryPlan {
     pub fn describe(&self, n: NodeIndex) -> Option<String> {
         match self.storage.get(&ValueRef::new(n, 0))? {
             Storage::Arena { offset, len } => Some(format!("@arena[{offset}..{}]", offset + len)),
-            Storage::Input(i) => Some(format!("@input{i}")),
             Storage::Const(c) if *c != n => Some("@const".into()),
             Storage::Const(_) => None,
         }

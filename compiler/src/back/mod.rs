@@ -100,7 +100,7 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     };
     for &n in &order {
         let node = g.node(n);
-        if matches!(node.op, Op::Input | Op::Const(_)) || memory::is_alias(&node.op) {
+        if matches!(node.op, Op::Const(_)) || memory::is_alias(&node.op) {
             continue;
         }
         let stmt = node::emit_node(&cx, &mut w, n)

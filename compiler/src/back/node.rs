@@ -39,10 +39,6 @@ pub fn read_expr(
     arena_name: Option<&TokenStream>,
 ) -> Result<TokenStream, String> {
     match cx.plan.storage.get(&v).copied() {
-        Some(Storage::Input(i)) => {
-            let p = format_ident!("{}", cx.inputs.get(i).ok_or("unknown graph input")?);
-            Ok(quote! { &#p[..] })
-        }
         Some(Storage::Const(n)) => {
             let t =
                 cx.g.constant(ValueRef::new(n, 0))
@@ -487,8 +483,18 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             let xi = &e[0];
             quote! { ::ghostc_runtime::softmax(#o, #l, #i, #xi, out); }
         }
-        Op::Input
-        | Op::Const(_)
+        Op::Input => {
+            // Graph inputs are copied into the arena, subnormals flushed to zero: a subnormal
+            // input would otherwise make every later layer run on subnormals, several times slower.
+            let i = g
+                .inputs
+                .iter()
+                .position(|&x| x == n)
+                .ok_or("unlisted graph input")?;
+            let p = format_ident!("{}", cx.inputs.get(i).ok_or("unknown graph input")?);
+            quote! { ::ghostc_runtime::load_input(&#p[..], out); }
+        }
+        Op::Const(_)
         | Op::Split { .. }
         | Op::Flatten { .. }
         | Op::Reshape { .. }

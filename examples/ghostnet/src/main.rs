@@ -1,8 +1,9 @@
 //! Runs the generated GhostNet on the fixture input: prints the top-5 classes, the largest
 //! difference from onnxruntime's output, and the median latency; `--profile` prints the
-//! per-layer table instead.
+//! per-layer table instead; `--subnormal` times a run on the input scaled into the subnormal
+//! range (1e-39) against the normal input, interleaved.
 //!
-//! `cargo run --release -p ghostnet-example -- [RUNS] [THREADS] [--profile]`
+//! `cargo run --release -p ghostnet-example -- [RUNS] [THREADS] [--profile | --subnormal]`
 
 include!(concat!(env!("OUT_DIR"), "/ghost_net.rs"));
 
@@ -33,6 +34,28 @@ fn main() {
     let mut output = [0f32; GhostNet::OUTPUT_LEN];
     if profile {
         print!("{}", model.profile(&input, &mut output, runs));
+        return;
+    }
+    if args.iter().any(|a| a == "--subnormal") {
+        let tiny: Box<[f32; GhostNet::INPUT_LEN]> = input
+            .iter()
+            .map(|x| x * 1e-39)
+            .collect::<Vec<f32>>()
+            .into_boxed_slice()
+            .try_into()
+            .expect("same size");
+        let (mut normal, mut sub) = (Vec::new(), Vec::new());
+        for _ in 0..runs {
+            for (x, times) in [(&input, &mut normal), (&tiny, &mut sub)] {
+                let t = Instant::now();
+                model.run(x, &mut output);
+                times.push(t.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        normal.sort_by(f64::total_cmp);
+        sub.sort_by(f64::total_cmp);
+        let (a, b) = (normal[runs / 2], sub[runs / 2]);
+        println!("median over {runs} interleaved runs: normal input {a:.2} ms, subnormal input {b:.2} ms ({:.2}x)", b / a);
         return;
     }
     model.run(&input, &mut output);

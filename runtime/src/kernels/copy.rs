@@ -264,3 +264,45 @@ mod tests {
         check_transpose(&[3, 0, 2], &[2, 1, 0]);
     }
 }
+
+/// Copies a graph input into the arena, replacing subnormal values by zero of the same sign
+/// (as a CPU's denormals-are-zero mode would), so later layers never compute on subnormals.
+pub fn load_input(src: &[f32], dst: &mut [f32]) {
+    debug_assert_eq!(src.len(), dst.len(), "load_input: lengths differ");
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = if s.is_subnormal() {
+            0.0f32.copysign(s)
+        } else {
+            s
+        };
+    }
+}
+
+#[cfg(test)]
+mod load_input_tests {
+    use super::load_input;
+
+    #[test]
+    fn flushes_subnormals_only() {
+        let src = [
+            1.0,
+            -1e-40,
+            1e-40,
+            f32::MIN_POSITIVE,
+            f32::NAN,
+            f32::INFINITY,
+            -0.0,
+            3.5e-39,
+        ];
+        let mut dst = [7.0f32; 8];
+        load_input(&src, &mut dst);
+        assert_eq!(dst[0], 1.0);
+        assert!(dst[1] == 0.0 && dst[1].is_sign_negative());
+        assert!(dst[2] == 0.0 && dst[2].is_sign_positive());
+        assert_eq!(dst[3], f32::MIN_POSITIVE);
+        assert!(dst[4].is_nan());
+        assert_eq!(dst[5], f32::INFINITY);
+        assert!(dst[6] == 0.0 && dst[6].is_sign_negative());
+        assert_eq!(dst[7], 0.0);
+    }
+}
