@@ -446,18 +446,8 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
         }
         Op::MatMul => {
             let (a, b) = (shape(0), shape(1));
-            let a2 = if a.len() == 1 {
-                vec![1, a[0]]
-            } else {
-                a.clone()
-            };
-            let b2 = if b.len() == 1 {
-                vec![b[0], 1]
-            } else {
-                b.clone()
-            };
-            let (m, k, nn) = (a2[a2.len() - 2], a2[a2.len() - 1], b2[b2.len() - 1]);
-            let (ab, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+            let d = crate::ops::gemm::matmul_dims(&a, &b);
+            let (m, k, nn, ab, bb) = (d.m, d.k, d.n, &d.a_batch, &d.b_batch);
             let (pa, pb) = (ab.iter().product::<usize>(), bb.iter().product::<usize>());
             let batch = pa.max(pb);
             if !(pa == 1 || pb == 1 || ab == bb) {
@@ -472,14 +462,7 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             quote! { ::ghostc_runtime::matmul(#batch, #m, #nn, #k, #ai, #sa, #bi, #sb, out); }
         }
         Op::Softmax { axis, coerce_2d } => {
-            let x = shape(0);
-            let outer: usize = x[..*axis].iter().product();
-            let (len, inner) = if *coerce_2d {
-                (x[*axis..].iter().product(), 1)
-            } else {
-                (x[*axis], x[axis + 1..].iter().product())
-            };
-            let [o, l, i] = [outer, len, inner].map(lit);
+            let [o, l, i] = crate::ops::softmax_dims(&shape(0), *axis, *coerce_2d).map(lit);
             let xi = &e[0];
             quote! { ::ghostc_runtime::softmax(#o, #l, #i, #xi, out); }
         }

@@ -353,19 +353,8 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
         }
         Op::MatMul => {
             let (x, y) = (f(a[0])?, f(a[1])?);
-            let (sa, sb) = (&a[0].shape, &a[1].shape);
-            let a2 = if sa.len() == 1 {
-                vec![1, sa[0]]
-            } else {
-                sa.clone()
-            };
-            let b2 = if sb.len() == 1 {
-                vec![sb[0], 1]
-            } else {
-                sb.clone()
-            };
-            let (m, k, n) = (a2[a2.len() - 2], a2[a2.len() - 1], b2[b2.len() - 1]);
-            let (ba, bb) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
+            let d = crate::ops::gemm::matmul_dims(&a[0].shape, &a[1].shape);
+            let (m, k, n, ba, bb) = (d.m, d.k, d.n, &d.a_batch, &d.b_batch);
             let batch = crate::ops::elementwise::broadcast(ba, bb)?;
             let (sta, stb) = (
                 crate::ops::elementwise::broadcast_strides(ba, &batch),
@@ -400,13 +389,7 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
         }
         Op::Softmax { axis, coerce_2d } => {
             let x = f(a[0])?;
-            let s = &a[0].shape;
-            let outer: usize = s[..*axis].iter().product();
-            let (len, inner) = if *coerce_2d {
-                (s[*axis..].iter().product(), 1)
-            } else {
-                (s[*axis], s[axis + 1..].iter().product())
-            };
+            let [outer, len, inner] = crate::ops::softmax_dims(&a[0].shape, *axis, *coerce_2d);
             let mut v = vec![0f32; x.len()];
             for o in 0..outer {
                 for i in 0..inner {

@@ -31,11 +31,18 @@ pub fn infer_gemm(
     Ok(TensorType::f32(vec![m, n]))
 }
 
-/// Numpy matmul shapes, including 1-D operands.
-pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
-    if a.is_empty() || b.is_empty() {
-        return Err("matmul operands must have rank >= 1".into());
-    }
+/// A numpy matmul's operands seen as batches of 2-D matrices: 1-D `a` is a row `[1, k]`, 1-D `b`
+/// a column `[k, 1]`; `a_batch`/`b_batch` are the leading (broadcast) dims.
+pub struct MatMulDims {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub a_batch: Vec<usize>,
+    pub b_batch: Vec<usize>,
+}
+
+/// Splits matmul operand shapes (rank >= 1 each) into [`MatMulDims`].
+pub fn matmul_dims(a: &[usize], b: &[usize]) -> MatMulDims {
     let a2: Vec<usize> = if a.len() == 1 {
         vec![1, a[0]]
     } else {
@@ -46,17 +53,31 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
     } else {
         b.to_vec()
     };
-    let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
-    let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
-    if k != kb {
+    MatMulDims {
+        m: a2[a2.len() - 2],
+        k: a2[a2.len() - 1],
+        n: b2[b2.len() - 1],
+        a_batch: a2[..a2.len() - 2].to_vec(),
+        b_batch: b2[..b2.len() - 2].to_vec(),
+    }
+}
+
+/// Numpy matmul shapes, including 1-D operands.
+pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
+    if a.is_empty() || b.is_empty() {
+        return Err("matmul operands must have rank >= 1".into());
+    }
+    let d = matmul_dims(a, b);
+    let kb = if b.len() == 1 { b[0] } else { b[b.len() - 2] };
+    if d.k != kb {
         return Err(format!("inner dimensions differ: {a:?} and {b:?}"));
     }
-    let mut out = broadcast(&a2[..a2.len() - 2], &b2[..b2.len() - 2])?;
+    let mut out = broadcast(&d.a_batch, &d.b_batch)?;
     if a.len() > 1 {
-        out.push(m);
+        out.push(d.m);
     }
     if b.len() > 1 {
-        out.push(n);
+        out.push(d.n);
     }
     Ok(out)
 }

@@ -304,6 +304,17 @@ impl Op {
     }
 }
 
+/// Softmax over `axis` as `[outer, len, inner]` (with the opset < 13 meaning, `len` spans every
+/// dim from `axis` on).
+pub fn softmax_dims(shape: &[usize], axis: usize, coerce_2d: bool) -> [usize; 3] {
+    let outer = shape[..axis].iter().product();
+    if coerce_2d {
+        [outer, shape[axis..].iter().product(), 1]
+    } else {
+        [outer, shape[axis], shape[axis + 1..].iter().product()]
+    }
+}
+
 /// Requires a float value (the only dtype computed at run time).
 pub fn float(t: &TensorType) -> Result<&TensorType, String> {
     if t.dtype == DType::F32 {
