@@ -440,7 +440,7 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
                 None => quote! { None },
             };
             quote! {
-                ::ghostc_runtime::gemm(&::ghostc_runtime::Gemm { m: #m, n: #nn, k: #k, trans_a: #trans_a, trans_b: #trans_b,
+                ::ghostc_runtime::gemm_par(par, &::ghostc_runtime::Gemm { m: #m, n: #nn, k: #k, trans_a: #trans_a, trans_b: #trans_b,
                     alpha: #al, beta: #be, c_stride_m: #cm, c_stride_n: #cn }, #ai, #bi, #c, out);
             }
         }

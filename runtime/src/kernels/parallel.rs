@@ -2,6 +2,7 @@
 //! (output channels, aligned to groups, per batch item) that run on a [`Par`].
 
 use super::conv::{conv2d, Conv2d};
+use super::gemm::{gemm, Gemm};
 use crate::pool::Par;
 
 /// Parts per thread: a little more than one, so uneven parts balance out.
@@ -81,12 +82,74 @@ pub fn conv2d_par(
     });
 }
 
+/// [`gemm`] split over output columns when it is a matrix-vector product with `b` stored
+/// `[n, k]` (a classifier: one row, weights streamed once), else single-threaded.
+pub fn gemm_par(
+    par: Par<'_>,
+    p: &Gemm,
+    a: &[f32],
+    b: &[f32],
+    c: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let threads = par.threads();
+    if threads <= 1 || p.m != 1 || !p.trans_b || p.n * p.k < 1 << 16 {
+        return gemm(p, a, b, c, output);
+    }
+    let parts = threads * PARTS_PER_THREAD;
+    let (n, k) = (p.n, p.k);
+    par.for_each_part(output, parts, &|i| i * n / parts, &|i, out| {
+        let (j0, j1) = (i * n / parts, (i + 1) * n / parts);
+        if j1 == j0 {
+            return;
+        }
+        let sub = Gemm { n: j1 - j0, ..*p };
+        let c = c.map(|c| &c[j0 * p.c_stride_n..]);
+        gemm(&sub, a, &b[j0 * k..j1 * k], c, out);
+    });
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use crate::activation::Activation;
     use crate::pool::Threads;
     use crate::testutil::Rng;
+
+    #[test]
+    fn gemm_par_matches_gemm() {
+        let t = Threads::new(2);
+        let mut rng = Rng::new(9);
+        for &(n, k, bias) in &[
+            (1000usize, 1280usize, true),
+            (333, 257, false),
+            (7, 5000, true),
+        ] {
+            let p = Gemm {
+                m: 1,
+                n,
+                k,
+                trans_a: false,
+                trans_b: true,
+                alpha: 1.0,
+                beta: 1.0,
+                c_stride_m: 0,
+                c_stride_n: 1,
+            };
+            let (a, b, c) = (rng.vec(k), rng.vec(n * k), rng.vec(n));
+            let c = bias.then_some(c.as_slice());
+            let mut want = std::vec![f32::NAN; n];
+            gemm(&p, &a, &b, c, &mut want);
+            let mut got = std::vec![f32::NAN; n];
+            gemm_par(t.par(), &p, &a, &b, c, &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{n} {k}: {g} vs {w}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn matches_single_threaded_conv() {
