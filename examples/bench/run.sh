@@ -17,7 +17,15 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check onnxruntime numpy
 
-cargo run --release -p ghostc-bench -- \
-    --python "$venv/bin/python" --out examples/bench/RESULTS.md "$@"
+# The table goes to examples/bench/RESULTS.md unless --out says otherwise.
+out=examples/bench/RESULTS.md
+prev=""
+for a in "$@"; do
+    if [ "$prev" = "--out" ]; then out="$a"; fi
+    prev="$a"
+done
 
-{ echo; echo "## Build cost"; echo; examples/bench/build_cost.sh; } | tee -a examples/bench/RESULTS.md
+cargo run --release -p ghostc-bench -- \
+    --python "$venv/bin/python" --out "$out" "$@"
+
+{ echo; echo "## Build cost"; echo; examples/bench/build_cost.sh; } | tee -a "$out"
