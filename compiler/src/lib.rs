@@ -185,7 +185,9 @@ impl Builder {
         ));
         let (c, weights) = compile_to(&self.model, &source, &self.opts)?;
         for w in &c.warnings {
-            println!("cargo:warning=ghostc: {w}");
+            // Warnings quote the model's names: escaped to one printable line, so a name cannot
+            // end the warning and start a cargo directive of its own (`cargo:rustc-link-arg=`).
+            println!("cargo:warning=ghostc: {}", back::namer::comment_text(w));
         }
         Ok(Built {
             source,

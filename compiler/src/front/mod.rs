@@ -65,7 +65,7 @@ pub fn import_bytes(
         return Err(Error::Model("the model is empty (0 bytes)".into()));
     }
     let model = ModelProto::decode(bytes)?;
-    import_model(&model, model_dir, opts)
+    import_model(&model, model_dir, opts, bytes.len())
 }
 
 /// The ONNX op types the front end accepts.
@@ -110,10 +110,19 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Where",
 ];
 
+/// Elements every model may fold into constants on import beyond one per byte of its file (see
+/// `Importer::fold_budget`).
+const FOLD_BUDGET_BASE: usize = 1 << 24;
+
+/// Most nodes a graph may have: dozens of times any CNN's (GhostNet 1.0x has 434), and a bound
+/// on the compile time of a small hostile file (the memory planner is quadratic in values).
+pub const MAX_NODES: usize = 1 << 15;
+
 fn import_model(
     model: &ModelProto,
     model_dir: Option<&Path>,
     opts: &ImportOptions,
+    file_size: usize,
 ) -> Result<Imported> {
     let graph = model
         .graph
@@ -157,6 +166,12 @@ fn import_model(
     if !unsupported.is_empty() {
         return Err(Error::Unsupported(unsupported));
     }
+    if graph.node.len() > MAX_NODES {
+        return Err(Error::Model(format!(
+            "the graph has {} nodes, more than the {MAX_NODES} supported",
+            graph.node.len()
+        )));
+    }
 
     let mut imp = Importer {
         g: Graph {
@@ -166,14 +181,16 @@ fn import_model(
         },
         values: HashMap::new(),
         opset,
+        fold_budget: FOLD_BUDGET_BASE.saturating_add(file_size),
     };
 
+    let mut external = model_dir.map(tensor::External::new);
     for init in &graph.initializer {
         let name = init.name.clone().unwrap_or_default();
         if name.is_empty() {
             return Err(Error::Model("an initializer has no name".into()));
         }
-        let t = tensor::decode(init, model_dir)?;
+        let t = tensor::decode(init, external.as_mut())?;
         let ty = t.ty();
         let n = imp.g.add_node(name.clone(), Op::Const(t), vec![ty]);
         imp.define(&name, ValueRef::new(n, 0), "initializer")?;
@@ -353,6 +370,13 @@ fn input_shape(
             .cloned()
             .ok_or_else(|| err("has no shape; give one with --input-shape".into()));
     }
+    if dims.len() > crate::ir::MAX_RANK {
+        return Err(err(format!(
+            "rank {} is more than the {} dimensions supported",
+            dims.len(),
+            crate::ir::MAX_RANK
+        )));
+    }
     let mut shape = Vec::with_capacity(dims.len());
     for (i, d) in dims.iter().enumerate() {
         let fixed = match &d.value {
@@ -395,6 +419,10 @@ struct Importer {
     g: Graph,
     values: HashMap<String, ValueRef>,
     opset: i64,
+    /// Elements the constants folded from here on may still hold, all together: folding can
+    /// grow data (Expand, ConstantOfShape, Concat of one value with itself, Identity copies),
+    /// so its total, not only each result, is bounded by the file's size.
+    fold_budget: usize,
 }
 
 impl Importer {

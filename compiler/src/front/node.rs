@@ -7,7 +7,7 @@ use super::proto::NodeProto;
 use super::tensor;
 use super::Importer;
 use crate::error::{Error, Result};
-use crate::ir::{checked_len, DType, Data, Tensor, ValueRef};
+use crate::ir::{checked_len, DType, Data, Tensor, ValueRef, MAX_ELEMENTS, MAX_RANK};
 use crate::ops::conv::same_pads;
 use crate::ops::layout::{reshape_shape, slice_axis};
 use crate::ops::resize::{CoordTransform, NearestMode, ResizeMode};
@@ -64,6 +64,16 @@ impl Importer {
     fn add_op(&mut self, cx: &NodeCtx, op: Op, inputs: &[ValueRef]) -> Result<Vec<ValueRef>> {
         let tys: Vec<_> = inputs.iter().map(|&v| self.g.ty(v)).collect();
         let outs = op.infer(&tys).map_err(|e| cx.err(e))?;
+        if let Some(t) = outs.iter().find(|t| checked_len(&t.shape).is_none()) {
+            return Err(cx.err(if t.rank() > MAX_RANK {
+                format!(
+                    "output of rank {} is not supported (at most {MAX_RANK} dimensions)",
+                    t.rank()
+                )
+            } else {
+                format!("output {t} has more than the {MAX_ELEMENTS} elements allowed")
+            }));
+        }
         if let Some(t) = outs.iter().find(|t| t.dtype != DType::F32) {
             return Err(cx.err(format!("would compute a {t} value at run time; integer tensors must be compile-time constants")));
         }
@@ -117,6 +127,28 @@ impl Importer {
         }
         if all_const && !ins.is_empty() && is_foldable(cx.op) {
             let consts: Vec<Option<&Tensor>> = ins.iter().map(|v| self.konst(*v)).collect();
+            // Data movement writes at most what it reads (Concat: the sum of its inputs, which
+            // may repeat one value): bounded before folding. The other folds bound their
+            // output themselves (`folded_len`).
+            if !matches!(
+                cx.op,
+                "Gather"
+                    | "ConstantOfShape"
+                    | "Range"
+                    | "Expand"
+                    | "Add"
+                    | "Sub"
+                    | "Mul"
+                    | "Div"
+                    | "Equal"
+                    | "Where"
+            ) {
+                let reads = consts
+                    .iter()
+                    .flatten()
+                    .fold(0usize, |n, t| n.saturating_add(t.len()));
+                self.within_fold_budget(cx, reads)?;
+            }
             let t = self.fold(cx, &consts)?;
             if let Some(t) = t {
                 if t.len() > MAX_FOLDED {
@@ -125,6 +157,13 @@ impl Importer {
                         t.len()
                     )));
                 }
+                if t.shape.len() > MAX_RANK {
+                    return Err(cx.err(format!(
+                        "folds to a constant of rank {}, more than the {MAX_RANK} dimensions supported",
+                        t.shape.len()
+                    )));
+                }
+                self.fold_budget = self.fold_budget.saturating_sub(t.len());
                 return Ok(vec![self.add_const(cx.name, t)]);
             }
         }
@@ -635,7 +674,7 @@ impl Importer {
                 let mut shape = x.shape[..axis].to_vec();
                 shape.extend(&idx.shape);
                 shape.extend(&x.shape[axis + 1..]);
-                folded_len(cx, &shape)?;
+                self.folded_len(cx, &shape)?;
                 let mut pick: Vec<Vec<usize>> = x.shape.iter().map(|&n| (0..n).collect()).collect();
                 pick[axis] = flat;
                 let t = fold::select(x, &pick);
@@ -646,6 +685,7 @@ impl Importer {
                 let n = checked_len(&shape)
                     .filter(|&n| n <= MAX_FOLDED)
                     .ok_or_else(|| cx.err("shape too large"))?;
+                self.within_fold_budget(cx, n)?;
                 let v = match cx.tensor("value")? {
                     Some(tp) => tensor::decode(tp, None)?,
                     None => Tensor::f32(vec![1], vec![0.0]),
@@ -670,6 +710,7 @@ impl Importer {
                         if n > MAX_FOLDED as f64 {
                             return Err(cx.err("range too long"));
                         }
+                        self.within_fold_budget(cx, n as usize)?;
                         // s + i*dl lies between s and l, but i*dl alone may overflow: wrap.
                         let v: Vec<i64> = (0..n as i64)
                             .map(|i| s.wrapping_add(i.wrapping_mul(dl)))
@@ -685,6 +726,7 @@ impl Importer {
                         if !n.is_finite() || n > MAX_FOLDED as f64 {
                             return Err(cx.err("range too long"));
                         }
+                        self.within_fold_budget(cx, n as usize)?;
                         let v: Vec<f32> = (0..n as usize)
                             .map(|i| (s + i as f64 * dl) as f32)
                             .collect();
@@ -696,7 +738,7 @@ impl Importer {
                 let y = arg(1)?;
                 let op = cx.op;
                 let e = |m: String| cx.err(m);
-                folded_len(
+                self.folded_len(
                     cx,
                     &crate::ops::elementwise::broadcast(&x.shape, &y.shape).map_err(e)?,
                 )?;
@@ -749,7 +791,7 @@ impl Importer {
                 let (a, b) = (arg(1)?, arg(2)?);
                 let bc = crate::ops::elementwise::broadcast;
                 let out = bc(&x.shape, &a.shape).and_then(|s| bc(&s, &b.shape));
-                folded_len(cx, &out.map_err(|m| cx.err(m))?)?;
+                self.folded_len(cx, &out.map_err(|m| cx.err(m))?)?;
                 let cond = x.to_i64s();
                 let idx = |t: &Tensor| (0..t.len() as i64).collect::<Vec<i64>>();
                 let (s1, pick_a) =
@@ -791,7 +833,7 @@ impl Importer {
                 let shape = tensor::shape_from_dims(&ints(1)?).map_err(|e| cx.err(e))?;
                 let out =
                     crate::ops::elementwise::broadcast(&x.shape, &shape).map_err(|e| cx.err(e))?;
-                let n = folded_len(cx, &out)?;
+                let n = self.folded_len(cx, &out)?;
                 let pick: Vec<Vec<usize>> = out
                     .iter()
                     .enumerate()
@@ -933,12 +975,28 @@ impl Importer {
     }
 }
 
-/// Element count of a constant about to be folded, refused above [`MAX_FOLDED`] before any
-/// memory is allocated for it.
-fn folded_len(cx: &NodeCtx, shape: &[usize]) -> Result<usize> {
-    checked_len(shape).filter(|&n| n <= MAX_FOLDED).ok_or_else(|| {
-        cx.err(format!("folds to a constant of shape {shape:?}, more than the {MAX_FOLDED} elements allowed"))
-    })
+impl Importer {
+    /// Element count of a constant about to be folded, refused before any memory is allocated
+    /// for it above [`MAX_FOLDED`] or beyond what is left of the model's fold budget.
+    fn folded_len(&self, cx: &NodeCtx, shape: &[usize]) -> Result<usize> {
+        let n = checked_len(shape).filter(|&n| n <= MAX_FOLDED).ok_or_else(|| {
+            cx.err(format!("folds to a constant of shape {shape:?}, more than the {MAX_FOLDED} elements allowed"))
+        })?;
+        self.within_fold_budget(cx, n)?;
+        Ok(n)
+    }
+
+    /// Refuses folding `n` more elements when the model's fold budget (2^24 elements plus one
+    /// per byte of the file, for all folded constants together) has less left.
+    fn within_fold_budget(&self, cx: &NodeCtx, n: usize) -> Result<()> {
+        if n > self.fold_budget {
+            return Err(cx.err(format!(
+                "folding {n} more elements would exceed the model's budget for folded constants ({} left)",
+                self.fold_budget
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn is_foldable(op: &str) -> bool {
@@ -1049,6 +1107,10 @@ fn opt_pair(cx: &NodeCtx, name: &str) -> Result<[usize; 2]> {
     }
 }
 
+/// Largest pad accepted, explicit or from `auto_pad`: with it, a window that fits its padded
+/// input keeps every index the kernels compute far from overflow.
+const MAX_PAD: usize = 1 << 20;
+
 /// Explicit [top, left, bottom, right] pads from `pads` or `auto_pad`.
 fn spatial_pads(
     cx: &NodeCtx,
@@ -1061,7 +1123,7 @@ fn spatial_pads(
     match auto.as_str() {
         "NOTSET" | "" => match cx.ints("pads")? {
             None => Ok([0; 4]),
-            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..=1 << 20).contains(&v)) => {
+            Some(p) if p.len() == 4 && p.iter().all(|&v| (0..=MAX_PAD as i64).contains(&v)) => {
                 Ok([p[0] as usize, p[1] as usize, p[2] as usize, p[3] as usize])
             }
             Some(p) => Err(cx.err(format!("pads {p:?} must be four non-negative values"))),
@@ -1073,6 +1135,12 @@ fn spatial_pads(
                 .map_err(|e| cx.err(e))?;
             let (l, r) = same_pads(hw[1], kernel[1], strides[1], dilations[1], upper)
                 .map_err(|e| cx.err(e))?;
+            if [t, l, b, r].iter().any(|&p| p > MAX_PAD) {
+                return Err(cx.err(format!(
+                    "auto_pad {auto} needs pads {:?}, more than the {MAX_PAD} supported",
+                    [t, l, b, r]
+                )));
+            }
             Ok([t, l, b, r])
         }
         other => Err(cx.err(format!("auto_pad '{other}' is not valid"))),

@@ -1,8 +1,9 @@
 //! Decoding of ONNX `TensorProto`s in every encoding (typed fields, `raw_data`, external data)
 //! into IR constants. Integer types widen to i64; float16/bfloat16/double convert to f32.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
-use std::path::{Component, Path};
+use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::front::proto::TensorProto;
@@ -61,6 +62,13 @@ pub fn is_supported_type(t: i32) -> bool {
 
 /// Converts ONNX dims to a shape, refusing negative dims and element counts that overflow.
 pub fn shape_from_dims(dims: &[i64]) -> Result<Vec<usize>, String> {
+    if dims.len() > crate::ir::MAX_RANK {
+        return Err(format!(
+            "rank {} is more than the {} dimensions supported",
+            dims.len(),
+            crate::ir::MAX_RANK
+        ));
+    }
     let shape = dims
         .iter()
         .map(|&d| usize::try_from(d).map_err(|_| format!("negative dimension {d} in {dims:?}")))
@@ -69,8 +77,28 @@ pub fn shape_from_dims(dims: &[i64]) -> Result<Vec<usize>, String> {
     Ok(shape)
 }
 
-/// Decodes `t`; `model_dir` anchors external data (None: external data refused).
-pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
+/// Where a model's external data may be read from, and how much of it has been: at most the
+/// total size of the files named, so a small model cannot read one big file many times over.
+pub struct External<'a> {
+    dir: &'a Path,
+    /// Size of every file read so far, by canonical path.
+    sizes: BTreeMap<PathBuf, u64>,
+    read: u64,
+}
+
+impl<'a> External<'a> {
+    /// External data inside `dir`, the model's folder.
+    pub fn new(dir: &'a Path) -> Self {
+        External {
+            dir,
+            sizes: BTreeMap::new(),
+            read: 0,
+        }
+    }
+}
+
+/// Decodes `t`; `ext` anchors and accounts for external data (None: external data refused).
+pub fn decode(t: &TensorProto, ext: Option<&mut External>) -> Result<Tensor> {
     let name = t.name.clone().unwrap_or_default();
     let err = |msg: String| Error::Model(format!("tensor '{name}': {msg}"));
     let dt = t.data_type.unwrap_or(0);
@@ -87,7 +115,7 @@ pub fn decode(t: &TensorProto, model_dir: Option<&Path>) -> Result<Tensor> {
     }
     let external;
     let raw: Option<&[u8]> = if t.data_location == Some(1) {
-        external = read_external(t, &name, elem_size(dt).saturating_mul(n), model_dir)?;
+        external = read_external(t, &name, elem_size(dt).saturating_mul(n), ext)?;
         Some(&external)
     } else {
         t.raw_data.as_deref()
@@ -224,12 +252,13 @@ fn f16_to_f32(h: u16) -> f32 {
 }
 
 /// Reads external data, refusing locations outside the model's folder (absolute paths, `..`,
-/// or symlinks that resolve elsewhere) and ranges beyond the file.
+/// or symlinks that resolve elsewhere), anything but regular files, ranges beyond the file, and
+/// reading more than the files named hold altogether.
 fn read_external(
     t: &TensorProto,
     name: &str,
     expected: usize,
-    model_dir: Option<&Path>,
+    ext: Option<&mut External>,
 ) -> Result<Vec<u8>> {
     let err = |msg: String| Error::ExternalData {
         tensor: name.to_string(),
@@ -257,8 +286,9 @@ fn read_external(
         }
     }
     let location = location.ok_or_else(|| err("no location given".into()))?;
-    let dir = model_dir
-        .ok_or_else(|| err("external data needs the model to be loaded from a file".into()))?;
+    let ext =
+        ext.ok_or_else(|| err("external data needs the model to be loaded from a file".into()))?;
+    let dir = ext.dir;
     let rel = Path::new(&location);
     if location.is_empty()
         || rel.is_absolute()
@@ -289,6 +319,12 @@ fn read_external(
             )));
         }
     }
+    // Only regular files: opening a FIFO would block, a device could stream without end.
+    let meta =
+        std::fs::metadata(&path).map_err(|e| err(format!("cannot open '{location}': {e}")))?;
+    if !meta.is_file() {
+        return Err(err(format!("location '{location}' is not a regular file")));
+    }
     let mut f =
         std::fs::File::open(&path).map_err(|e| err(format!("cannot open '{location}': {e}")))?;
     let size = f.metadata().map_err(|e| err(e.to_string()))?.len();
@@ -300,6 +336,15 @@ fn read_external(
             "range {offset}+{expected} lies beyond the end of '{location}' ({size} bytes)"
         )));
     }
+    ext.sizes.entry(path).or_insert(size);
+    let total = ext.sizes.values().fold(0u64, |a, &s| a.saturating_add(s));
+    let read = ext.read.saturating_add(expected as u64);
+    if read > total {
+        return Err(err(format!(
+            "reading {expected} bytes from '{location}' would bring the external data read to {read} bytes, more than the {total} the files named hold (data may not be read twice)"
+        )));
+    }
+    ext.read = read;
     f.seek(SeekFrom::Start(offset))
         .map_err(|e| err(e.to_string()))?;
     let mut buf = vec![0u8; expected];

@@ -84,11 +84,22 @@ impl fmt::Display for Shape<'_> {
 /// refused as impossible rather than risking overflow or exhausting memory.
 pub const MAX_ELEMENTS: usize = 1 << 31;
 
-/// Product of `dims`, or `None` if it overflows or exceeds [`MAX_ELEMENTS`].
+/// Largest rank any value may have: far above any CNN's, low enough that a value's shape stays
+/// small (every node holds its outputs' shapes, so an unbounded rank read once from the model
+/// would be multiplied by its node count) and per-axis loops stay cheap.
+pub const MAX_RANK: usize = 32;
+
+/// Product of `dims`, or `None` if there are more than [`MAX_RANK`] dims or the product of the
+/// non-zero dims exceeds [`MAX_ELEMENTS`] (so no partial product of an accepted shape overflows,
+/// even for an empty tensor whose other dims are huge).
 pub fn checked_len(dims: &[usize]) -> Option<usize> {
+    if dims.len() > MAX_RANK {
+        return None;
+    }
     dims.iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d.max(1)))
         .filter(|&n| n <= MAX_ELEMENTS)
+        .map(|_| dims.iter().product())
 }
 
 /// Constant tensor data.

@@ -221,10 +221,14 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
         }
         Op::GlobalAveragePool => {
             let x = f(a[0])?;
-            let hw: usize = a[0].shape[2..].iter().product();
-            one(x
-                .chunks(hw.max(1))
-                .map(|p| (p.iter().map(|&v| f64::from(v)).sum::<f64>() / hw as f64) as f32)
+            let (lead, spatial) = a[0].shape.split_at(a[0].shape.len().min(2));
+            let hw: usize = spatial.iter().product();
+            // One mean per (n, c), even over an empty window (0/0: NaN, as the kernel gives).
+            one((0..lead.iter().product::<usize>())
+                .map(|i| {
+                    let p = x.get(i * hw..(i + 1) * hw).unwrap_or_default();
+                    (p.iter().map(|&v| f64::from(v)).sum::<f64>() / hw as f64) as f32
+                })
                 .collect())
         }
         Op::ReduceMean { axes, .. } => {

@@ -45,10 +45,13 @@ pub fn slice_axis(
         return Ok(SliceAxis {
             axis,
             start: 0,
-            step,
+            step: step.signum(),
             len: 0,
         });
     }
+    // A step of magnitude d or more takes at most the start element, as a step of d does; the
+    // clamp keeps `-step` and the kernels' index arithmetic from overflowing.
+    let step = step.clamp(-d, d);
     let norm = |v: i64| if v < 0 { v.saturating_add(d) } else { v };
     let (s, e) = (norm(start), norm(end));
     let (s, e) = if step > 0 {
@@ -173,6 +176,12 @@ pub fn infer_squeeze(x: &TensorType, axes: &[usize]) -> Result<TensorType, Strin
 
 pub fn infer_unsqueeze(x: &TensorType, axes: &[usize]) -> Result<TensorType, String> {
     let r = x.rank() + axes.len();
+    if r > crate::ir::MAX_RANK {
+        return Err(format!(
+            "unsqueeze to rank {r}: at most {} dimensions are supported",
+            crate::ir::MAX_RANK
+        ));
+    }
     let mut shape = Vec::with_capacity(r);
     let mut it = x.shape.iter();
     for i in 0..r {

@@ -38,11 +38,17 @@ pub struct Resize {
 
 impl Resize {
     pub fn infer(&self, x: &TensorType) -> Result<TensorType, String> {
-        let [n, c, _, _] = x.shape[..] else {
+        let [n, c, h, w] = x.shape[..] else {
             return Err(format!(
                 "only resizing the last two dims of a rank-4 input is supported, got {x}"
             ));
         };
+        if (h == 0 || w == 0) && self.size[0] > 0 && self.size[1] > 0 {
+            return Err(format!(
+                "cannot resize the empty {x} to {}x{}: there is nothing to sample",
+                self.size[0], self.size[1]
+            ));
+        }
         Ok(TensorType::f32(vec![n, c, self.size[0], self.size[1]]))
     }
 }

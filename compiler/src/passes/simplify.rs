@@ -1,9 +1,31 @@
 //! Clean-up to a fixed point: constant folding, removal of Identity and Dropout, no-op Slices
 //! and reshapes, merging of reshape chains, and dead-node elimination.
 
+use petgraph::stable_graph::NodeIndex;
+
 use crate::ir::{Graph, ValueRef};
 use crate::ops::eval::eval_node;
 use crate::ops::Op;
+
+/// Most work (elements written plus multiply-adds or window reads) a constant fold may take.
+/// Above it the node stays a run-time op on constant operands, as the model wrote it: a small
+/// file must not make the compiler allocate gigabytes or compute for minutes.
+const MAX_FOLD_WORK: u64 = 1 << 24;
+
+fn fold_work(g: &Graph, n: NodeIndex) -> u64 {
+    let node = g.node(n);
+    let written = node
+        .outputs
+        .iter()
+        .fold(0u64, |a, t| a.saturating_add(t.len() as u64));
+    let window = match &node.op {
+        Op::Pool(p) => (p.kernel[0] as u64).saturating_mul(p.kernel[1] as u64),
+        _ => 1,
+    };
+    written
+        .saturating_mul(window)
+        .saturating_add(crate::analysis::cost::macs(g, n))
+}
 
 fn is_reshape(op: &Op) -> bool {
     matches!(
@@ -28,6 +50,7 @@ pub fn simplify(g: &mut Graph) -> Result<bool, String> {
             if !matches!(node.op, Op::Input | Op::Const(_))
                 && !ins.is_empty()
                 && node.outputs.len() == 1
+                && fold_work(g, n) <= MAX_FOLD_WORK
             {
                 if let Some(args) = ins
                     .iter()
