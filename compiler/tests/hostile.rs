@@ -815,11 +815,13 @@ fn constant_subgraphs_of_runtime_ops_stay_cheap() {
         )
         .node("Add", "add", &["x", "m"], &["y"], vec![])
         .output("y");
-    let _ = run_model("constant resize", &m);
+    // Left a run-time Resize (its output would be 1.6e9 elements): the model asks for that.
+    run_model("constant resize", &m).compiled("constant resize");
+    // A conv of two folded constants (100 K elements) costing 71 M multiply-adds.
     let m = Model::new(13)
         .input("x", &[1, 1, 1, 1])
-        .init_i64("xs", &[4], &[1, 16, 256, 256])
-        .init_i64("ws", &[4], &[16, 16, 127, 127])
+        .init_i64("xs", &[4], &[1, 8, 64, 64])
+        .init_i64("ws", &[4], &[8, 8, 31, 31])
         .node(
             "ConstantOfShape",
             "cx",
@@ -845,7 +847,8 @@ fn constant_subgraphs_of_runtime_ops_stay_cheap() {
         )
         .node("Add", "add", &["x", "m"], &["y"], vec![])
         .output("y");
-    let _ = run_model("constant conv", &m);
+    let src = run_model("constant conv", &m).compiled("constant conv");
+    assert!(src.contains("conv"), "{src}");
 }
 
 // ---- attributes -------------------------------------------------------------------------------
@@ -1302,6 +1305,32 @@ fn hostile_names_are_sanitised() {
     }
 }
 
+/// `--emit dot` quotes node names in labels: escaped, so every string closes on its own line
+/// and no name adds attributes (such as `image=`, which Graphviz reads from disk).
+#[test]
+fn hostile_names_stay_inside_dot_labels() {
+    let g = evil_model().import().expect("import").graph;
+    let dot = ghostc::ir::dot::to_dot(&g);
+    for line in dot.lines() {
+        let mut quotes = 0;
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => quotes += 1,
+                _ => {}
+            }
+        }
+        assert!(quotes % 2 == 0, "unbalanced quotes: {line}");
+        assert!(!code_part(line).contains("evil"), "{line}");
+    }
+    assert!(dot
+        .lines()
+        .all(|l| l.starts_with("  ") || l.starts_with("digraph") || l == "}"));
+}
+
 /// A model whose input name and symbolic batch dim (both quoted in a warning) try to start cargo
 /// directives of their own.
 fn directive_injection_model() -> Model {
@@ -1536,6 +1565,30 @@ fn resize_of_an_empty_input() {
         let msg = run_model(what, &m).refused(what);
         assert!(msg.contains("nothing to sample"), "{what}: {msg}");
     }
+}
+
+/// `graph` target, second 30-minute run (two "slow units"): ConstantOfShape of 16.7 M elements,
+/// under the fold budget as it was (2^24), as a graph output: 64 MiB of weights from a 200-byte
+/// model, 20 s and 1 GiB to emit inline. The budget is now 2^20 elements beyond the file's size.
+#[test]
+fn fuzz_folded_constants_stay_small() {
+    let fill = |n: i64| {
+        Model::new(12)
+            .input("x", &[1, 8, 2, 2])
+            .init_i64("shape", &[1], &[n])
+            .node("ConstantOfShape", "fill", &["shape"], &["y"], vec![])
+            .output("y")
+    };
+    let msg = run_model("16.7 M", &fill(16_742_913)).refused("16.7 M");
+    assert!(msg.contains("budget for folded constants"), "{msg}");
+    // At the budget: compiled, inline weights included, well within the clock.
+    let m = fill(1 << 20);
+    let dir = temp_dir("hostile_fold_budget");
+    let opts = CompileOptions {
+        weights_mode: ghostc::WeightsMode::Inline,
+        ..options()
+    };
+    compile_file("at the budget, inline", &m.write_to(&dir), &opts).compiled("inline");
 }
 
 /// `graph` target, first 30-minute run: `simplify` folded GlobalAveragePool over a constant whose

@@ -111,8 +111,9 @@ pub const SUPPORTED_OPS: &[&str] = &[
 ];
 
 /// Elements every model may fold into constants on import beyond one per byte of its file (see
-/// `Importer::fold_budget`).
-const FOLD_BUDGET_BASE: usize = 1 << 24;
+/// `Importer::fold_budget`). Folded constants become weights: this bounds what a tiny file can
+/// make ghostc write (4 MiB of f32).
+const FOLD_BUDGET_BASE: usize = 1 << 20;
 
 /// Most nodes a graph may have: dozens of times any CNN's (GhostNet 1.0x has 434), and a bound
 /// on the compile time of a small hostile file (the memory planner is quadratic in values).

@@ -986,7 +986,7 @@ impl Importer {
         Ok(n)
     }
 
-    /// Refuses folding `n` more elements when the model's fold budget (2^24 elements plus one
+    /// Refuses folding `n` more elements when the model's fold budget (2^20 elements plus one
     /// per byte of the file, for all folded constants together) has less left.
     fn within_fold_budget(&self, cx: &NodeCtx, n: usize) -> Result<()> {
         if n > self.fold_budget {

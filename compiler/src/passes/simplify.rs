@@ -9,8 +9,9 @@ use crate::ops::Op;
 
 /// Most work (elements written plus multiply-adds or window reads) a constant fold may take.
 /// Above it the node stays a run-time op on constant operands, as the model wrote it: a small
-/// file must not make the compiler allocate gigabytes or compute for minutes.
-const MAX_FOLD_WORK: u64 = 1 << 24;
+/// file must not make the compiler allocate, compute or emit (folded values become weights)
+/// out of proportion.
+const MAX_FOLD_WORK: u64 = 1 << 20;
 
 fn fold_work(g: &Graph, n: NodeIndex) -> u64 {
     let node = g.node(n);
