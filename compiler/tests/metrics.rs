@@ -75,7 +75,11 @@ fn metrics() {
             let _ = writeln!(s, "{stage:<28}{nodes:>12}");
         }
         let _ = writeln!(s);
-        let rows: [(&str, String); 10] = [
+        let in_place =
+            g.g.node_indices()
+                .filter(|&n| ghostc::analysis::memory::runs_in_place(&compiled.plan, &g, n))
+                .count();
+        let rows: [(&str, String); 12] = [
             (
                 "batch norms folded",
                 (bn_before - count(&g, is_batch_norm)).to_string(),
@@ -92,6 +96,8 @@ fn metrics() {
                 "activations fused",
                 (act_before - count(&g, is_activation)).to_string(),
             ),
+            ("values in nhwc", g.layouts.len().to_string()),
+            ("ops run in place", in_place.to_string()),
             ("arena bytes", cost::thousands(arena)),
             ("liveness lower bound bytes", cost::thousands(bound)),
             (

@@ -7,7 +7,7 @@
 mod support;
 
 use ghostc::front::proto::AttributeProto;
-use ghostc::ir::{Graph, Tensor};
+use ghostc::ir::{Graph, Tensor, ValueRef};
 use ghostc::ops::fused::{GhostModule, SqueezeExcite};
 use ghostc::ops::{eval, Activation, Conv, Op};
 use ghostc::pipeline::{self, PassOptions};
@@ -797,7 +797,7 @@ fn squeeze_excite_with_a_second_reader_of_the_mean_does_not_fuse() {
         .op("Sigmoid", "pooled", &["mean"])
         .output("pooled");
     let g = optimise(&m, "fuse_squeeze_excite");
-    assert_eq!(ops(&g), "conv:3 mul:1 reduce_mean:1 sigmoid:1");
+    assert_eq!(ops(&g), "conv:3 global_avg_pool:1 mul:1 sigmoid:1");
 }
 
 #[test]
@@ -807,7 +807,133 @@ fn squeeze_excite_with_a_broadcast_gate_does_not_fuse() {
         &squeeze_excite("ReduceMean", true, 1),
         "fuse_squeeze_excite",
     );
-    assert_eq!(ops(&g), "conv:3 mul:1 reduce_mean:1");
+    assert_eq!(ops(&g), "conv:3 global_avg_pool:1 mul:1");
+}
+
+// ---- plan_layout -------------------------------------------------------------------------------
+
+/// The layout of each computing node's output, in schedule order: `"conv:nhwc relu:nchw"`.
+fn layouts(g: &Graph) -> String {
+    g.topo_order()
+        .expect("acyclic")
+        .into_iter()
+        .filter(|&n| !matches!(g.node(n).op, Op::Input | Op::Const(_)))
+        .map(|n| format!("{}:{}", g.node(n).op.name(), g.layout(ValueRef::new(n, 0))))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// pointwise 32 -> 32 (relu), depthwise 3x3 (relu), pointwise 32 -> 32 over a `h` x `h` plane,
+/// then `tail` ("none": the last conv is the output; otherwise that unary op follows it).
+fn small_plane_chain(h: i64, c: i64, tail: &str) -> Model {
+    let m = Model::new(13)
+        .input("x", &[1, c, h, h])
+        .conv("pw1", "x", c, c, 1, 1, true)
+        .op("Relu", "r1", &["pw1"])
+        .conv("dw", "r1", c, c, 3, c, true)
+        .op("Relu", "r2", &["dw"])
+        .conv("pw2", "r2", c, c, 1, 1, true);
+    if tail == "none" {
+        m.output("pw2")
+    } else {
+        m.op(tail, "tail", &["pw2"]).output("tail")
+    }
+}
+
+#[test]
+fn plan_layout_picks_nhwc_between_the_edges_of_a_small_plane() {
+    let g = optimise(
+        &small_plane_chain(7, 32, "GlobalAveragePool"),
+        "plan_layout",
+    );
+    // The input (NCHW, the model's edge) is read by a pointwise conv that writes NHWC; the pool
+    // reads NHWC and makes a 1x1 plane, NCHW again. No transpose anywhere.
+    assert_eq!(
+        layouts(&g),
+        "conv:nhwc conv:nhwc conv:nhwc global_avg_pool:nchw"
+    );
+}
+
+#[test]
+fn plan_layout_keeps_nchw_for_graph_outputs_and_ops_without_nhwc_kernels() {
+    // The last conv is the graph output, so NCHW; no kernel reads NHWC to write NCHW, and the
+    // depthwise conv before it cannot change layout either: the requirement reaches the input.
+    let g = optimise(&small_plane_chain(7, 32, "none"), "plan_layout");
+    assert_eq!(layouts(&g), "conv:nchw conv:nchw conv:nchw");
+    // Likewise for a Flatten, whose element order is the NCHW one.
+    let g = optimise(&small_plane_chain(7, 32, "Flatten"), "plan_layout");
+    assert_eq!(layouts(&g), "conv:nchw conv:nchw conv:nchw flatten:nchw");
+    // A squeeze-excite-free block whose end is pooled keeps NHWC up to the pool.
+    let g = optimise(
+        &small_plane_chain(7, 32, "GlobalAveragePool"),
+        "plan_layout",
+    );
+    assert!(layouts(&g).starts_with("conv:nhwc"), "{g}");
+}
+
+#[test]
+fn plan_layout_keeps_nchw_for_large_planes_and_few_channels() {
+    let g = optimise(
+        &small_plane_chain(28, 32, "GlobalAveragePool"),
+        "plan_layout",
+    );
+    assert!(!layouts(&g).contains("nhwc"), "{g}");
+    let g = optimise(&small_plane_chain(7, 8, "GlobalAveragePool"), "plan_layout");
+    assert!(!layouts(&g).contains("nhwc"), "{g}");
+}
+
+#[test]
+fn plan_layout_does_not_start_nhwc_at_a_depthwise_conv() {
+    // A depthwise conv has no NCHW-in, NHWC-out kernel: a stride-2 one from a large NCHW plane
+    // writes NCHW, and the pointwise conv after it is where NHWC begins.
+    let m = Model::new(13)
+        .input("x", &[1, 32, 28, 28])
+        .node(
+            "Conv",
+            "dw",
+            &["x", "dw.weight"],
+            &["dw"],
+            vec![
+                a_ints("kernel_shape", &[3, 3]),
+                a_ints("pads", &[1; 4]),
+                a_ints("strides", &[2, 2]),
+                a_int("group", 32),
+            ],
+        )
+        .init_rand("dw.weight", &[32, 1, 3, 3], 7)
+        .conv("pw", "dw", 32, 32, 1, 1, true)
+        .op("GlobalAveragePool", "gap", &["pw"])
+        .output("gap");
+    let g = optimise(&m, "plan_layout");
+    assert_eq!(layouts(&g), "conv:nchw conv:nhwc global_avg_pool:nchw");
+}
+
+#[test]
+fn plan_layout_is_bisectable_and_checked_by_verify() {
+    let before = small_plane_chain(7, 32, "GlobalAveragePool")
+        .import()
+        .expect("import")
+        .graph;
+    // Disabled, everything stays NCHW.
+    let mut off = before.clone();
+    let opts = PassOptions {
+        disable: vec!["plan_layout".into()],
+        ..Default::default()
+    };
+    pipeline::run_passes(&mut off, &opts, &mut |_, _| Ok(())).expect("passes");
+    assert!(off.layouts.is_empty());
+    // A layout no kernel can run is refused by the verifier, naming the node.
+    let mut bad = run_until(&before, "plan_layout");
+    let pool = bad
+        .topo_order()
+        .expect("acyclic")
+        .into_iter()
+        .find(|&n| matches!(bad.node(n).op, Op::GlobalAveragePool))
+        .expect("pool");
+    bad.layouts
+        .insert(ValueRef::new(pool, 0), ghostc::ir::layout::Layout::Nhwc);
+    let err = ghostc::ir::verify::verify(&bad).expect_err("an nhwc pool output");
+    assert!(err.contains("'tail'") && err.contains("no kernel"), "{err}");
 }
 
 // ---- simplify ----------------------------------------------------------------------------------
@@ -893,6 +1019,36 @@ fn simplify_merges_reshape_chains() {
         })
         .expect("a reshape");
     assert_eq!(reshape, [4, 9, 1]);
+}
+
+#[test]
+fn simplify_turns_a_spatial_reduce_mean_into_a_global_average_pool() {
+    let m = |axes: &[i64], keepdims: i64| {
+        Model::new(13)
+            .input("x", &[2, 4, 3, 5])
+            .node(
+                "ReduceMean",
+                "mean",
+                &["x"],
+                &["mean"],
+                vec![a_ints("axes", axes), a_int("keepdims", keepdims)],
+            )
+            .output("mean")
+    };
+    assert_eq!(
+        ops(&optimise(&m(&[2, 3], 1), "simplify")),
+        "global_avg_pool:1"
+    );
+    assert_eq!(
+        ops(&optimise(&m(&[-2, -1], 1), "simplify")),
+        "global_avg_pool:1"
+    );
+    // Other axes, or dropping them, stay a ReduceMean.
+    assert_eq!(ops(&optimise(&m(&[2, 3], 0), "simplify")), "reduce_mean:1");
+    assert_eq!(
+        ops(&optimise(&m(&[1, 2, 3], 1), "simplify")),
+        "reduce_mean:1"
+    );
 }
 
 #[test]

@@ -200,6 +200,27 @@ def nan_inf():
     g.save("nan_inf", [1, 8, 12, 12], y, special=True)
 
 
+def small_planes():
+    # The late stages of a GhostNet, where ghostc picks NHWC: batch 2, 14x14 -> 7x7, channel
+    # counts that are not multiples of a vector (20, 33), a stride-2 5x5 depthwise conv, SE, an
+    # odd-width Ghost module with a residual, and the pooled head.
+    g = G(7)
+    x = g.ghost("input", 20, 40)
+    x = g.conv(x, 40, 40, k=(5, 5), stride=2, group=40)
+    x = g.se(x, 40, 12)
+    x = g.ghost(x, 40, 33, relu=False)
+    s = g.conv("input", 20, 20, k=(5, 5), stride=2, group=20)
+    s = g.conv(s, 20, 33)
+    x = g.op("Add", [x, s])
+    x = g.ghost(x, 33, 64)
+    x = g.op("Relu", [g.conv(x, 64, 48)])
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    w = g.w((10, 48))
+    b = g.w((10,), scale=0.1)
+    y = g.op("Gemm", [x, w, b], transB=1)
+    g.save("small_planes", [2, 20, 14, 14], y)
+
+
 if __name__ == "__main__":
     ghost_module()
     ghost_module_odd()
@@ -207,3 +228,4 @@ if __name__ == "__main__":
     stride2()
     mixed_ops()
     nan_inf()
+    small_planes()

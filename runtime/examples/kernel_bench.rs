@@ -2,7 +2,9 @@
 //! median time and GFLOP/s per shape, and totals per kernel kind.
 //!
 //! `cargo run --release -p ghostc-runtime --example kernel_bench [FILTER]`
-//! (FILTER keeps the rows whose kind contains it, e.g. `pw`, `dw`).
+//! (FILTER keeps the rows whose kind contains it, e.g. `pw`, `dw`; `add` also
+//! compares `conv2d` + `add_assign` with `conv2d_add` on the residual convolutions;
+//! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes).
 
 use ghostc_runtime::*;
 use std::collections::BTreeMap;
@@ -90,6 +92,37 @@ const ADDS: &[usize] = &[
     47040, 47040, 47040, 47040,
 ];
 
+/// (c_in, c_out, h, w, kernel, calls) of the convolutions whose output gets a residual:
+/// the last pointwise (`kernel` 1) and depthwise 3x3 (`kernel` 3, `c_in == c_out`) conv of
+/// each ghost bottleneck with an identity or conv shortcut, and the shortcut's own closing
+/// pointwise conv. No activation, stride 1, batch 1.
+#[rustfmt::skip]
+const RESIDUAL_CONVS: &[(usize, usize, usize, usize, usize, usize)] = &[
+    (16, 8, 112, 112, 1, 1),
+    (8, 8, 112, 112, 3, 1),
+    (48, 12, 56, 56, 1, 1),
+    (72, 12, 56, 56, 1, 1),
+    (12, 12, 56, 56, 3, 2),
+    (16, 24, 56, 56, 1, 1),
+    (72, 20, 28, 28, 1, 1),
+    (120, 20, 28, 28, 1, 1),
+    (20, 20, 28, 28, 3, 2),
+    (24, 40, 28, 28, 1, 1),
+    (240, 40, 14, 14, 1, 1),
+    (200, 40, 14, 14, 1, 1),
+    (184, 40, 14, 14, 1, 2),
+    (40, 40, 14, 14, 3, 4),
+    (40, 80, 14, 14, 1, 1),
+    (480, 56, 14, 14, 1, 1),
+    (672, 56, 14, 14, 1, 1),
+    (56, 56, 14, 14, 3, 2),
+    (80, 112, 14, 14, 1, 1),
+    (672, 80, 7, 7, 1, 1),
+    (960, 80, 7, 7, 1, 4),
+    (80, 80, 7, 7, 3, 5),
+    (112, 160, 7, 7, 1, 1),
+];
+
 struct Rng(u32);
 
 impl Rng {
@@ -127,9 +160,90 @@ fn time_per_call(mut f: impl FnMut()) -> (f64, f64) {
     (times[times.len() / 2], times[0])
 }
 
+/// `conv2d` then `add_assign` against `conv2d_add` on [`RESIDUAL_CONVS`]: median and minimum
+/// microseconds per call of each, and the totals per inference. Not part of the totals table
+/// (these convolutions are already counted under `pw` and `dw`).
+fn residual_rows(rng: &mut Rng) {
+    println!();
+    println!(
+        "{:<10} {:>26} {:>9} {:>9} {:>6} {:>5} {:>9} {:>9}",
+        "conv2d_add",
+        "shape (cin>cout hxw k)",
+        "sep us",
+        "fused us",
+        "ratio",
+        "calls",
+        "sep min",
+        "fus min"
+    );
+    // (separate, fused) per inference, median and minimum.
+    let (mut sep, mut fused, mut sep_min, mut fused_min) = (0.0, 0.0, 0.0, 0.0);
+    for &(c_in, c_out, h, w, k, calls) in RESIDUAL_CONVS {
+        let pad = k / 2;
+        let p = Conv2d {
+            n: 1,
+            c_in,
+            h_in: h,
+            w_in: w,
+            c_out,
+            h_out: h,
+            w_out: w,
+            kernel_h: k,
+            kernel_w: k,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: pad,
+            pad_left: pad,
+            dilation_h: 1,
+            dilation_w: 1,
+            group: if k == 1 { 1 } else { c_in },
+            activation: NONE,
+        };
+        let x = rng.vec(c_in * h * w);
+        let wt = rng.vec(c_out * (c_in / p.group) * k * k);
+        let b = rng.vec(c_out);
+        let r = rng.vec(c_out * h * w);
+        let mut y = vec![0.0; c_out * h * w];
+        let (ts, ts_min) = time_per_call(|| {
+            conv2d(&p, &x, &wt, Some(&b), &mut y);
+            add_assign(&mut y, &r);
+        });
+        let (tf, tf_min) = time_per_call(|| conv2d_add(&p, &x, &wt, Some(&b), Some(&r), &mut y));
+        let kind = if k == 1 { "pw+res" } else { "dw+res" };
+        println!(
+            "{kind:<10} {:>26} {:>9.1} {:>9.1} {:>6.2} {calls:>5} {:>9.1} {:>9.1}",
+            format!("{c_in}>{c_out} {h}x{w} {k}"),
+            ts * 1e6,
+            tf * 1e6,
+            tf / ts,
+            ts_min * 1e6,
+            tf_min * 1e6
+        );
+        let c = calls as f64;
+        sep += ts * c;
+        fused += tf * c;
+        sep_min += ts_min * c;
+        fused_min += tf_min * c;
+    }
+    println!(
+        "{:<10} {:>26} {:>9.1} {:>9.1} {:>6.2} {:>5} {:>9.1} {:>9.1}",
+        "total/inf",
+        "",
+        sep * 1e6,
+        fused * 1e6,
+        fused / sep,
+        "",
+        sep_min * 1e6,
+        fused_min * 1e6
+    );
+}
+
 fn main() {
     let filter = std::env::args().nth(1).unwrap_or_default();
     let mut rng = Rng(0x1234_5678);
+    if filter == "nhwc" {
+        return nhwc_vs_nchw(&mut rng);
+    }
     // kind -> (median seconds per inference, flops per inference, minimum seconds)
     let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
     println!(
@@ -279,6 +393,7 @@ fn main() {
         let mut y = vec![0.0; 960];
         let (t, tmin) = time_per_call(|| global_avg_pool(960, 49, &x, &mut y));
         totals.insert("gap", (t, 960.0 * 49.0, tmin));
+        residual_rows(&mut rng);
     }
 
     println!();
@@ -303,5 +418,156 @@ fn main() {
         all * 1e6,
         "",
         all_min * 1e6
+    );
+}
+
+/// A copy of `v` at a 64-byte-aligned address, as the memory plan's arena
+/// offsets intend (a plain `Vec` of this size sits 16 bytes past a page
+/// boundary, which splits every 64-byte vector of an NHWC pixel over two
+/// cache lines).
+fn aligned(v: &[f32]) -> (Vec<f32>, std::ops::Range<usize>) {
+    let mut buf = vec![0.0; v.len() + 16];
+    let at = (64 - buf.as_ptr() as usize % 64) % 64 / 4;
+    buf[at..at + v.len()].copy_from_slice(v);
+    (buf, at..at + v.len())
+}
+
+/// `nhwc`: the NCHW kernel and the NHWC kernel side by side on every pointwise
+/// and depthwise shape with at most 784 input positions and every
+/// squeeze-excite with at most 196 (median us per call; ratio = NCHW / NHWC,
+/// above 1 when NHWC is faster), then totals per kind (us per inference).
+/// All buffers are 64-byte aligned.
+fn nhwc_vs_nchw(rng: &mut Rng) {
+    // kind -> (NCHW, NHWC) seconds per inference
+    let mut totals: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+    println!(
+        "{:<9} {:>26} {:>9} {:>9} {:>6} {:>8} {:>8} {:>5}",
+        "kind",
+        "shape (cin>cout hxw k/s g)",
+        "nchw us",
+        "nhwc us",
+        "ratio",
+        "nchw GF",
+        "nhwc GF",
+        "calls"
+    );
+    let mut row =
+        |kind: &'static str, shape: String, flops: f64, calls: usize, t0: f64, t1: f64| {
+            println!(
+                "{kind:<9} {shape:>26} {:>9.1} {:>9.1} {:>6.2} {:>8.1} {:>8.1} {calls:>5}",
+                t0 * 1e6,
+                t1 * 1e6,
+                t0 / t1,
+                flops / t0 * 1e-9,
+                flops / t1 * 1e-9,
+            );
+            let e = totals.entry(kind).or_default();
+            e.0 += t0 * calls as f64;
+            e.1 += t1 * calls as f64;
+        };
+    for &(n, c_in, h_in, w_in, c_out, h_out, w_out, kh, kw, sh, sw, pt, pl, group, act, calls) in
+        CONVS
+    {
+        let pointwise = kh == 1 && kw == 1 && group == 1;
+        let depthwise = group == c_in && group == c_out;
+        if h_in * w_in > 784 || !(pointwise || depthwise) {
+            continue;
+        }
+        let p = Conv2d {
+            n,
+            c_in,
+            h_in,
+            w_in,
+            c_out,
+            h_out,
+            w_out,
+            kernel_h: kh,
+            kernel_w: kw,
+            stride_h: sh,
+            stride_w: sw,
+            pad_top: pt,
+            pad_left: pl,
+            dilation_h: 1,
+            dilation_w: 1,
+            group,
+            activation: act,
+        };
+        let kind = if pointwise {
+            if h_in * w_in == 1 {
+                "pw-gemv"
+            } else {
+                "pw"
+            }
+        } else {
+            match (kh, sh) {
+                (3, 1) => "dw3x3s1",
+                (3, _) => "dw3x3s2",
+                (5, 1) => "dw5x5s1",
+                _ => "dw5x5s2",
+            }
+        };
+        // Timing only: the same random values serve as either layout.
+        let (x, xr) = aligned(&rng.vec(n * c_in * h_in * w_in));
+        let (w, wr) = aligned(&rng.vec(c_out * (c_in / group) * kh * kw));
+        let (b, br) = aligned(&rng.vec(c_out));
+        let (mut y, yr) = aligned(&vec![0.0; n * c_out * h_out * w_out]);
+        let (x, w, b, y) = (&x[xr], &w[wr], &b[br], &mut y[yr]);
+        let (t0, _) = time_per_call(|| conv2d(&p, x, w, Some(b), y));
+        let (t1, _) = time_per_call(|| conv2d_nhwc(Par::SINGLE, &p, false, x, w, Some(b), None, y));
+        let flops = 2.0 * (n * c_out * h_out * w_out * (c_in / group) * kh * kw) as f64;
+        let shape = format!("{c_in}>{c_out} {h_in}x{w_in} {kh}/{sh} g{group}");
+        row(kind, shape, flops, calls, t0, t1);
+    }
+    for &(c, spatial, mid) in SES.iter().filter(|s| s.1 <= 196) {
+        let p = SqueezeExcite {
+            n: 1,
+            c,
+            spatial,
+            mid,
+            act: Activation::Relu,
+            gate: Activation::HardSigmoid {
+                alpha: 1.0 / 6.0,
+                beta: 0.5,
+            },
+        };
+        let (x, xr) = aligned(&rng.vec(c * spatial));
+        let (w1, b1, w2, b2) = (rng.vec(mid * c), rng.vec(mid), rng.vec(c * mid), rng.vec(c));
+        let mut scratch = vec![0.0; c + mid];
+        let (mut y, yr) = aligned(&vec![0.0; c * spatial]);
+        let (x, y) = (&x[xr], &mut y[yr]);
+        let (t0, _) = time_per_call(|| squeeze_excite(&p, x, &w1, &b1, &w2, &b2, &mut scratch, y));
+        let (t1, _) =
+            time_per_call(|| squeeze_excite_nhwc(&p, x, &w1, &b1, &w2, &b2, &mut scratch, y));
+        let flops = (2 * c * spatial + 4 * c * mid) as f64;
+        row("se", format!("{c} {spatial} mid {mid}"), flops, 1, t0, t1);
+    }
+    let (x, xr) = aligned(&rng.vec(960 * 49));
+    let (x, mut y) = (&x[xr], vec![0.0; 960]);
+    let (t0, _) = time_per_call(|| global_avg_pool(960, 49, x, &mut y));
+    let (t1, _) = time_per_call(|| global_avg_pool_nhwc(1, 960, 49, x, &mut y));
+    row("gap", "960 49".to_string(), 960.0 * 49.0, 1, t0, t1);
+
+    println!();
+    println!(
+        "{:<9} {:>9} {:>9} {:>6}",
+        "kind", "nchw us", "nhwc us", "ratio"
+    );
+    let (mut all0, mut all1) = (0.0, 0.0);
+    for (kind, (t0, t1)) in &totals {
+        println!(
+            "{kind:<9} {:>9.1} {:>9.1} {:>6.2}",
+            t0 * 1e6,
+            t1 * 1e6,
+            t0 / t1
+        );
+        all0 += t0;
+        all1 += t1;
+    }
+    println!(
+        "{:<9} {:>9.1} {:>9.1} {:>6.2}",
+        "total",
+        all0 * 1e6,
+        all1 * 1e6,
+        all0 / all1
     );
 }

@@ -39,6 +39,7 @@ pub use kernels::copy::*;
 pub use kernels::elementwise::*;
 pub use kernels::fused::*;
 pub use kernels::gemm::*;
+pub use kernels::nhwc::*;
 pub use kernels::parallel::*;
 pub use kernels::pool::*;
 pub use kernels::reduce::*;

@@ -3,6 +3,9 @@
 //! nothing, so generated code is the same either way.
 
 use core::marker::PhantomData;
+use core::ops::Range;
+
+pub(crate) use split::{SplitRead, SplitWrite};
 
 /// The threads a model owns: none (single-threaded, the default and the `no_std` case) or a
 /// persistent pool.
@@ -107,6 +110,210 @@ impl Par<'_> {
             let (part, tail) = core::mem::take(&mut rest).split_at_mut(bounds(i + 1) - bounds(i));
             f(i, part);
             rest = tail;
+        }
+    }
+}
+
+impl Par<'_> {
+    /// Runs `f(i, read, write)` for every part `i in 0..parts`, in parallel when there is a
+    /// pool, over `data` seen as pixels of `stride` f32s, split into `units` of `unit` pixels
+    /// (rows). Part `i` owns the pixels of units `i * units / parts..(i + 1) * units / parts`
+    /// and may write channels `write` of those; every part may read channels `read` of every
+    /// pixel, which therefore no part writes. This is what a Ghost module's second half
+    /// needs: it writes its own rows while reading halo rows of the first half that other
+    /// parts own. Panics unless `read` and `write` are disjoint ranges within `stride` and
+    /// `data` is a whole number of units.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn for_each_split(
+        &self,
+        data: &mut [f32],
+        stride: usize,
+        read: Range<usize>,
+        write: Range<usize>,
+        unit: usize,
+        parts: usize,
+        f: &(dyn Fn(usize, &SplitRead<'_>, SplitWrite<'_>) + Sync),
+    ) {
+        assert!(stride > 0 && unit > 0 && parts > 0, "empty split");
+        assert!(
+            read.start <= read.end && read.end <= stride,
+            "read channels"
+        );
+        assert!(
+            write.start <= write.end && write.end <= stride,
+            "write channels"
+        );
+        assert!(
+            read.end <= write.start || write.end <= read.start,
+            "read and write channels overlap"
+        );
+        assert!(data.len().is_multiple_of(stride * unit), "whole units");
+        let pixels = data.len() / stride;
+        let units = pixels / unit;
+        let reader = SplitRead::new(data, stride, read);
+        let task = |i: usize| {
+            let pixels = (i * units / parts) * unit..((i + 1) * units / parts) * unit;
+            f(i, &reader, reader.writer(pixels, write.clone()));
+        };
+        #[cfg(feature = "std")]
+        if let Some(p) = self.pool {
+            if parts > 1 {
+                return p.for_each(parts, &task);
+            }
+        }
+        for i in 0..parts {
+            task(i);
+        }
+    }
+}
+
+#[allow(unsafe_code)]
+mod split {
+    //! The views [`Par::for_each_split`](super::Par::for_each_split) lends its parts. Both are
+    //! made from one raw pointer taken from the caller's `&mut [f32]` (borrowed for the whole
+    //! call, so nothing else touches the buffer), and every access goes through that pointer:
+    //! no part holds a reference that covers another part's elements. Soundness rests on
+    //! three facts the constructors check or the split guarantees: the `read` channels are
+    //! never written while a `SplitRead` exists (writers only reach `write` channels, which
+    //! are disjoint from them); writers of one split own disjoint pixel ranges (the caller
+    //! makes one per part from ascending unit bounds computed from the part index alone);
+    //! and a writer hands out at most one `&mut` at a time (its methods take `&mut self`).
+
+    use core::marker::PhantomData;
+    use core::ops::Range;
+
+    /// Every pixel's `read` channels of a split buffer, shared by all parts: read-only, and
+    /// written by nobody while this view exists.
+    pub(crate) struct SplitRead<'a> {
+        base: *mut f32,
+        pixels: usize,
+        stride: usize,
+        read: Range<usize>,
+        _life: PhantomData<&'a mut [f32]>,
+    }
+
+    // SAFETY: the view only reads elements that no thread writes while it exists (see the
+    // module doc), so sharing it between threads cannot race.
+    unsafe impl Sync for SplitRead<'_> {}
+
+    impl<'a> SplitRead<'a> {
+        /// Borrows `data` (pixels of `stride` f32s) for the split. `read` must lie within
+        /// `stride` and be disjoint from every writer's channels.
+        pub(super) fn new(data: &'a mut [f32], stride: usize, read: Range<usize>) -> Self {
+            assert!(read.start <= read.end && read.end <= stride && stride > 0);
+            SplitRead {
+                pixels: data.len() / stride,
+                base: data.as_mut_ptr(),
+                stride,
+                read,
+                _life: PhantomData,
+            }
+        }
+
+        /// The writer of `pixels` (one part's, disjoint from every other writer's) for
+        /// channels `write` (disjoint from `read`).
+        pub(super) fn writer(&self, pixels: Range<usize>, write: Range<usize>) -> SplitWrite<'_> {
+            assert!(pixels.start <= pixels.end && pixels.end <= self.pixels);
+            assert!(write.start <= write.end && write.end <= self.stride);
+            assert!(self.read.end <= write.start || write.end <= self.read.start);
+            SplitWrite {
+                base: self.base,
+                pixels,
+                stride: self.stride,
+                write,
+                _life: PhantomData,
+            }
+        }
+
+        /// The `read` channels of pixel `i`.
+        #[inline]
+        pub(crate) fn pixel(&self, i: usize) -> &[f32] {
+            assert!(i < self.pixels);
+            // SAFETY: pixel i lies inside the borrowed buffer (i < pixels, read.end <= stride)
+            // and its read channels are not written while `self` lives.
+            unsafe {
+                core::slice::from_raw_parts(
+                    self.base.add(i * self.stride + self.read.start),
+                    self.read.len(),
+                )
+            }
+        }
+
+        /// The start of the buffer, for SIMD kernels: element `i * stride() + c` is readable
+        /// for `i < pixels()` and `c` in `read()`, and nothing else is.
+        #[inline]
+        pub(crate) fn as_ptr(&self) -> *const f32 {
+            self.base
+        }
+
+        /// Pixels in the buffer.
+        #[inline]
+        pub(crate) fn pixels(&self) -> usize {
+            self.pixels
+        }
+
+        /// f32s per pixel.
+        #[inline]
+        pub(crate) fn stride(&self) -> usize {
+            self.stride
+        }
+
+        /// The channels every part may read.
+        #[inline]
+        pub(crate) fn read(&self) -> Range<usize> {
+            self.read.clone()
+        }
+    }
+
+    /// One part's pixels, channels `write`: the only access to those elements while the
+    /// split lasts.
+    pub(crate) struct SplitWrite<'a> {
+        base: *mut f32,
+        pixels: Range<usize>,
+        stride: usize,
+        write: Range<usize>,
+        _life: PhantomData<&'a mut [f32]>,
+    }
+
+    impl SplitWrite<'_> {
+        /// The `write` channels of pixel `i`, which must be one of this part's.
+        #[inline]
+        pub(crate) fn pixel(&mut self, i: usize) -> &mut [f32] {
+            assert!(self.pixels.contains(&i));
+            // SAFETY: the elements are inside the buffer, owned by this writer alone, and
+            // `&mut self` keeps this the only reference to them.
+            unsafe {
+                core::slice::from_raw_parts_mut(
+                    self.base.add(i * self.stride + self.write.start),
+                    self.write.len(),
+                )
+            }
+        }
+
+        /// The start of the buffer, for SIMD kernels: element `i * stride() + c` may be read
+        /// and written for `i` in `pixels()` and `c` in `write()`, and nothing else through
+        /// this pointer (other elements belong to other parts or to the shared reader).
+        #[inline]
+        pub(crate) fn as_mut_ptr(&mut self) -> *mut f32 {
+            self.base
+        }
+
+        /// This part's pixels.
+        #[inline]
+        pub(crate) fn pixels(&self) -> Range<usize> {
+            self.pixels.clone()
+        }
+
+        /// f32s per pixel.
+        #[inline]
+        pub(crate) fn stride(&self) -> usize {
+            self.stride
+        }
+
+        /// The channels this part writes.
+        #[inline]
+        pub(crate) fn write(&self) -> Range<usize> {
+            self.write.clone()
         }
     }
 }
@@ -344,6 +551,55 @@ mod tests {
                 assert_eq!(data, want);
             }
         }
+    }
+
+    #[test]
+    fn split_parts_read_shared_channels_and_write_their_own() {
+        for threads in [1, 2, 3] {
+            let t = Threads::new(threads);
+            for (pixels, unit, parts) in [(12, 3, 4), (10, 1, 3), (6, 2, 1), (8, 4, 5)] {
+                // 5 channels per pixel: 0..2 are read, 3..5 written, 2 untouched.
+                let stride = 5;
+                let mut data: Vec<f32> = (0..pixels * stride).map(|i| i as f32).collect();
+                t.par().for_each_split(
+                    &mut data,
+                    stride,
+                    0..2,
+                    3..5,
+                    unit,
+                    parts,
+                    &|i, rd, mut wr| {
+                        for q in wr.pixels() {
+                            // Read a neighbour's channels, which another part may own.
+                            let nb = rd.pixel((q + 1) % rd.pixels());
+                            let (a, b) = (nb[0], nb[1]);
+                            let w = wr.pixel(q);
+                            w[0] = a + b;
+                            w[1] = i as f32;
+                        }
+                    },
+                );
+                let units = pixels / unit;
+                for q in 0..pixels {
+                    let nb = (q + 1) % pixels;
+                    let part = (0..parts)
+                        .find(|&i| q < ((i + 1) * units / parts) * unit)
+                        .unwrap_or(0);
+                    let px = &data[q * stride..][..stride];
+                    let base = (q * stride) as f32;
+                    assert_eq!(&px[..3], &[base, base + 1.0, base + 2.0]);
+                    assert_eq!(px[3], (2 * nb * stride + 1) as f32, "{threads} {q}");
+                    assert_eq!(px[4], part as f32);
+                }
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "overlap")]
+    fn split_channels_must_not_overlap() {
+        let mut d = [0.0f32; 8];
+        Par::SINGLE.for_each_split(&mut d, 4, 0..2, 1..3, 1, 1, &|_, _, _| {});
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Static memory plan: where every value computed at run time lives in one f32 arena.
 //!
 //! Reshape-like ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) alias their input:
-//! they cost nothing and share its storage. Each remaining value gets an arena range; ranges of
+//! they cost nothing and share its storage. Ops with an in-place kernel (activations,
+//! squeeze-and-excite) write over their input when nothing reads it later. Each remaining value gets an arena range; ranges of
 //! values whose lifetimes overlap never overlap. Placement is greedy by size (largest first, lowest
 //! offset that fits), which stays close to the liveness lower bound.
 
@@ -47,31 +48,75 @@ pub fn is_alias(op: &Op) -> bool {
     )
 }
 
+/// True for ops whose kernel can write its output over its first input, when that input is not
+/// read after it: the output then takes the input's storage.
+pub fn is_in_place(op: &Op) -> bool {
+    matches!(op, Op::Activation(_) | Op::SqueezeExcite(_))
+}
+
+/// True if node `n` writes its output over its first input's storage (see [`is_in_place`]).
+pub fn runs_in_place(plan: &MemoryPlan, g: &Graph, n: NodeIndex) -> bool {
+    let out = plan.storage.get(&ValueRef::new(n, 0));
+    is_in_place(&g.node(n).op)
+        && out.is_some()
+        && g.inputs(n).first().map(|i| plan.storage.get(i)) == Some(out)
+}
+
 /// Plans `g` (whose nodes are scheduled in `order`).
 pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
-    // Root value each value's storage belongs to.
+    // Position of each value's last read (graph outputs: past the end).
+    let end = order.len();
+    let mut last_read: HashMap<ValueRef, usize> = HashMap::new();
+    for &n in order {
+        for i in g.inputs(n) {
+            let l = last_read.entry(i).or_insert(pos[&n]);
+            *l = (*l).max(pos[&n]);
+        }
+    }
+    for (_, v) in &g.outputs {
+        last_read.insert(*v, end);
+    }
+    // Root value each value's storage belongs to, and the last read of each root's storage.
     let mut root: HashMap<ValueRef, ValueRef> = HashMap::new();
+    let mut root_last: HashMap<ValueRef, usize> = HashMap::new();
     for &n in order {
         let node = g.node(n);
         for p in 0..node.outputs.len() {
             let v = ValueRef::new(n, p);
             let r = match g.inputs(n).first() {
                 Some(&i) if is_alias(&node.op) => root.get(&i).copied().unwrap_or(i),
+                // In place: the input's storage is read for the last time here, and holds
+                // exactly the output.
+                Some(&i)
+                    if p == 0
+                        && is_in_place(&node.op)
+                        && root.get(&i).is_some_and(|r| {
+                            !matches!(g.node(r.node).op, Op::Const(_))
+                                && root_last.get(r) == Some(&pos[&n])
+                                && g.ty(*r).len() == g.ty(v).len()
+                        }) =>
+                {
+                    root[&i]
+                }
                 _ => v,
             };
             root.insert(v, r);
+            let l = root_last.entry(r).or_insert(0);
+            *l = (*l).max(last_read.get(&v).copied().unwrap_or(pos[&n]));
         }
     }
     // Lifetime of each arena root: [definition, last use] in schedule positions.
-    let end = order.len();
     let mut life: BTreeMap<ValueRef, (usize, usize)> = BTreeMap::new();
     for &n in order {
-        if matches!(g.node(n).op, Op::Const(_)) || is_alias(&g.node(n).op) {
+        if matches!(g.node(n).op, Op::Const(_)) {
             continue;
         }
         for p in 0..g.node(n).outputs.len() {
-            life.insert(ValueRef::new(n, p), (pos[&n], pos[&n]));
+            let v = ValueRef::new(n, p);
+            if root[&v] == v {
+                life.insert(v, (pos[&n], pos[&n]));
+            }
         }
     }
     for &n in order {

@@ -130,7 +130,8 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     // Copy graph outputs out of wherever they live.
     for ((_, v), p) in g.outputs.iter().zip(&output_params) {
         let p = format_ident!("{}", p);
-        let src = node::read_expr(&cx, &mut w, *v, None).map_err(Error::Emit)?;
+        let src =
+            node::read_expr(&cx, &mut w, *v, None, weights::Packing::Plain).map_err(Error::Emit)?;
         body.push(quote! { #p.copy_from_slice(#src); });
     }
 

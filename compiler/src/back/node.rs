@@ -5,8 +5,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::f32_lit;
-use super::weights::Weights;
-use crate::analysis::memory::{MemoryPlan, Storage};
+use super::weights::{Packing, Weights};
+use crate::analysis::memory::{runs_in_place, MemoryPlan, Storage};
+use crate::ir::layout::{is_pointwise, Layout};
 use crate::ir::{Graph, ValueRef};
 use crate::ops::elementwise::broadcast_strides;
 use crate::ops::pool::PoolKind;
@@ -37,6 +38,7 @@ pub fn read_expr(
     w: &mut Weights,
     v: ValueRef,
     arena_name: Option<&TokenStream>,
+    packing: Packing,
 ) -> Result<TokenStream, String> {
     match cx.plan.storage.get(&v).copied() {
         Some(Storage::Const(n)) => {
@@ -46,7 +48,7 @@ pub fn read_expr(
             let data = t.as_f32().ok_or_else(|| {
                 format!("integer constant {} is read at run time", cx.g.node(n).name)
             })?;
-            let (o, l) = w.node(n, data);
+            let (o, l) = w.node(n, packing, data, &t.shape);
             let (o, e) = (lit(o), lit(o + l));
             Ok(quote! { &w[#o..#e] })
         }
@@ -71,7 +73,14 @@ fn operands(cx: &Cx, w: &mut Weights, n: NodeIndex, out: ValueRef) -> Result<Ope
     let mut ranges = Vec::new();
     let mut names = Vec::new();
     let mut exprs = Vec::new();
-    for v in cx.g.inputs(n) {
+    let packings = packings(cx.g, n);
+    // An in-place node's first input is its output (`out`), not a separate range.
+    let in_place = runs_in_place(cx.plan, cx.g, n);
+    for (port, v) in cx.g.inputs(n).into_iter().enumerate() {
+        if in_place && port == 0 {
+            exprs.push(quote! { out });
+            continue;
+        }
         if let Some(Storage::Arena { offset, len }) = cx.plan.storage.get(&v).copied() {
             let name = format_ident!("a{}", names.len());
             let (o, l) = (lit(offset), lit(len));
@@ -79,7 +88,8 @@ fn operands(cx: &Cx, w: &mut Weights, n: NodeIndex, out: ValueRef) -> Result<Ope
             exprs.push(quote! { #name });
             names.push(name);
         } else {
-            exprs.push(read_expr(cx, w, v, None)?);
+            let packing = packings.get(port).copied().unwrap_or(Packing::Plain);
+            exprs.push(read_expr(cx, w, v, None, packing)?);
         }
     }
     let Some(Storage::Arena { offset, len }) = cx.plan.storage.get(&out).copied() else {
@@ -88,6 +98,33 @@ fn operands(cx: &Cx, w: &mut Weights, n: NodeIndex, out: ValueRef) -> Result<Ope
     let (o, l) = (lit(offset), lit(len));
     let bind = quote! { let ([#(#names),*], out) = ::ghostc_runtime::io(arena, [#(#ranges),*], (#o, #l)); };
     Ok(Operands { exprs, bind })
+}
+
+/// How each input port's constant is packed: for the NHWC kernels, a pointwise conv's weights
+/// are `[c_in][c_out]` and a depthwise conv's `[taps][c]`; everything else is plain.
+fn packings(g: &Graph, n: NodeIndex) -> Vec<Packing> {
+    let conv = |c: &Conv, w: ValueRef| {
+        if is_pointwise(c) {
+            Packing::InOut
+        } else if g.ty(w).shape.get(1) == Some(&1) {
+            Packing::TapsChannels
+        } else {
+            Packing::Plain
+        }
+    };
+    let ins = g.inputs(n);
+    let mut p = vec![Packing::Plain; ins.len()];
+    if g.layout(ValueRef::new(n, 0)) == Layout::Nhwc {
+        match &g.node(n).op {
+            Op::Conv(c) => p[1] = conv(c, ins[1]),
+            Op::GhostModule(gm) => {
+                p[1] = conv(&gm.primary, ins[1]);
+                p[3] = conv(&gm.cheap, ins[3]);
+            }
+            _ => {}
+        }
+    }
+    p
 }
 
 fn act_tokens(a: Option<&Activation>) -> TokenStream {
@@ -181,33 +218,79 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
 
     let ops = operands(cx, w, n, out_v)?;
     let Operands { exprs: e, bind } = &ops;
+    let nhwc = g.layout(out_v) == Layout::Nhwc;
+    let input_nchw = ins.first().is_some_and(|&v| g.layout(v) == Layout::Nchw);
     let call = match &node.op {
-        Op::Conv(c) => {
+        Op::Conv(c) if nhwc => {
             let (x, wt) = (shape(0), shape(1));
-            let fused_act = if c.residual { None } else { c.act.as_ref() };
             let params = conv_params(
                 c,
                 [x[0], x[1], x[2], x[3]],
                 wt[0],
                 [out_shape[2], out_shape[3]],
-                fused_act,
+                c.act.as_ref(),
             );
             let (xi, wi_) = (&e[0], &e[1]);
             let bias = match e.get(2) {
                 Some(b) => quote! { Some(#b) },
                 None => quote! { None },
             };
-            let mut call =
-                quote! { ::ghostc_runtime::conv2d_par(par, &#params, #xi, #wi_, #bias, out); };
-            if c.residual {
-                let r = &e[3];
-                call.extend(quote! { ::ghostc_runtime::add_assign(out, #r); });
-                if let Some(a) = &c.act {
-                    let a = act_tokens(Some(a));
-                    call.extend(quote! { ::ghostc_runtime::activation_in_place(#a, out); });
-                }
+            let res = match (c.residual, e.get(3)) {
+                (true, Some(r)) => quote! { Some(#r) },
+                _ => quote! { None },
+            };
+            quote! { ::ghostc_runtime::conv2d_nhwc(par, &#params, #input_nchw, #xi, #wi_, #bias, #res, out); }
+        }
+        Op::GhostModule(gm) if nhwc => {
+            let x = shape(0);
+            let k = gm.keep - gm.init;
+            let hw = [out_shape[2], out_shape[3]];
+            let primary = conv_params(
+                &gm.primary,
+                [x[0], x[1], x[2], x[3]],
+                gm.init,
+                hw,
+                gm.primary.act.as_ref(),
+            );
+            let cheap = conv_params(
+                &gm.cheap,
+                [x[0], k, hw[0], hw[1]],
+                k,
+                hw,
+                gm.cheap.act.as_ref(),
+            );
+            let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
+            let res = match (gm.residual, e.get(5)) {
+                (true, Some(r)) => quote! { Some(#r) },
+                _ => quote! { None },
+            };
+            quote! {
+                ::ghostc_runtime::ghost_module_nhwc(
+                    par,
+                    &::ghostc_runtime::GhostModuleNhwc { primary: #primary, cheap: #cheap, input_nchw: #input_nchw },
+                    #xi, #w1, #b1, #w2, #b2, #res, out);
             }
-            call
+        }
+        Op::Conv(c) => {
+            let (x, wt) = (shape(0), shape(1));
+            let params = conv_params(
+                c,
+                [x[0], x[1], x[2], x[3]],
+                wt[0],
+                [out_shape[2], out_shape[3]],
+                c.act.as_ref(),
+            );
+            let (xi, wi_) = (&e[0], &e[1]);
+            let bias = match e.get(2) {
+                Some(b) => quote! { Some(#b) },
+                None => quote! { None },
+            };
+            match (c.residual, e.get(3)) {
+                (true, Some(r)) => quote! {
+                    ::ghostc_runtime::conv2d_add_par(par, &#params, #xi, #wi_, #bias, Some(#r), out);
+                },
+                _ => quote! { ::ghostc_runtime::conv2d_par(par, &#params, #xi, #wi_, #bias, out); },
+            }
         }
         Op::GhostModule(gm) => {
             let x = shape(0);
@@ -234,24 +317,69 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             );
             let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
             let kin = lit(k * hw);
-            let body = quote! {
-                let (p, c) = o.split_at_mut(#split);
-                ::ghostc_runtime::conv2d_par(par, &#primary, xb, #w1, Some(#b1), p);
-                ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c);
-            };
-            let mut call = if n == 1 {
-                quote! { let (xb, o) = (#xi, &mut *out); #body }
-            } else {
-                let nl = lit(n);
-                quote! {
-                    for (xb, o) in <[f32]>::chunks_exact(#xi, #xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
+            // The residual is added after each half's activation: for the cheap half in the
+            // kernel's epilogue when it has none (the usual case), else after it.
+            let half = |params: &TokenStream,
+                        x: TokenStream,
+                        wt: &TokenStream,
+                        b: &TokenStream,
+                        o: TokenStream,
+                        act: bool,
+                        r: TokenStream| {
+                if !gm.residual {
+                    quote! { ::ghostc_runtime::conv2d_par(par, &#params, #x, #wt, Some(#b), #o); }
+                } else if act {
+                    quote! {
+                        ::ghostc_runtime::conv2d_par(par, &#params, #x, #wt, Some(#b), #o);
+                        ::ghostc_runtime::add_assign(#o, #r);
+                    }
+                } else {
+                    quote! { ::ghostc_runtime::conv2d_add_par(par, &#params, #x, #wt, Some(#b), Some(#r), #o); }
                 }
             };
-            if gm.residual {
-                let r = &e[5];
-                call.extend(quote! { ::ghostc_runtime::add_assign(out, #r); });
+            // The cheap half reads the primary half, so the primary half's residual is added
+            // last, after the cheap conv.
+            let first =
+                quote! { ::ghostc_runtime::conv2d_par(par, &#primary, xb, #w1, Some(#b1), p); };
+            let second = half(
+                &cheap,
+                quote! { &p[..#kin] },
+                w2,
+                b2,
+                quote! { c },
+                gm.cheap.act.is_some(),
+                quote! { &rb[#split..] },
+            );
+            let last = if gm.residual {
+                quote! { ::ghostc_runtime::add_assign(p, &rb[..#split]); }
+            } else {
+                quote! {}
+            };
+            let body = quote! {
+                let (p, c) = o.split_at_mut(#split);
+                #first
+                #second
+                #last
+            };
+            match (n, gm.residual.then(|| &e[5])) {
+                (1, None) => quote! { let (xb, o) = (#xi, &mut *out); #body },
+                (1, Some(r)) => quote! { let (xb, rb, o) = (#xi, #r, &mut *out); #body },
+                (_, None) => {
+                    let nl = lit(n);
+                    quote! {
+                        for (xb, o) in <[f32]>::chunks_exact(#xi, #xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
+                    }
+                }
+                (_, Some(r)) => {
+                    let nl = lit(n);
+                    quote! {
+                        for ((xb, rb), o) in <[f32]>::chunks_exact(#xi, #xs)
+                            .zip(<[f32]>::chunks_exact(#r, #os))
+                            .zip(out.chunks_exact_mut(#os))
+                            .take(#nl) { #body }
+                    }
+                }
             }
-            call
         }
         Op::SqueezeExcite(se) => {
             let x = shape(0);
@@ -260,11 +388,26 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             let scratch = lit(x[1] + mid);
             let (act, gate) = (act_tokens(se.act.as_ref()), act_tokens(se.gate.as_ref()));
             let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
+            let params = quote! {
+                &::ghostc_runtime::SqueezeExcite { n: #bn, c: #c, spatial: #sp, mid: #m, act: #act, gate: #gate }
+            };
+            let f = match (nhwc, runs_in_place(cx.plan, g, n)) {
+                (false, false) => {
+                    quote! { squeeze_excite(#params, #xi, #w1, #b1, #w2, #b2, &mut scratch, out) }
+                }
+                (true, false) => {
+                    quote! { squeeze_excite_nhwc(#params, #xi, #w1, #b1, #w2, #b2, &mut scratch, out) }
+                }
+                (false, true) => {
+                    quote! { squeeze_excite_in_place(#params, out, #w1, #b1, #w2, #b2, &mut scratch) }
+                }
+                (true, true) => {
+                    quote! { squeeze_excite_nhwc_in_place(#params, out, #w1, #b1, #w2, #b2, &mut scratch) }
+                }
+            };
             quote! {
                 let mut scratch = [0f32; #scratch];
-                ::ghostc_runtime::squeeze_excite(
-                    &::ghostc_runtime::SqueezeExcite { n: #bn, c: #c, spatial: #sp, mid: #m, act: #act, gate: #gate },
-                    #xi, #w1, #b1, #w2, #b2, &mut scratch, out);
+                ::ghostc_runtime::#f;
             }
         }
         Op::BatchNorm { epsilon } => {
@@ -297,7 +440,11 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
         Op::Activation(a) => {
             let act = act_tokens(Some(a));
             let xi = &e[0];
-            quote! { ::ghostc_runtime::activation(#act, #xi, out); }
+            if runs_in_place(cx.plan, g, n) {
+                quote! { ::ghostc_runtime::activation_in_place(#act, out); }
+            } else {
+                quote! { ::ghostc_runtime::activation(#act, #xi, out); }
+            }
         }
         Op::Binary(b) => {
             let op = match b {
@@ -345,9 +492,15 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
         }
         Op::GlobalAveragePool => {
             let x = shape(0);
-            let (ch, sp) = (lit(x[0] * x[1]), lit(x[2..].iter().product()));
+            let sp = lit(x[2..].iter().product());
             let xi = &e[0];
-            quote! { ::ghostc_runtime::global_avg_pool(#ch, #sp, #xi, out); }
+            if input_nchw {
+                let ch = lit(x[0] * x[1]);
+                quote! { ::ghostc_runtime::global_avg_pool(#ch, #sp, #xi, out); }
+            } else {
+                let (bn, ch) = (lit(x[0]), lit(x[1]));
+                quote! { ::ghostc_runtime::global_avg_pool_nhwc(#bn, #ch, #sp, #xi, out); }
+            }
         }
         Op::ReduceMean { axes, .. } => {
             let (s, a) = (lits(&shape(0)), lits(axes));

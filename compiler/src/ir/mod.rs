@@ -4,9 +4,11 @@
 //! Every value has a static shape and dtype, fixed by shape inference when the node is created.
 
 pub mod dot;
+pub mod layout;
 pub mod text;
 pub mod verify;
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use petgraph::stable_graph::{NodeIndex, StableDiGraph};
@@ -217,6 +219,9 @@ pub struct Graph {
     pub inputs: Vec<NodeIndex>,
     /// Graph outputs in ONNX order, with their ONNX names.
     pub outputs: Vec<(String, ValueRef)>,
+    /// Memory layout of the values `plan_layout` chose a non-default one for; every value not
+    /// listed is [`layout::Layout::Nchw`] (row-major in its logical shape).
+    pub layouts: BTreeMap<ValueRef, layout::Layout>,
 }
 
 impl Graph {

@@ -71,7 +71,15 @@ pub fn to_text(g: &Graph, note: &dyn Fn(NodeIndex) -> Option<String>) -> String 
                 let _ = write!(s, "({}){}", args.join(", "), Attrs(&node.op));
             }
         }
-        let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
+        let tys: Vec<String> = node
+            .outputs
+            .iter()
+            .enumerate()
+            .map(|(p, t)| match g.layouts.get(&ValueRef::new(n, p)) {
+                Some(l) => format!("{t} {l}"),
+                None => t.to_string(),
+            })
+            .collect();
         let _ = write!(s, " : {}", tys.join(", "));
         if let Some(extra) = note(n) {
             let _ = write!(s, " {extra}");

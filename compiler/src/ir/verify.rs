@@ -5,11 +5,14 @@
 //! 3. each node's output types equal what shape inference gives for its inputs;
 //! 4. values computed at run time are f32 (integers exist only as constants);
 //! 5. `inputs` lists exactly the `Op::Input` nodes; `outputs` name existing values;
-//! 6. no value has more than `MAX_ELEMENTS` elements.
+//! 6. no value has more than `MAX_ELEMENTS` elements;
+//! 7. every value's layout (`ir::layout`) is one its producer and consumers have kernels for;
+//!    layouts are recorded only for existing 4-D values, and graph inputs and outputs are NCHW.
 
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 
+use crate::ir::layout::Layout;
 use crate::ir::{checked_len, DType, Graph};
 use crate::ops::Op;
 
@@ -82,6 +85,7 @@ pub fn verify(g: &Graph) -> Result<(), String> {
                 }
             }
         }
+        crate::ir::layout::check_node(g, n).map_err(at)?;
     }
     for &i in &g.inputs {
         if !g.g.contains_node(i) || !matches!(g.node(i).op, Op::Input) {
@@ -91,6 +95,19 @@ pub fn verify(g: &Graph) -> Result<(), String> {
     for (name, v) in &g.outputs {
         if !g.g.contains_node(v.node) || v.port >= g.node(v.node).outputs.len() {
             return Err(format!("graph output '{name}' refers to a missing value"));
+        }
+        if g.layout(*v) != Layout::Nchw {
+            return Err(format!("graph output '{name}' is not nchw"));
+        }
+    }
+    for v in g.layouts.keys() {
+        if !g.g.contains_node(v.node)
+            || v.port >= g.node(v.node).outputs.len()
+            || g.ty(*v).rank() != 4
+        {
+            return Err(format!(
+                "a layout is recorded for a missing or non-4-D value {v:?}"
+            ));
         }
     }
     Ok(())

@@ -9,8 +9,10 @@
 //!    Ghost module's halves are single `conv{act}` nodes;
 //! 4. `fuse_ghost_module` then matches conv{act} -> depthwise conv{act} -> Concat (-> Slice),
 //!    and absorbs a residual Add that follows the module;
-//! 5. `fuse_squeeze_excite` last: its mean -> conv{relu} -> conv{gate} -> Mul chain needs the
-//!    activations already fused.
+//! 5. `fuse_squeeze_excite`: its mean -> conv{relu} -> conv{gate} -> Mul chain needs the
+//!    activations already fused;
+//! 6. `plan_layout` last: it picks each value's memory layout for the kernels of the ops that
+//!    are left, so it must see the final ops (disable it to run everything in NCHW).
 //!
 //! Every pass returns whether it changed the graph; the pipeline verifies the IR after each.
 
@@ -18,6 +20,7 @@ pub mod fold_batch_norm;
 pub mod fuse_activation;
 pub mod fuse_ghost_module;
 pub mod fuse_squeeze_excite;
+pub mod plan_layout;
 pub mod simplify;
 
 use crate::ir::Graph;
@@ -40,6 +43,7 @@ pub const PASSES: &[Pass] = &[
     Pass { name: "fuse_activation", run: fuse_activation::fuse_activation, about: "move residual Adds and activations (Relu, Clip, HardSigmoid, HardSwish, Sigmoid) into conv epilogues" },
     Pass { name: "fuse_ghost_module", run: fuse_ghost_module::fuse_ghost_module, about: "primary conv + cheap depthwise conv + Concat (+ Slice) -> one ghost_module writing both halves in place" },
     Pass { name: "fuse_squeeze_excite", run: fuse_squeeze_excite::fuse_squeeze_excite, about: "mean -> conv -> act -> conv -> gate -> Mul -> one squeeze_excite" },
+    Pass { name: "plan_layout", run: plan_layout::plan_layout, about: "choose NHWC for the small planes where kernels exist for it, NCHW elsewhere" },
 ];
 
 /// The pass with this name.

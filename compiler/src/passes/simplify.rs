@@ -1,5 +1,6 @@
 //! Clean-up to a fixed point: constant folding, removal of Identity and Dropout, no-op Slices
-//! and reshapes, merging of reshape chains, and dead-node elimination.
+//! and reshapes, merging of reshape chains, ReduceMean over H and W as GlobalAveragePool, and
+//! dead-node elimination.
 
 use petgraph::stable_graph::NodeIndex;
 
@@ -87,6 +88,21 @@ pub fn simplify(g: &mut Graph) -> Result<bool, String> {
                 g.g.remove_node(n);
                 step = true;
                 continue;
+            }
+            // ReduceMean over H and W of a 4-D value, keeping them: a GlobalAveragePool (as the
+            // dynamo exporter writes it), so later passes and kernels see one form.
+            if let Op::ReduceMean {
+                axes,
+                keepdims: true,
+            } = &node.op
+            {
+                if axes == &[2, 3] && ins.len() == 1 && g.ty(ins[0]).rank() == 4 {
+                    let r = g.add_op(node.name.clone(), Op::GlobalAveragePool, &[ins[0]])?;
+                    g.replace_uses(out, ValueRef::new(r, 0));
+                    g.g.remove_node(n);
+                    step = true;
+                    continue;
+                }
             }
             // reshape(reshape(x)) -> reshape(x)
             if is_reshape(&node.op) && is_reshape(&g.node(ins[0].node).op) {

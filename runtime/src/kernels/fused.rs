@@ -97,6 +97,115 @@ fn squeeze_excite_x86(
     }
 }
 
+/// [`squeeze_excite`] over its own input: `x[n,c,:] *= gate(...)[c]`, for when nothing reads
+/// the input afterwards (the compiler's memory plan then gives both one range).
+#[allow(clippy::too_many_arguments)] // as squeeze_excite
+pub fn squeeze_excite_in_place(
+    p: &SqueezeExcite,
+    x: &mut [f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+) {
+    let (c, hw) = (p.c, p.spatial);
+    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
+    for b in 0..p.n {
+        let xb = &mut x[b * c * hw..][..c * hw];
+        let inv = 1.0 / hw as f32;
+        for (m, plane) in scratch[..c].iter_mut().zip(xb.chunks_exact(hw)) {
+            *m = plane.iter().sum::<f32>() * inv;
+        }
+        excite(p, w1, b1, w2, b2, scratch);
+        let gate = &scratch[..c];
+        #[cfg(target_arch = "x86_64")]
+        if let Some(isa) = super::x86::detected() {
+            super::x86::scale_rows_in_place(isa, xb, hw, gate);
+            continue;
+        }
+        for (plane, &g) in xb.chunks_exact_mut(hw).zip(gate) {
+            for v in plane {
+                *v *= g;
+            }
+        }
+    }
+}
+
+/// [`squeeze_excite_in_place`] on NHWC data (`x` is `[n, spatial, c]`).
+#[allow(clippy::too_many_arguments)] // as squeeze_excite
+pub fn squeeze_excite_nhwc_in_place(
+    p: &SqueezeExcite,
+    x: &mut [f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+) {
+    let (c, hw) = (p.c, p.spatial);
+    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
+    for b in 0..p.n {
+        let xb = &mut x[b * c * hw..][..c * hw];
+        let mean = &mut scratch[..c];
+        mean.fill(0.0);
+        for pixel in xb.chunks_exact(c) {
+            for (m, v) in mean.iter_mut().zip(pixel) {
+                *m += v;
+            }
+        }
+        let inv = 1.0 / hw as f32;
+        for m in mean.iter_mut() {
+            *m *= inv;
+        }
+        excite(p, w1, b1, w2, b2, scratch);
+        let gate = &scratch[..c];
+        for pixel in xb.chunks_exact_mut(c) {
+            for (v, g) in pixel.iter_mut().zip(gate) {
+                *v *= g;
+            }
+        }
+    }
+}
+
+/// The two layers of a squeeze-and-excite block: `scratch[..c]` holds the channel means on
+/// entry and the gates on return (`scratch[c..c + mid]` is the hidden layer). Shared by the
+/// in-place variants of both layouts.
+pub(crate) fn excite(
+    p: &SqueezeExcite,
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+) {
+    let (c, mid) = (p.c, p.mid);
+    let (mean, rest) = scratch.split_at_mut(c);
+    let hidden = &mut rest[..mid];
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::detected() {
+        super::x86::dot_rows(isa, mean, w1, c, hidden);
+        for (h, &bias) in hidden.iter_mut().zip(b1) {
+            *h = p.act.apply(*h + bias);
+        }
+        super::x86::dot_rows(isa, hidden, w2, mid, mean);
+        for (g, &bias) in mean.iter_mut().zip(b2) {
+            *g = p.gate.apply(*g + bias);
+        }
+        return;
+    }
+    for (j, h) in hidden.iter_mut().enumerate() {
+        let row = &w1[j * c..(j + 1) * c];
+        let s: f32 = row.iter().zip(mean.iter()).map(|(w, m)| w * m).sum();
+        *h = p.act.apply(s + b1[j]);
+    }
+    for (ch, g) in mean.iter_mut().enumerate() {
+        let row = &w2[ch * mid..(ch + 1) * mid];
+        let s: f32 = row.iter().zip(hidden.iter()).map(|(w, h)| w * h).sum();
+        *g = p.gate.apply(s + b2[ch]);
+    }
+}
+
 /// The portable twin of [`squeeze_excite`]'s SIMD path.
 #[allow(clippy::too_many_arguments)]
 fn squeeze_excite_portable(
@@ -179,6 +288,71 @@ mod tests {
                     assert!((out[b * 6 + 2 * c + s] as f64 - want).abs() < 1e-6);
                 }
             }
+        }
+    }
+
+    #[test]
+    fn squeeze_excite_in_place_matches() {
+        use crate::testutil::Rng;
+        let mut rng = Rng::new(5);
+        for (n, c, spatial, mid) in [(1, 3, 1, 1), (2, 17, 49, 5), (1, 40, 20, 12)] {
+            let p = SqueezeExcite {
+                n,
+                c,
+                spatial,
+                mid,
+                act: Activation::Relu,
+                gate: Activation::HardSigmoid {
+                    alpha: 1.0 / 6.0,
+                    beta: 0.5,
+                },
+            };
+            let x = rng.vec(n * c * spatial);
+            let (w1, b1) = (rng.vec(mid * c), rng.vec(mid));
+            let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
+            let mut scratch = std::vec![0.0; c + mid];
+            let mut want = std::vec![f32::NAN; x.len()];
+            squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+            let mut got = x.clone();
+            squeeze_excite_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
+            crate::testutil::assert_close(&got, &want);
+        }
+    }
+
+    #[test]
+    fn squeeze_excite_nhwc_in_place_matches_nchw() {
+        use crate::testutil::Rng;
+        let mut rng = Rng::new(6);
+        for (n, c, spatial, mid) in [(1, 3, 1, 1), (2, 17, 49, 5), (1, 40, 20, 12)] {
+            let p = SqueezeExcite {
+                n,
+                c,
+                spatial,
+                mid,
+                act: Activation::Relu,
+                gate: Activation::Sigmoid,
+            };
+            let x = rng.vec(n * c * spatial);
+            let (w1, b1) = (rng.vec(mid * c), rng.vec(mid));
+            let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
+            let mut scratch = std::vec![0.0; c + mid];
+            let mut want = std::vec![f32::NAN; x.len()];
+            squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+            // The same data channels-last.
+            let nhwc = |v: &[f32]| -> Vec<f32> {
+                let mut t = std::vec![0.0; v.len()];
+                for b in 0..n {
+                    for ch in 0..c {
+                        for s in 0..spatial {
+                            t[(b * spatial + s) * c + ch] = v[(b * c + ch) * spatial + s];
+                        }
+                    }
+                }
+                t
+            };
+            let mut got = nhwc(&x);
+            squeeze_excite_nhwc_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
+            crate::testutil::assert_close(&got, &nhwc(&want));
         }
     }
 

@@ -5,6 +5,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod fused;
 pub mod gemm;
+pub mod nhwc;
 pub mod parallel;
 pub mod pool;
 pub mod reduce;

@@ -1,14 +1,14 @@
 //! Multi-threaded entry points: the work of one kernel call split into independent parts
 //! (output channels, aligned to groups, per batch item) that run on a [`Par`].
 
-use super::conv::{conv2d, Conv2d};
+use super::conv::{conv2d_add, Conv2d};
 use super::gemm::{gemm, Gemm};
 use crate::pool::Par;
 
 /// Parts per thread: a little more than one, so uneven parts balance out.
 const PARTS_PER_THREAD: usize = 2;
 
-/// [`conv2d`] split over output channels (whole groups) and batch items.
+/// [`conv2d`](super::conv::conv2d) split over output channels (whole groups) and batch items.
 pub fn conv2d_par(
     par: Par<'_>,
     p: &Conv2d,
@@ -17,13 +17,26 @@ pub fn conv2d_par(
     bias: Option<&[f32]>,
     output: &mut [f32],
 ) {
+    conv2d_add_par(par, p, input, weight, bias, None, output);
+}
+
+/// [`conv2d_par`] with a residual, split the same way: see [`conv2d_add`].
+pub fn conv2d_add_par(
+    par: Par<'_>,
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) {
     let threads = par.threads();
     let hw = p.h_out * p.w_out;
     let c_out_g = p.c_out / p.group;
     // Too little work to be worth waking the pool: run inline.
     let work = p.n * p.c_out * hw * (p.c_in / p.group) * p.kernel_h * p.kernel_w;
     if threads <= 1 || work < 1 << 16 || p.group == 0 {
-        return conv2d(p, input, weight, bias, output);
+        return conv2d_add(p, input, weight, bias, residual, output);
     }
     // Units of work per batch item: output channels when there is one group (all read the
     // whole input), else whole groups (each reads its own input channels).
@@ -72,11 +85,12 @@ pub fn conv2d_par(
             group,
             ..*p
         };
-        conv2d(
+        conv2d_add(
             &sub,
             x,
             &weight[o0 * w_per_out..o1 * w_per_out],
             bias.map(|b| &b[o0..o1]),
+            residual.map(|r| &r[bounds(i)..bounds(i + 1)]),
             out,
         );
     });
@@ -113,6 +127,7 @@ pub fn gemm_par(
 mod tests {
     use super::*;
     use crate::activation::Activation;
+    use crate::kernels::conv::conv2d;
     use crate::pool::Threads;
     use crate::testutil::Rng;
 
@@ -196,6 +211,54 @@ mod tests {
                     (g - w).abs() <= 1e-5 * w.abs().max(1.0),
                     "{n} {c_in} {c_out} {group} {k} {s}: {g} vs {w}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn residual_matches_single_threaded_conv() {
+        let t = Threads::new(2);
+        let mut rng = Rng::new(8);
+        for &(n, c_in, c_out, group, k, s, act) in &[
+            (1, 16, 32, 1, 1, 1, Activation::None),
+            (2, 24, 24, 24, 3, 1, Activation::Relu),
+            (2, 12, 18, 3, 3, 2, Activation::HardSwish),
+            (3, 5, 7, 1, 5, 2, Activation::Sigmoid),
+            (1, 64, 64, 64, 5, 2, Activation::None),
+            (2, 40, 24, 1, 1, 1, Activation::Sigmoid),
+        ] {
+            let (h, w) = (19, 17);
+            let pad = k / 2;
+            let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+            let p = Conv2d {
+                n,
+                c_in,
+                h_in: h,
+                w_in: w,
+                c_out,
+                h_out: ho,
+                w_out: wo,
+                kernel_h: k,
+                kernel_w: k,
+                stride_h: s,
+                stride_w: s,
+                pad_top: pad,
+                pad_left: pad,
+                dilation_h: 1,
+                dilation_w: 1,
+                group,
+                activation: act,
+            };
+            let x = rng.vec(n * c_in * h * w);
+            let wt = rng.vec(c_out * (c_in / group) * k * k);
+            let b = rng.vec(c_out);
+            let r = rng.vec(n * c_out * ho * wo);
+            for bias in [Some(&b[..]), None] {
+                let mut want = std::vec![f32::NAN; r.len()];
+                conv2d_add(&p, &x, &wt, bias, Some(&r), &mut want);
+                let mut got = std::vec![f32::NAN; r.len()];
+                conv2d_add_par(t.par(), &p, &x, &wt, bias, Some(&r), &mut got);
+                assert_eq!(got, want, "{n} {c_in} {c_out} {group} {k} {s} {act:?}");
             }
         }
     }

@@ -22,7 +22,14 @@ fn interior(p: &Conv2d) -> (usize, usize) {
     (lo, hi.max(lo))
 }
 
-fn check_sizes(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &[f32]) {
+fn check_sizes(
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    output: &[f32],
+) {
     assert!(p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group));
     assert!(p.stride_h > 0 && p.dilation_h > 0 && (1..=2).contains(&p.stride_w));
     assert!(p.dilation_w == 1);
@@ -30,6 +37,7 @@ fn check_sizes(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, 
     assert!(weight.len() >= p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w);
     assert!(bias.is_none_or(|b| b.len() >= p.c_out));
     assert!(output.len() >= p.n * p.c_out * p.h_out * p.w_out);
+    assert!(residual.is_none_or(|r| r.len() >= p.n * p.c_out * p.h_out * p.w_out));
 }
 
 /// The input values output columns `ox..ox + n` read through one tap, whose
@@ -86,42 +94,56 @@ unsafe fn load_cols<S: Simd, const ST: usize>(s: S, row: *const f32, n: usize) -
 }
 
 /// Depthwise (`group == c_in == c_out`) with a square 3x3 or 5x5 kernel,
-/// horizontal stride 1 or 2 and no dilation. Returns false (doing nothing)
-/// for other shapes. `act` must not be `Sigmoid`.
+/// horizontal stride 1 or 2 and no dilation, plus `residual` (the output's
+/// shape) before the activation. Returns false (doing nothing) for other
+/// shapes. `act` must not be `Sigmoid`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<S: Simd>(
     s: S,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
     output: &mut [f32],
     act: Activation,
 ) -> bool {
     if p.dilation_h != 1 || p.dilation_w != 1 || p.kernel_h != p.kernel_w {
         return false;
     }
-    match (p.kernel_w, p.stride_w) {
-        (3, 1) => depthwise_k::<S, 3, 1>(s, p, input, weight, bias, output, act),
-        (3, 2) => depthwise_k::<S, 3, 2>(s, p, input, weight, bias, output, act),
-        (5, 1) => depthwise_k::<S, 5, 1>(s, p, input, weight, bias, output, act),
-        (5, 2) => depthwise_k::<S, 5, 2>(s, p, input, weight, bias, output, act),
+    // The residual is a separate instantiation, so the plain epilogue is unchanged.
+    let r = residual;
+    match (p.kernel_w, p.stride_w, r.is_some()) {
+        (3, 1, false) => depthwise_k::<S, 3, 1, false>(s, p, input, weight, bias, r, output, act),
+        (3, 2, false) => depthwise_k::<S, 3, 2, false>(s, p, input, weight, bias, r, output, act),
+        (5, 1, false) => depthwise_k::<S, 5, 1, false>(s, p, input, weight, bias, r, output, act),
+        (5, 2, false) => depthwise_k::<S, 5, 2, false>(s, p, input, weight, bias, r, output, act),
+        (3, 1, true) => depthwise_k::<S, 3, 1, true>(s, p, input, weight, bias, r, output, act),
+        (3, 2, true) => depthwise_k::<S, 3, 2, true>(s, p, input, weight, bias, r, output, act),
+        (5, 1, true) => depthwise_k::<S, 5, 1, true>(s, p, input, weight, bias, r, output, act),
+        (5, 2, true) => depthwise_k::<S, 5, 2, true>(s, p, input, weight, bias, r, output, act),
         _ => return false,
     }
     true
 }
 
+/// `depthwise` for one kernel size and stride; `RES`: `residual` is given.
 #[inline(always)]
-fn depthwise_k<S: Simd, const K: usize, const ST: usize>(
+#[allow(clippy::too_many_arguments)]
+fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
     s: S,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
     output: &mut [f32],
     act: Activation,
 ) {
-    check_sizes(p, input, weight, bias, output);
+    check_sizes(p, input, weight, bias, residual, output);
+    assert!(RES == residual.is_some());
+    let residual = residual.unwrap_or(&[]);
     assert!(p.group == p.c_in && p.group == p.c_out && p.kernel_h == K && p.kernel_w == K);
     let (lo, hi) = interior(p);
     let in_plane = p.h_in * p.w_in;
@@ -130,6 +152,11 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize>(
         for c in 0..p.c_out {
             let x = &input[(b * p.c_in + c) * in_plane..][..in_plane];
             let y = &mut output[(b * p.c_out + c) * out_plane..][..out_plane];
+            let res = if RES {
+                &residual[(b * p.c_out + c) * out_plane..][..out_plane]
+            } else {
+                &[]
+            };
             let k = &weight[c * K * K..][..K * K];
             let bv = bias_at(bias, c);
             let mut wv = [[s.splat(0.0); K]; K];
@@ -165,10 +192,10 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize>(
                 let mut oy = 0;
                 while oy < p.h_out {
                     if oy >= row_lo && oy + DW_ROWS <= row_hi {
-                        dw_rows::<S, K, ST, DW_ROWS>(s, p, x, &wv, bv, y, oy, &col, act);
+                        dw_rows::<S, K, ST, DW_ROWS, RES>(s, p, x, &wv, bv, res, y, oy, &col, act);
                         oy += DW_ROWS;
                     } else {
-                        dw_rows::<S, K, ST, 1>(s, p, x, &wv, bv, y, oy, &col, act);
+                        dw_rows::<S, K, ST, 1, RES>(s, p, x, &wv, bv, res, y, oy, &col, act);
                         oy += 1;
                     }
                 }
@@ -209,15 +236,17 @@ fn interior_rows(p: &Conv2d) -> (usize, usize) {
 /// Depthwise output rows `oy..oy + R` of one plane, columns `col`. With
 /// `R > 1` all taps of those rows must be inside the input and
 /// `stride_h == ST`: each input row is then loaded once and feeds every
-/// output row it reaches.
+/// output row it reaches. With `RES`, `res` (the plane's residual, laid out
+/// like `y`) is added before the activation: it starts the sums, with the bias.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
+fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const RES: bool>(
     s: S,
     p: &Conv2d,
     x: &[f32],
     wv: &[[S::V; K]; K],
     bias: f32,
+    res: &[f32],
     y: &mut [f32],
     oy: usize,
     col: &Column<S::Mask, K>,
@@ -231,8 +260,25 @@ fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
     };
     assert!(R == 1 || (oy * ST + (R - 1) * ST + K <= p.h_in + p.pad_top && oy * ST >= p.pad_top));
     assert!(x.len() >= p.h_in * p.w_in && y.len() >= (oy + R) * p.w_out);
+    assert!(!RES || res.len() >= (oy + R) * p.w_out);
     assert!(col.ox + col.n <= p.w_out && col.n <= S::LANES);
     let mut acc = [s.splat(bias); R];
+    if RES {
+        // The residual goes in with the bias, off the dependency chain of the few FMAs
+        // per vector (added last, it lengthened that chain: 8% slower on 7x7 planes).
+        for (r, acc) in acc.iter_mut().enumerate() {
+            // SAFETY: ox + n <= w_out and row oy + r < h_out (asserted `res` size).
+            unsafe {
+                let rp = res.as_ptr().add((oy + r) * p.w_out + col.ox);
+                let rv = if col.n == S::LANES {
+                    s.load(rp)
+                } else {
+                    s.load_partial(rp, col.n)
+                };
+                *acc = s.add(*acc, rv);
+            }
+        }
+    }
     for j in rows {
         let iy = oy * p.stride_h + j - p.pad_top;
         // SAFETY: iy < h_in (valid taps, or interior rows as asserted), so the
@@ -277,32 +323,37 @@ fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize>(
 
 /// Any group count and kernel size, horizontal stride 1 or 2, no horizontal
 /// dilation: eight output channels at a time share each loaded input vector.
-/// `act` must not be `Sigmoid`.
+/// `residual` (the output's shape) is added before the activation. `act` must
+/// not be `Sigmoid`.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn direct<S: Simd>(
     s: S,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
     output: &mut [f32],
     act: Activation,
 ) {
-    check_sizes(p, input, weight, bias, output);
+    check_sizes(p, input, weight, bias, residual, output);
     if p.stride_w == 1 {
-        direct_st::<S, 1>(s, p, input, weight, bias, output, act);
+        direct_st::<S, 1>(s, p, input, weight, bias, residual, output, act);
     } else {
-        direct_st::<S, 2>(s, p, input, weight, bias, output, act);
+        direct_st::<S, 2>(s, p, input, weight, bias, residual, output, act);
     }
 }
 
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn direct_st<S: Simd, const ST: usize>(
     s: S,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
     output: &mut [f32],
     act: Activation,
 ) {
@@ -312,6 +363,7 @@ fn direct_st<S: Simd, const ST: usize>(
     let out_plane = p.h_out * p.w_out;
     for b in 0..p.n {
         let y = &mut output[b * p.c_out * out_plane..][..p.c_out * out_plane];
+        let residual = residual.map(|r| &r[b * p.c_out * out_plane..][..p.c_out * out_plane]);
         for g in 0..p.group {
             let x = &input[(b * p.c_in + g * cig) * in_plane..][..cig * in_plane];
             let a = DirectArgs {
@@ -319,6 +371,7 @@ fn direct_st<S: Simd, const ST: usize>(
                 x,
                 weight,
                 bias,
+                residual,
                 act,
             };
             let mut co = g * cog;
@@ -347,6 +400,8 @@ struct DirectArgs<'a> {
     x: &'a [f32],
     weight: &'a [f32],
     bias: Option<&'a [f32]>,
+    /// The image's residual, laid out like its output.
+    residual: Option<&'a [f32]>,
     act: Activation,
 }
 
@@ -367,6 +422,7 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
     let kstride = cig * taps;
     assert!(a.x.len() >= cig * in_plane && a.weight.len() >= (co + MR) * kstride);
     assert!(y.len() >= (co + MR) * out_plane);
+    assert!(a.residual.is_none_or(|r| r.len() >= (co + MR) * out_plane));
     let bias: [f32; MR] = core::array::from_fn(|r| bias_at(a.bias, co + r));
     for oy in 0..p.h_out {
         let kys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
@@ -397,10 +453,25 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
                 }
             }
             for (r, &acc) in acc.iter().enumerate() {
-                let v = act_vec(s, a.act, acc);
-                // SAFETY: ox + n <= w_out within the plane of channel co + r.
+                let off = (co + r) * out_plane + oy * p.w_out + ox;
+                // SAFETY: ox + n <= w_out within the plane of channel co + r,
+                // in `y` and in the residual (asserted sizes).
                 unsafe {
-                    let yp = y.as_mut_ptr().add((co + r) * out_plane + oy * p.w_out + ox);
+                    // Checked once per vector, after the whole reduction.
+                    let acc = match a.residual {
+                        Some(res) => {
+                            let rp = res.as_ptr().add(off);
+                            let rv = if n == S::LANES {
+                                s.load(rp)
+                            } else {
+                                s.load_partial(rp, n)
+                            };
+                            s.add(acc, rv)
+                        }
+                        None => acc,
+                    };
+                    let v = act_vec(s, a.act, acc);
+                    let yp = y.as_mut_ptr().add(off);
                     if n == S::LANES {
                         s.store(yp, v);
                     } else {

@@ -56,6 +56,29 @@ pub(crate) fn scale_rows<S: Simd>(s: S, x: &[f32], len: usize, g: &[f32], out: &
     }
 }
 
+/// `x[i * len + j] *= g[i]` for every row `i < g.len()` (scale_rows over its own input).
+#[inline(always)]
+pub(crate) fn scale_rows_in_place<S: Simd>(s: S, x: &mut [f32], len: usize, g: &[f32]) {
+    assert!(x.len() >= g.len() * len);
+    let l = S::LANES;
+    for (i, &gi) in g.iter().enumerate() {
+        let gv = s.splat(gi);
+        // SAFETY: row i has len elements in `x` (asserted).
+        unsafe {
+            let q = x.as_mut_ptr().add(i * len);
+            let mut j = 0;
+            while j + l <= len {
+                s.store(q.add(j), s.mul(s.load(q.add(j)), gv));
+                j += l;
+            }
+            if j < len {
+                let n = len - j;
+                s.store_partial(q.add(j), s.mul(s.load_partial(q.add(j), n), gv), n);
+            }
+        }
+    }
+}
+
 /// `dst[i] += src[i]` over the common length.
 #[inline(always)]
 pub(crate) fn add_assign<S: Simd>(s: S, dst: &mut [f32], src: &[f32]) {

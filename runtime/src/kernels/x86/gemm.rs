@@ -6,12 +6,13 @@ use super::vector::Simd;
 use super::{act_vec, bias_at};
 use crate::activation::Activation;
 
-/// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s])` for one group:
-/// `x` is `[cig, hw]`, `w` is `[cog, cig]`, `y` is `[cog, hw]`, `bias` is `[cog]`.
+/// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s] + residual[co, s])`
+/// for one group: `x` is `[cig, hw]`, `w` is `[cog, cig]`, `y` and `residual`
+/// are `[cog, hw]`, `bias` is `[cog]`.
 ///
 /// Tiles of `MR` output channels x `NV` vectors of positions are accumulated in
-/// registers over the whole `ci` loop, then bias and activation are applied
-/// before the single store. `act` must not be `Sigmoid` (see `act_vec`).
+/// registers over the whole `ci` loop, then bias, residual and activation are
+/// applied before the single store. `act` must not be `Sigmoid` (see `act_vec`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
@@ -19,12 +20,14 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
     x: &[f32],
     w: &[f32],
     bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
     y: &mut [f32],
     (cig, cog, hw): (usize, usize, usize),
     act: Activation,
 ) {
     assert!(x.len() >= cig * hw && w.len() >= cog * cig && y.len() >= cog * hw);
     assert!(bias.is_none_or(|b| b.len() >= cog));
+    assert!(residual.is_none_or(|r| r.len() >= cog * hw));
     assert!(MR <= 8 && (1..=4).contains(&NV));
     let t = Tile {
         x: x.as_ptr(),
@@ -32,8 +35,31 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
         w: w.as_ptr(),
         cig,
         y: y.as_mut_ptr(),
+        r: residual.map_or(core::ptr::null(), <[f32]>::as_ptr),
         act,
     };
+    // The residual is a separate instantiation, so the plain epilogue is unchanged.
+    // SAFETY: the operands of `t` have the sizes asserted above, `t.r` too when given.
+    unsafe {
+        if residual.is_some() {
+            tiles::<S, MR, NV, true>(s, &t, bias, cog);
+        } else {
+            tiles::<S, MR, NV, false>(s, &t, bias, cog);
+        }
+    }
+}
+
+/// Every tile of `pointwise`; `t.r` is added when `RES`. Safety: `t.x` is
+/// `[cig, hw]`, `t.w` `[cog, cig]`, `t.y` (and `t.r` when `RES`) `[cog, hw]`,
+/// and `bias` has `cog` elements if any.
+#[inline(always)]
+unsafe fn tiles<S: Simd, const MR: usize, const NV: usize, const RES: bool>(
+    s: S,
+    t: &Tile,
+    bias: Option<&[f32]>,
+    cog: usize,
+) {
+    let hw = t.hw;
     let l = S::LANES;
     let nvec = hw.div_ceil(l);
     let mut s0 = 0;
@@ -51,26 +77,28 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
         let mut co = 0;
         while co + MR <= cog {
             let b: [f32; MR] = core::array::from_fn(|r| bias_at(bias, co + r));
-            // SAFETY: co + MR <= cog and s0 + cols <= hw, within the sizes asserted above.
-            unsafe { strip::<S, MR, NV>(s, &t, co, s0, cols, b) };
+            // SAFETY: co + MR <= cog and s0 + cols <= hw, within the operands (caller's guarantee).
+            unsafe { strip::<S, MR, NV, RES>(s, t, co, s0, cols, b) };
             co += MR;
         }
         let rem = cog - co;
         let b: [f32; 8] =
             core::array::from_fn(|r| if r < rem { bias_at(bias, co + r) } else { 0.0 });
-        // SAFETY: co + rem == cog and s0 + cols <= hw.
+        // SAFETY: co + rem == cog and s0 + cols <= hw, likewise.
         unsafe {
             match rem {
                 0 => {}
-                1 => strip::<S, 1, NV>(s, &t, co, s0, cols, [b[0]]),
-                2 => strip::<S, 2, NV>(s, &t, co, s0, cols, [b[0], b[1]]),
-                3 => strip::<S, 3, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2]]),
-                4 => strip::<S, 4, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3]]),
-                5 => strip::<S, 5, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4]]),
-                6 => strip::<S, 6, NV>(s, &t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4], b[5]]),
-                _ => strip::<S, 7, NV>(
+                1 => strip::<S, 1, NV, RES>(s, t, co, s0, cols, [b[0]]),
+                2 => strip::<S, 2, NV, RES>(s, t, co, s0, cols, [b[0], b[1]]),
+                3 => strip::<S, 3, NV, RES>(s, t, co, s0, cols, [b[0], b[1], b[2]]),
+                4 => strip::<S, 4, NV, RES>(s, t, co, s0, cols, [b[0], b[1], b[2], b[3]]),
+                5 => strip::<S, 5, NV, RES>(s, t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4]]),
+                6 => {
+                    strip::<S, 6, NV, RES>(s, t, co, s0, cols, [b[0], b[1], b[2], b[3], b[4], b[5]])
+                }
+                _ => strip::<S, 7, NV, RES>(
                     s,
-                    &t,
+                    t,
                     co,
                     s0,
                     cols,
@@ -89,13 +117,15 @@ struct Tile {
     w: *const f32,
     cig: usize,
     y: *mut f32,
+    /// The residual, laid out like `y`; null when there is none.
+    r: *const f32,
     act: Activation,
 }
 
 /// Output channels `co..co + MR`, positions `s0..s0 + cols` (`cols <= NV * LANES`).
-/// Safety: those lie within the operands of `t`.
+/// Safety: those lie within the operands of `t` (and of `t.r` when `RES`).
 #[inline(always)]
-unsafe fn strip<S: Simd, const MR: usize, const NV: usize>(
+unsafe fn strip<S: Simd, const MR: usize, const NV: usize, const RES: bool>(
     s: S,
     t: &Tile,
     co: usize,
@@ -107,24 +137,25 @@ unsafe fn strip<S: Simd, const MR: usize, const NV: usize>(
     // SAFETY: forwarded from the caller; the partial tiles cover exactly `cols`.
     unsafe {
         if cols == NV * l {
-            tile::<S, MR, NV, false>(s, t, co, s0, l, bias);
+            tile::<S, MR, NV, false, RES>(s, t, co, s0, l, bias);
         } else {
             let nv = cols.div_ceil(l);
             let last = cols - (nv - 1) * l;
             match nv {
-                1 => tile::<S, MR, 1, true>(s, t, co, s0, last, bias),
-                2 => tile::<S, MR, 2, true>(s, t, co, s0, last, bias),
-                3 => tile::<S, MR, 3, true>(s, t, co, s0, last, bias),
-                _ => tile::<S, MR, 4, true>(s, t, co, s0, last, bias),
+                1 => tile::<S, MR, 1, true, RES>(s, t, co, s0, last, bias),
+                2 => tile::<S, MR, 2, true, RES>(s, t, co, s0, last, bias),
+                3 => tile::<S, MR, 3, true, RES>(s, t, co, s0, last, bias),
+                _ => tile::<S, MR, 4, true, RES>(s, t, co, s0, last, bias),
             }
         }
     }
 }
 
 /// The micro-kernel: `MR x NV` accumulators; the last vector holds `last`
-/// lanes when `PARTIAL`. Safety: as for `strip`.
+/// lanes when `PARTIAL`; the residual is added before the activation when
+/// `RES`. Safety: as for `strip`.
 #[inline(always)]
-unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool>(
+unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool, const RES: bool>(
     s: S,
     t: &Tile,
     co: usize,
@@ -141,7 +172,8 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool>(
         }
     }
     // SAFETY: rows co..co+MR of w have cig elements; rows 0..cig of x have
-    // positions s0..s0+cols, cols = (NV - 1) * l + last (all NV * l unless PARTIAL).
+    // positions s0..s0+cols, cols = (NV - 1) * l + last (all NV * l unless PARTIAL),
+    // and so do rows co..co+MR of y and (when RES) of the residual.
     unsafe {
         let mut xp = t.x.add(s0);
         let mut wp = t.w.add(co * t.cig);
@@ -164,10 +196,24 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool>(
             wp = wp.add(1);
         }
         for (r, row) in acc.iter().enumerate() {
-            let yp = t.y.add((co + r) * t.hw + s0);
+            let off = (co + r) * t.hw + s0;
+            let yp = t.y.add(off);
             for (j, &a) in row.iter().enumerate() {
+                let partial = PARTIAL && j == NV - 1;
+                let a = if RES {
+                    // The residual has y's layout: the same positions are readable.
+                    let rp = t.r.add(off + j * l);
+                    let rv = if partial {
+                        s.load_partial(rp, last)
+                    } else {
+                        s.load(rp)
+                    };
+                    s.add(a, rv)
+                } else {
+                    a
+                };
                 let v = act_vec(s, t.act, a);
-                if PARTIAL && j == NV - 1 {
+                if partial {
                     s.store_partial(yp.add(j * l), v, last);
                 } else {
                     s.store(yp.add(j * l), v);

@@ -180,9 +180,27 @@ entry! {
     ) {
         // 8 x 3 zmm accumulators = 24 of 32 registers; 4 x 3 ymm = 12 of 16.
         if S::LANES == 16 {
-            gemm::pointwise::<S, 8, 3>(s, x, w, bias, y, dims, act)
+            gemm::pointwise::<S, 8, 3>(s, x, w, bias, None, y, dims, act)
         } else {
-            gemm::pointwise::<S, 4, 3>(s, x, w, bias, y, dims, act)
+            gemm::pointwise::<S, 4, 3>(s, x, w, bias, None, y, dims, act)
+        }
+    }
+
+    // The residual variants are entry points of their own: compiled into the same function
+    // as the plain ones, they changed the register allocation of the plain kernels.
+    fn pointwise_group_add<s, S>(
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        residual: &[f32],
+        y: &mut [f32],
+        dims: (usize, usize, usize),
+        act: Activation
+    ) {
+        if S::LANES == 16 {
+            gemm::pointwise::<S, 8, 3>(s, x, w, bias, Some(residual), y, dims, act)
+        } else {
+            gemm::pointwise::<S, 4, 3>(s, x, w, bias, Some(residual), y, dims, act)
         }
     }
 
@@ -198,7 +216,19 @@ entry! {
         output: &mut [f32],
         act: Activation
     ) -> bool {
-        conv::depthwise(s, p, input, weight, bias, output, act)
+        conv::depthwise(s, p, input, weight, bias, None, output, act)
+    }
+
+    fn depthwise_add<s, S>(
+        p: &Conv2d,
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        residual: &[f32],
+        output: &mut [f32],
+        act: Activation
+    ) -> bool {
+        conv::depthwise(s, p, input, weight, bias, Some(residual), output, act)
     }
 
     fn direct<s, S>(
@@ -206,10 +236,11 @@ entry! {
         input: &[f32],
         weight: &[f32],
         bias: Option<&[f32]>,
+        residual: Option<&[f32]>,
         output: &mut [f32],
         act: Activation
     ) {
-        conv::direct(s, p, input, weight, bias, output, act)
+        conv::direct(s, p, input, weight, bias, residual, output, act)
     }
 
     fn sum_rows<s, S>(x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
@@ -220,7 +251,14 @@ entry! {
         elementwise::scale_rows(s, x, len, g, out)
     }
 
+    fn scale_rows_in_place<s, S>(x: &mut [f32], len: usize, g: &[f32]) {
+        elementwise::scale_rows_in_place(s, x, len, g)
+    }
+
     fn add_assign<s, S>(dst: &mut [f32], src: &[f32]) {
         elementwise::add_assign(s, dst, src)
     }
 }
+
+// Declared after `entry!` so the module can use the macro for its own entry points.
+pub(crate) mod nhwc;
