@@ -161,8 +161,9 @@ fn time_per_call(mut f: impl FnMut()) -> (f64, f64) {
 }
 
 /// `conv2d` then `add_assign` against `conv2d_add` on [`RESIDUAL_CONVS`]: median and minimum
-/// microseconds per call of each, and the totals per inference. Not part of the totals table
-/// (these convolutions are already counted under `pw` and `dw`).
+/// microseconds per call of each (best of three alternated runs), and the totals per
+/// inference. Not part of the totals table (these convolutions are already counted under
+/// `pw` and `dw`).
 fn residual_rows(rng: &mut Rng) {
     println!();
     println!(
@@ -204,11 +205,18 @@ fn residual_rows(rng: &mut Rng) {
         let b = rng.vec(c_out);
         let r = rng.vec(c_out * h * w);
         let mut y = vec![0.0; c_out * h * w];
-        let (ts, ts_min) = time_per_call(|| {
-            conv2d(&p, &x, &wt, Some(&b), &mut y);
-            add_assign(&mut y, &r);
-        });
-        let (tf, tf_min) = time_per_call(|| conv2d_add(&p, &x, &wt, Some(&b), Some(&r), &mut y));
+        // Alternated, best of three each: measured once after the other, the second of two
+        // nearly equal calls came out several percent slower on a busy machine.
+        let (mut ts, mut ts_min, mut tf, mut tf_min) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            let (t, tmin) = time_per_call(|| {
+                conv2d(&p, &x, &wt, Some(&b), &mut y);
+                add_assign(&mut y, &r);
+            });
+            (ts, ts_min) = (ts.min(t), ts_min.min(tmin));
+            let (t, tmin) = time_per_call(|| conv2d_add(&p, &x, &wt, Some(&b), Some(&r), &mut y));
+            (tf, tf_min) = (tf.min(t), tf_min.min(tmin));
+        }
         let kind = if k == 1 { "pw+res" } else { "dw+res" };
         println!(
             "{kind:<10} {:>26} {:>9.1} {:>9.1} {:>6.2} {calls:>5} {:>9.1} {:>9.1}",
@@ -434,8 +442,10 @@ fn aligned(v: &[f32]) -> (Vec<f32>, std::ops::Range<usize>) {
 
 /// `nhwc`: the NCHW kernel and the NHWC kernel side by side on every pointwise
 /// and depthwise shape with at most 784 input positions and every
-/// squeeze-excite with at most 196 (median us per call; ratio = NCHW / NHWC,
-/// above 1 when NHWC is faster), then totals per kind (us per inference).
+/// squeeze-excite with at most 196, and GhostNet's Ghost modules on 14x14 and
+/// 7x7 (median us per call; ratio = NCHW / NHWC, above 1 when NHWC is faster),
+/// then totals per kind (us per inference) and over all kinds but `ghost`
+/// (whose modules are made of `pw` and `dw` rows already counted).
 /// All buffers are 64-byte aligned.
 fn nhwc_vs_nchw(rng: &mut Rng) {
     // kind -> (NCHW, NHWC) seconds per inference
@@ -541,6 +551,67 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         let flops = (2 * c * spatial + 4 * c * mid) as f64;
         row("se", format!("{c} {spatial} mid {mid}"), flops, 1, t0, t1);
     }
+    // Ghost modules (c_in, h = w, init, k, act, residual, calls): NCHW as two
+    // convolutions into one buffer plus the residual add, NHWC fused.
+    for &(c_in, h, init, k, act, with_res, calls) in &[
+        (80, 14, 240, 240, RELU, false, 1),
+        (480, 14, 56, 56, NONE, true, 1),
+        (160, 7, 480, 480, RELU, false, 4),
+        (960, 7, 80, 80, NONE, true, 4),
+    ] {
+        let conv = |c_in: usize, c_out: usize, kernel: usize, group: usize, activation| Conv2d {
+            n: 1,
+            c_in,
+            h_in: h,
+            w_in: h,
+            c_out,
+            h_out: h,
+            w_out: h,
+            kernel_h: kernel,
+            kernel_w: kernel,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: kernel / 2,
+            pad_left: kernel / 2,
+            dilation_h: 1,
+            dilation_w: 1,
+            group,
+            activation,
+        };
+        let g = GhostModuleNhwc {
+            primary: conv(c_in, init, 1, 1, act),
+            cheap: conv(k, k, 3, k, act),
+            input_nchw: false,
+        };
+        let hw = h * h;
+        let (x, xr) = aligned(&rng.vec(c_in * hw));
+        let (w1, b1, w2, b2) = (
+            rng.vec(c_in * init),
+            rng.vec(init),
+            rng.vec(9 * k),
+            rng.vec(k),
+        );
+        let (r, rr) = aligned(&rng.vec((init + k) * hw));
+        let (mut y, yr) = aligned(&vec![0.0; (init + k) * hw]);
+        let (x, r, y) = (&x[xr], &r[rr], &mut y[yr]);
+        let (t0, _) = time_per_call(|| {
+            let (y1, y2) = y.split_at_mut(init * hw);
+            conv2d(&g.primary, x, &w1, Some(&b1), y1);
+            conv2d(&g.cheap, &y1[..k * hw], &w2, Some(&b2), y2);
+            if with_res {
+                add_assign(y, r);
+            }
+        });
+        let res = with_res.then_some(r);
+        let (t1, _) =
+            time_per_call(|| ghost_module_nhwc(Par::SINGLE, &g, x, &w1, &b1, &w2, &b2, res, y));
+        let flops = 2.0 * (hw * init * c_in + hw * k * 9) as f64;
+        let shape = format!(
+            "{c_in}>{init}+{k} {h}x{h}{}",
+            if with_res { " +r" } else { "" }
+        );
+        row("ghost", shape, flops, calls, t0, t1);
+    }
     let (x, xr) = aligned(&rng.vec(960 * 49));
     let (x, mut y) = (&x[xr], vec![0.0; 960]);
     let (t0, _) = time_per_call(|| global_avg_pool(960, 49, x, &mut y));
@@ -560,8 +631,10 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
             t1 * 1e6,
             t0 / t1
         );
-        all0 += t0;
-        all1 += t1;
+        if *kind != "ghost" {
+            all0 += t0;
+            all1 += t1;
+        }
     }
     println!(
         "{:<9} {:>9.1} {:>9.1} {:>6.2}",

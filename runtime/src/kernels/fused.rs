@@ -114,9 +114,7 @@ pub fn squeeze_excite_in_place(
     for b in 0..p.n {
         let xb = &mut x[b * c * hw..][..c * hw];
         let inv = 1.0 / hw as f32;
-        for (m, plane) in scratch[..c].iter_mut().zip(xb.chunks_exact(hw)) {
-            *m = plane.iter().sum::<f32>() * inv;
-        }
+        mean_rows(xb, hw, inv, &mut scratch[..c]);
         excite(p, w1, b1, w2, b2, scratch);
         let gate = &scratch[..c];
         #[cfg(target_arch = "x86_64")]
@@ -129,6 +127,17 @@ pub fn squeeze_excite_in_place(
                 *v *= g;
             }
         }
+    }
+}
+
+/// `out[i] = scale * sum(x[i * len..(i + 1) * len])`, vectorised where the CPU allows.
+fn mean_rows(x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(isa) = super::x86::detected() {
+        return super::x86::sum_rows(isa, x, len, scale, out);
+    }
+    for (m, row) in out.iter_mut().zip(x.chunks_exact(len)) {
+        *m = row.iter().sum::<f32>() * scale;
     }
 }
 

@@ -651,7 +651,7 @@ unsafe fn dw_chunk<
                     let mut xv = [s.splat(0.0); NV];
                     unroll!(8, NV, j => { xv[j] = load(xp, j); });
                     unroll!(8, KW, kx => {
-                        if jx >= kx && (jx - kx) % SW == 0 && (jx - kx) / SW < R {
+                        if jx >= kx && (jx - kx).is_multiple_of(SW) && (jx - kx) / SW < R {
                             let r = (jx - kx) / SW;
                             unroll!(8, NV, j => {
                                 acc[r][j] = s.mul_add(wv[kx][j], xv[j], acc[r][j]);
