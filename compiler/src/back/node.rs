@@ -317,39 +317,21 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             );
             let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
             let kin = lit(k * hw);
-            // The residual is added after each half's activation: for the cheap half in the
-            // kernel's epilogue when it has none (the usual case), else after it.
-            let half = |params: &TokenStream,
-                        x: TokenStream,
-                        wt: &TokenStream,
-                        b: &TokenStream,
-                        o: TokenStream,
-                        act: bool,
-                        r: TokenStream| {
-                if !gm.residual {
-                    quote! { ::ghostc_runtime::conv2d_par(par, &#params, #x, #wt, Some(#b), #o); }
-                } else if act {
-                    quote! {
-                        ::ghostc_runtime::conv2d_par(par, &#params, #x, #wt, Some(#b), #o);
-                        ::ghostc_runtime::add_assign(#o, #r);
-                    }
-                } else {
-                    quote! { ::ghostc_runtime::conv2d_add_par(par, &#params, #x, #wt, Some(#b), Some(#r), #o); }
-                }
-            };
             // The cheap half reads the primary half, so the primary half's residual is added
-            // last, after the cheap conv.
+            // last, after the cheap conv. The residual comes after each half's activation: for
+            // the cheap half in the kernel's epilogue when it has none (the usual case).
             let first =
                 quote! { ::ghostc_runtime::conv2d_par(par, &#primary, xb, #w1, Some(#b1), p); };
-            let second = half(
-                &cheap,
-                quote! { &p[..#kin] },
-                w2,
-                b2,
-                quote! { c },
-                gm.cheap.act.is_some(),
-                quote! { &rb[#split..] },
-            );
+            let second = if gm.residual && gm.cheap.act.is_none() {
+                quote! { ::ghostc_runtime::conv2d_add_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), Some(&rb[#split..]), c); }
+            } else if gm.residual {
+                quote! {
+                    ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c);
+                    ::ghostc_runtime::add_assign(c, &rb[#split..]);
+                }
+            } else {
+                quote! { ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c); }
+            };
             let last = if gm.residual {
                 quote! { ::ghostc_runtime::add_assign(p, &rb[..#split]); }
             } else {
