@@ -8,6 +8,10 @@ use crate::pool::Par;
 /// Parts per thread: a little more than one, so uneven parts balance out.
 const PARTS_PER_THREAD: usize = 2;
 
+/// Output channels the x86 conv kernels compute per pass over the input (their register
+/// blocking with AVX-512); one-group convs are split between threads at multiples of it.
+const CHANNEL_BLOCK: usize = 8;
+
 /// [`conv2d`](super::conv::conv2d) split over output channels (whole groups) and batch items.
 pub fn conv2d_par(
     par: Par<'_>,
@@ -38,18 +42,22 @@ pub fn conv2d_add_par(
     if threads <= 1 || work < 1 << 16 || p.group == 0 {
         return conv2d_add(p, input, weight, bias, residual, output);
     }
-    // Units of work per batch item: output channels when there is one group (all read the
-    // whole input), else whole groups (each reads its own input channels).
+    // Units of work per batch item: blocks of `CHANNEL_BLOCK` output channels when there is
+    // one group (all read the whole input; the kernels compute that many channels per pass over
+    // it, so a split inside a block would make both threads re-read the input for half-empty
+    // blocks), else whole groups (each reads its own input channels).
     let (units, unit_ch) = if p.group == 1 {
-        (p.c_out, 1)
+        (p.c_out.div_ceil(CHANNEL_BLOCK), CHANNEL_BLOCK)
     } else {
         (p.group, c_out_g)
     };
     let chunks = (threads * PARTS_PER_THREAD).div_ceil(p.n).clamp(1, units);
     let parts = p.n * chunks;
+    // First output channel of chunk k (of any batch item).
+    let channel = |k: usize| ((k * units / chunks) * unit_ch).min(p.c_out);
     let start = |i: usize| -> usize {
         let (b, k) = (i / chunks, i % chunks);
-        (b * p.c_out + (k * units / chunks) * unit_ch) * hw
+        (b * p.c_out + channel(k)) * hw
     };
     let bounds = |i: usize| {
         if i >= parts {
@@ -63,7 +71,7 @@ pub fn conv2d_add_par(
     par.for_each_part(output, parts, &bounds, &|i, out| {
         let (b, k) = (i / chunks, i % chunks);
         let (u0, u1) = (k * units / chunks, (k + 1) * units / chunks);
-        let (o0, o1) = (u0 * unit_ch, u1 * unit_ch);
+        let (o0, o1) = (channel(k), channel(k + 1));
         if o1 == o0 {
             return;
         }
