@@ -1,7 +1,7 @@
 //! Kernels called by Rust code that ghostc generates from ONNX CNN models.
 //!
 //! Every kernel works on `f32` tensors stored as contiguous row-major slices
-//! (NCHW for images). Kernels never allocate; the caller owns all buffers and
+//! (NCHW for images, or channels-last NHWC for the `*_nhwc` kernels). Kernels never allocate; the caller owns all buffers and
 //! passes slices of exactly the documented sizes. Size preconditions are
 //! checked with `debug_assert!` only.
 //!

@@ -438,22 +438,39 @@ mod imp {
             bounds: &(dyn Fn(usize) -> usize + Sync),
             f: &(dyn Fn(usize, &mut [f32]) + Sync),
         ) {
-            for i in 0..parts {
-                assert!(bounds(i) <= bounds(i + 1), "part bounds must ascend");
+            // Each boundary is evaluated exactly once, into `cuts`, and checked there: the
+            // tasks read only `cuts`, so even a `bounds` that answers differently on every call
+            // cannot make two parts overlap or leave `data`.
+            let mut first = 0;
+            while first < parts {
+                let n = (parts - first).min(MAX_PARTS);
+                let mut cuts = [0usize; MAX_PARTS + 1];
+                for (j, c) in cuts[..=n].iter_mut().enumerate() {
+                    *c = bounds(first + j);
+                }
+                assert!(
+                    cuts[..=n].windows(2).all(|w| w[0] <= w[1]) && cuts[n] <= data.len(),
+                    "part bounds must ascend within the data"
+                );
+                let base = SendPtr(data.as_mut_ptr());
+                let cuts = &cuts;
+                self.for_each(n, &|j| {
+                    let (a, b) = (cuts[j], cuts[j + 1]);
+                    let p = base;
+                    // SAFETY: `cuts[..=n]` ascends and ends inside `data` (checked above), so
+                    // part `j` lies inside `data` and parts are disjoint; each index is handed
+                    // to exactly one task; `data` is borrowed mutably for the whole call, which
+                    // outlives every task.
+                    let part = unsafe { core::slice::from_raw_parts_mut(p.0.add(a), b - a) };
+                    f(first + j, part);
+                });
+                first += n;
             }
-            let base = SendPtr(data.as_mut_ptr());
-            self.for_each(parts, &|i| {
-                let (a, b) = (bounds(i), bounds(i + 1));
-                let p = base;
-                // SAFETY: `0 = bounds(0) <= .. <= bounds(parts) = data.len()` (checked above and
-                // by the caller), so part `i` lies inside `data`, parts are disjoint, and each
-                // index is handed to exactly one task; `data` is borrowed mutably for the whole
-                // call, which outlives every task.
-                let part = unsafe { core::slice::from_raw_parts_mut(p.0.add(a), b - a) };
-                f(i, part);
-            });
         }
     }
+
+    /// Parts handed out per pool job by `for_each_part` (more run as further jobs).
+    const MAX_PARTS: usize = 64;
 
     #[derive(Clone, Copy)]
     struct SendPtr(*mut f32);
@@ -600,6 +617,34 @@ mod tests {
     fn split_channels_must_not_overlap() {
         let mut d = [0.0f32; 8];
         Par::SINGLE.for_each_split(&mut d, 4, 0..2, 1..3, 1, 1, &|_, _, _| {});
+    }
+
+    #[test]
+    fn changing_bounds_cannot_overlap_parts() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // A `bounds` that answers differently on each call: after the checked first answers,
+        // it would shift every part by 3. Each boundary is read once, so the parts still cover
+        // the data exactly once.
+        let t = Threads::new(2);
+        let calls = AtomicUsize::new(0);
+        let bounds = |i: usize| {
+            let n = calls.fetch_add(1, Ordering::Relaxed);
+            if n < 5 || i == 0 || i == 4 {
+                i * 10
+            } else {
+                i * 10 - 3
+            }
+        };
+        for _ in 0..20 {
+            let mut d = [0.0f32; 40];
+            calls.store(0, Ordering::Relaxed);
+            t.par().for_each_part(&mut d, 4, &bounds, &|_, p| {
+                for v in p.iter_mut() {
+                    *v += 1.0;
+                }
+            });
+            assert!(d.iter().all(|&v| v == 1.0), "{d:?}");
+        }
     }
 
     #[test]
