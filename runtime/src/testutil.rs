@@ -49,3 +49,41 @@ pub fn assert_close(actual: &[f32], expected: &[f32]) {
         assert!(ok, "mismatch at {i}: got {a}, expected {e}");
     }
 }
+
+/// A `Conv2d` with the output size derived from explicit pads `(top, left, bottom, right)` by the
+/// ONNX formula.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_params(
+    n: usize,
+    c_in: usize,
+    (h_in, w_in): (usize, usize),
+    c_out: usize,
+    (kernel_h, kernel_w): (usize, usize),
+    (stride_h, stride_w): (usize, usize),
+    (pt, pl, pb, pr): (usize, usize, usize, usize),
+    (dilation_h, dilation_w): (usize, usize),
+    group: usize,
+    activation: crate::Activation,
+) -> crate::Conv2d {
+    let h_out = (h_in + pt + pb - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+    let w_out = (w_in + pl + pr - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+    crate::Conv2d {
+        n,
+        c_in,
+        h_in,
+        w_in,
+        c_out,
+        h_out,
+        w_out,
+        kernel_h,
+        kernel_w,
+        stride_h,
+        stride_w,
+        pad_top: pt,
+        pad_left: pl,
+        dilation_h,
+        dilation_w,
+        group,
+        activation,
+    }
+}

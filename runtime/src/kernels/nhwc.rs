@@ -816,42 +816,7 @@ mod tests {
         ks
     }
 
-    /// Pads are `(top, left, bottom, right)`; output size by the ONNX formula.
-    #[allow(clippy::too_many_arguments)]
-    fn make(
-        n: usize,
-        c_in: usize,
-        (h_in, w_in): (usize, usize),
-        c_out: usize,
-        (kernel_h, kernel_w): (usize, usize),
-        (stride_h, stride_w): (usize, usize),
-        (pt, pl, pb, pr): (usize, usize, usize, usize),
-        (dilation_h, dilation_w): (usize, usize),
-        group: usize,
-        activation: Activation,
-    ) -> Conv2d {
-        let h_out = (h_in + pt + pb - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
-        let w_out = (w_in + pl + pr - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
-        Conv2d {
-            n,
-            c_in,
-            h_in,
-            w_in,
-            c_out,
-            h_out,
-            w_out,
-            kernel_h,
-            kernel_w,
-            stride_h,
-            stride_w,
-            pad_top: pt,
-            pad_left: pl,
-            dilation_h,
-            dilation_w,
-            group,
-            activation,
-        }
-    }
+    use crate::testutil::conv_params as make;
 
     const ACTS: [Activation; 4] = [
         Activation::None,
