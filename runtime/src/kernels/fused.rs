@@ -141,42 +141,6 @@ fn mean_rows(x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
     }
 }
 
-/// [`squeeze_excite_in_place`] on NHWC data (`x` is `[n, spatial, c]`).
-#[allow(clippy::too_many_arguments)] // as squeeze_excite
-pub fn squeeze_excite_nhwc_in_place(
-    p: &SqueezeExcite,
-    x: &mut [f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
-    scratch: &mut [f32],
-) {
-    let (c, hw) = (p.c, p.spatial);
-    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
-    for b in 0..p.n {
-        let xb = &mut x[b * c * hw..][..c * hw];
-        let mean = &mut scratch[..c];
-        mean.fill(0.0);
-        for pixel in xb.chunks_exact(c) {
-            for (m, v) in mean.iter_mut().zip(pixel) {
-                *m += v;
-            }
-        }
-        let inv = 1.0 / hw as f32;
-        for m in mean.iter_mut() {
-            *m *= inv;
-        }
-        excite(p, w1, b1, w2, b2, scratch);
-        let gate = &scratch[..c];
-        for pixel in xb.chunks_exact_mut(c) {
-            for (v, g) in pixel.iter_mut().zip(gate) {
-                *v *= g;
-            }
-        }
-    }
-}
-
 /// The two layers of a squeeze-and-excite block: `scratch[..c]` holds the channel means on
 /// entry and the gates on return (`scratch[c..c + mid]` is the hidden layer). Shared by the
 /// in-place variants of both layouts.
@@ -360,7 +324,7 @@ mod tests {
                 t
             };
             let mut got = nhwc(&x);
-            squeeze_excite_nhwc_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
+            crate::squeeze_excite_nhwc_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
             crate::testutil::assert_close(&got, &nhwc(&want));
         }
     }

@@ -118,6 +118,34 @@ pub fn squeeze_excite_nhwc(
     se_with(detected(), p, x, w1, b1, w2, b2, scratch, out);
 }
 
+/// [`squeeze_excite_nhwc`] over its own input (`x` is `[n, spatial, c]`), for when nothing
+/// reads the input afterwards (the compiler's memory plan then gives both one range).
+#[allow(clippy::too_many_arguments)] // as squeeze_excite
+pub fn squeeze_excite_nhwc_in_place(
+    p: &SqueezeExcite,
+    x: &mut [f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    scratch: &mut [f32],
+) {
+    let (c, hw) = (p.c, p.spatial);
+    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
+    let k = detected();
+    for b in 0..p.n {
+        let xb = &mut x[b * c * hw..][..c * hw];
+        sum_pixels_run(k, xb, hw, 1.0 / hw as f32, &mut scratch[..c]);
+        super::fused::excite(p, w1, b1, w2, b2, scratch);
+        let gate = &scratch[..c];
+        for pixel in xb.chunks_exact_mut(c.max(1)) {
+            for (v, g) in pixel.iter_mut().zip(gate) {
+                *v *= g;
+            }
+        }
+    }
+}
+
 /// The mean over the spatial positions of NHWC `input` (`[n, spatial, c]`)
 /// into `output` (`[n, c]`). `spatial == 0` gives NaN (0 / 0).
 pub fn global_avg_pool_nhwc(n: usize, c: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
