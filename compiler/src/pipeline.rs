@@ -8,7 +8,7 @@ use crate::front::{self, ImportOptions, Imported};
 use crate::ir::{verify::verify, Graph};
 
 /// Verifies `g`, naming the stage in the error.
-pub fn check(g: &Graph, stage: &str) -> Result<()> {
+pub fn verify_stage(g: &Graph, stage: &str) -> Result<()> {
     verify(g).map_err(|msg| Error::Verify {
         stage: stage.to_string(),
         msg,
@@ -18,14 +18,14 @@ pub fn check(g: &Graph, stage: &str) -> Result<()> {
 /// Imports the model at `path` and verifies the result.
 pub fn import(path: &Path, opts: &ImportOptions) -> Result<Imported> {
     let imported = front::import_file(path, opts)?;
-    check(&imported.graph, "import")?;
+    verify_stage(&imported.graph, "import")?;
     Ok(imported)
 }
 
 /// Same as [`import`] for a model already in memory (external data refused).
 pub fn import_bytes(bytes: &[u8], opts: &ImportOptions) -> Result<Imported> {
     let imported = front::import_bytes(bytes, None, opts)?;
-    check(&imported.graph, "import")?;
+    verify_stage(&imported.graph, "import")?;
     Ok(imported)
 }
 
@@ -87,7 +87,7 @@ pub fn run_passes(
             stage: pass.name.to_string(),
             msg: format!("the pass failed: {msg}"),
         })?;
-        check(g, pass.name)?;
+        verify_stage(g, pass.name)?;
         observe(pass.name, g)?;
         if opts.stop_after.as_deref() == Some(pass.name) {
             break;
@@ -155,7 +155,7 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
         mut graph,
         warnings,
     } = front::import_bytes(&bytes, dir, &opts.import)?;
-    check(&graph, "import")?;
+    verify_stage(&graph, "import")?;
     let mut dumps = Vec::new();
     run_passes(
         &mut graph,

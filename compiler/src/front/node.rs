@@ -9,7 +9,7 @@ use super::Importer;
 use crate::error::{Error, Result};
 use crate::ir::{checked_len, DType, Data, Tensor, ValueRef, MAX_ELEMENTS, MAX_RANK};
 use crate::ops::conv::same_pads;
-use crate::ops::layout::{reshape_shape, slice_axis};
+use crate::ops::movement::{reshape_shape, slice_axis};
 use crate::ops::resize::{CoordTransform, NearestMode, ResizeMode};
 use crate::ops::{Activation, BinaryOp, Conv, Op, Pool, PoolKind, Resize};
 
@@ -863,7 +863,7 @@ impl Importer {
                         .ok_or_else(|| cx.err("attribute 'axis' is required"))?,
                     x.shape.len(),
                 )?;
-                let ty = crate::ops::layout::infer_concat(&tys.iter().collect::<Vec<_>>(), axis)
+                let ty = crate::ops::movement::infer_concat(&tys.iter().collect::<Vec<_>>(), axis)
                     .map_err(|e| cx.err(e))?;
                 fold::concat(&ts, axis, ty.shape)
             }

@@ -6,7 +6,7 @@ pub mod elementwise;
 pub mod eval;
 pub mod fused;
 pub mod gemm;
-pub mod layout;
+pub mod movement;
 pub mod pool;
 pub mod resize;
 
@@ -210,14 +210,14 @@ impl Op {
                 let shape = elementwise::broadcast(&a.shape, &b.shape)?;
                 Ok(vec![TensorType::new(a.dtype, shape)])
             }
-            Op::Concat { axis } => layout::infer_concat(inputs, *axis).map(|t| vec![t]),
+            Op::Concat { axis } => movement::infer_concat(inputs, *axis).map(|t| vec![t]),
             Op::Slice { axes } => {
                 arity(1, 1)?;
-                layout::infer_slice(x(0)?, axes).map(|t| vec![t])
+                movement::infer_slice(x(0)?, axes).map(|t| vec![t])
             }
             Op::Split { axis, sizes } => {
                 arity(1, 1)?;
-                layout::infer_split(x(0)?, *axis, sizes)
+                movement::infer_split(x(0)?, *axis, sizes)
             }
             Op::GlobalAveragePool => {
                 arity(1, 1)?;
@@ -266,20 +266,20 @@ impl Op {
             Op::Reshape { shape, allowzero } => {
                 arity(1, 1)?;
                 let x0 = x(0)?;
-                layout::reshape_shape(&x0.shape, shape, *allowzero)
+                movement::reshape_shape(&x0.shape, shape, *allowzero)
                     .map(|s| vec![TensorType::new(x0.dtype, s)])
             }
             Op::Squeeze { axes } => {
                 arity(1, 1)?;
-                layout::infer_squeeze(x(0)?, axes).map(|t| vec![t])
+                movement::infer_squeeze(x(0)?, axes).map(|t| vec![t])
             }
             Op::Unsqueeze { axes } => {
                 arity(1, 1)?;
-                layout::infer_unsqueeze(x(0)?, axes).map(|t| vec![t])
+                movement::infer_unsqueeze(x(0)?, axes).map(|t| vec![t])
             }
             Op::Transpose { perm } => {
                 arity(1, 1)?;
-                layout::infer_transpose(x(0)?, perm).map(|t| vec![t])
+                movement::infer_transpose(x(0)?, perm).map(|t| vec![t])
             }
             Op::Gemm {
                 trans_a, trans_b, ..
