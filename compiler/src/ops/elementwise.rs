@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::ir::TensorType;
+
 /// A unary activation, as fused into kernel epilogues later.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
@@ -76,6 +78,17 @@ impl BinaryOp {
             BinaryOp::Div => "div",
         }
     }
+}
+
+/// Output type of a binary op: operands of one dtype, shapes broadcast together.
+pub fn infer_binary(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
+    if a.dtype != b.dtype {
+        return Err(format!(
+            "operand dtypes differ: {} and {}",
+            a.dtype, b.dtype
+        ));
+    }
+    Ok(TensorType::new(a.dtype, broadcast(&a.shape, &b.shape)?))
 }
 
 /// Numpy multidirectional broadcast of two shapes.

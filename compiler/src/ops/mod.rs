@@ -7,7 +7,9 @@ pub mod eval;
 pub mod fused;
 pub mod gemm;
 pub mod movement;
+pub mod norm;
 pub mod pool;
+pub mod reduce;
 pub mod resize;
 
 use std::fmt;
@@ -17,6 +19,7 @@ use crate::ir::{DType, Tensor, TensorType};
 pub use conv::Conv;
 pub use elementwise::{Activation, BinaryOp};
 pub use pool::{Pool, PoolKind};
+pub use reduce::softmax_dims;
 pub use resize::Resize;
 
 /// An IR operation. Inputs arrive over edges in port order; compile-time operands that ONNX passes
@@ -179,20 +182,7 @@ impl Op {
             Op::SqueezeExcite(se) => se.infer(inputs).map(|t| vec![t]),
             Op::BatchNorm { .. } => {
                 arity(5, 5)?;
-                let x0 = float(x(0)?)?;
-                if x0.rank() < 2 {
-                    return Err(format!("input must have rank >= 2, got {}", x0.rank()));
-                }
-                for (i, what) in [(1, "scale"), (2, "bias"), (3, "mean"), (4, "var")] {
-                    if x(i)?.shape != [x0.shape[1]] {
-                        return Err(format!(
-                            "{what} must have shape [{}], got {}",
-                            x0.shape[1],
-                            x(i)?
-                        ));
-                    }
-                }
-                Ok(vec![x0.clone()])
+                norm::infer_batch_norm(x(0)?, [x(1)?, x(2)?, x(3)?, x(4)?]).map(|t| vec![t])
             }
             Op::Activation(_) | Op::Identity | Op::Dropout => {
                 arity(1, 1)?;
@@ -200,15 +190,7 @@ impl Op {
             }
             Op::Binary(_) => {
                 arity(2, 2)?;
-                let (a, b) = (x(0)?, x(1)?);
-                if a.dtype != b.dtype {
-                    return Err(format!(
-                        "operand dtypes differ: {} and {}",
-                        a.dtype, b.dtype
-                    ));
-                }
-                let shape = elementwise::broadcast(&a.shape, &b.shape)?;
-                Ok(vec![TensorType::new(a.dtype, shape)])
+                elementwise::infer_binary(x(0)?, x(1)?).map(|t| vec![t])
             }
             Op::Concat { axis } => movement::infer_concat(inputs, *axis).map(|t| vec![t]),
             Op::Slice { axes } => {
@@ -221,29 +203,11 @@ impl Op {
             }
             Op::GlobalAveragePool => {
                 arity(1, 1)?;
-                let x0 = float(x(0)?)?;
-                if x0.rank() < 3 {
-                    return Err(format!("input must have rank >= 3, got {}", x0.rank()));
-                }
-                let mut s = x0.shape.clone();
-                s[2..].iter_mut().for_each(|d| *d = 1);
-                Ok(vec![TensorType::f32(s)])
+                reduce::infer_global_average_pool(x(0)?).map(|t| vec![t])
             }
             Op::ReduceMean { axes, keepdims } => {
                 arity(1, 1)?;
-                let x0 = float(x(0)?)?;
-                if let Some(a) = axes.iter().find(|&&a| a >= x0.rank()) {
-                    return Err(format!("axis {a} out of range for rank {}", x0.rank()));
-                }
-                let mut s = Vec::new();
-                for (i, &d) in x0.shape.iter().enumerate() {
-                    if !axes.contains(&i) {
-                        s.push(d);
-                    } else if *keepdims {
-                        s.push(1);
-                    }
-                }
-                Ok(vec![TensorType::f32(s)])
+                reduce::infer_reduce_mean(x(0)?, axes, *keepdims).map(|t| vec![t])
             }
             Op::Pool(p) => {
                 arity(1, 1)?;
@@ -255,19 +219,13 @@ impl Op {
             }
             Op::Flatten { axis } => {
                 arity(1, 1)?;
-                let x0 = x(0)?;
-                if *axis > x0.rank() {
-                    return Err(format!("axis {axis} out of range for rank {}", x0.rank()));
-                }
-                let a: usize = x0.shape[..*axis].iter().product();
-                let b: usize = x0.shape[*axis..].iter().product();
-                Ok(vec![TensorType::new(x0.dtype, vec![a, b])])
+                movement::infer_flatten(x(0)?, *axis).map(|t| vec![t])
             }
             Op::Reshape { shape, allowzero } => {
                 arity(1, 1)?;
-                let x0 = x(0)?;
-                movement::reshape_shape(&x0.shape, shape, *allowzero)
-                    .map(|s| vec![TensorType::new(x0.dtype, s)])
+                let x = x(0)?;
+                movement::reshape_shape(&x.shape, shape, *allowzero)
+                    .map(|shape| vec![TensorType::new(x.dtype, shape)])
             }
             Op::Squeeze { axes } => {
                 arity(1, 1)?;
@@ -294,24 +252,9 @@ impl Op {
             }
             Op::Softmax { axis, .. } => {
                 arity(1, 1)?;
-                let x0 = float(x(0)?)?;
-                if *axis >= x0.rank() {
-                    return Err(format!("axis {axis} out of range for rank {}", x0.rank()));
-                }
-                Ok(vec![x0.clone()])
+                reduce::infer_softmax(x(0)?, *axis).map(|t| vec![t])
             }
         }
-    }
-}
-
-/// Softmax over `axis` as `[outer, len, inner]` (with the opset < 13 meaning, `len` spans every
-/// dim from `axis` on).
-pub fn softmax_dims(shape: &[usize], axis: usize, coerce_2d: bool) -> [usize; 3] {
-    let outer = shape[..axis].iter().product();
-    if coerce_2d {
-        [outer, shape[axis..].iter().product(), 1]
-    } else {
-        [outer, shape[axis], shape[axis + 1..].iter().product()]
     }
 }
 

@@ -156,6 +156,16 @@ pub fn reshape_shape(
     Ok(out)
 }
 
+/// Flatten to 2-D: the dims before `axis`, then the rest.
+pub fn infer_flatten(x: &TensorType, axis: usize) -> Result<TensorType, String> {
+    if axis > x.rank() {
+        return Err(format!("axis {axis} out of range for rank {}", x.rank()));
+    }
+    let outer: usize = x.shape[..axis].iter().product();
+    let inner: usize = x.shape[axis..].iter().product();
+    Ok(TensorType::new(x.dtype, vec![outer, inner]))
+}
+
 pub fn infer_squeeze(x: &TensorType, axes: &[usize]) -> Result<TensorType, String> {
     for &a in axes {
         match x.shape.get(a) {
