@@ -1,65 +1,22 @@
-//! Cost model: multiply-adds per node (Conv, Gemm, MatMul) and parameter counts, and the
-//! `--summary` table built from them.
+//! Cost model: multiply-adds per node (`Op::macs`) and parameter counts, and the `--summary`
+//! table built from them.
 
 use std::fmt::Write;
 
 use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::text::numbering;
-use crate::ir::{Data, Graph, Shape};
+use crate::ir::{Data, Graph, Shape, TensorType};
 use crate::ops::Op;
 
-/// Multiply-adds of one node (0 for ops without a multiply-accumulate core).
+/// Multiply-adds of one node ([`Op::macs`] on its operand types; 0 without outputs).
 pub fn macs(g: &Graph, n: NodeIndex) -> u64 {
     let node = g.node(n);
-    let inputs = g.inputs(n);
-    let out = match node.outputs.first() {
-        Some(t) => t.len() as u64,
-        None => return 0,
+    let Some(output) = node.outputs.first() else {
+        return 0;
     };
-    match &node.op {
-        Op::Conv(_) => {
-            let per_out = inputs
-                .get(1)
-                .map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64)
-                .unwrap_or(0);
-            out * per_out
-        }
-        Op::GhostModule(gm) => {
-            // Each half: its output elements times its weight's per-output size.
-            let o = &node.outputs[0].shape;
-            let spatial = (o[0] * o[2] * o[3]) as u64;
-            let per = |w: Option<&crate::ir::ValueRef>| {
-                w.map(|&w| g.ty(w).shape[1..].iter().product::<usize>() as u64)
-                    .unwrap_or(0)
-            };
-            spatial
-                * (gm.init as u64 * per(inputs.get(1))
-                    + (gm.keep - gm.init) as u64 * per(inputs.get(3)))
-        }
-        Op::SqueezeExcite(_) => {
-            // Two 1x1 convs on the pooled vector: c x mid each, per batch item.
-            let o = &node.outputs[0].shape;
-            let mid = inputs.get(2).map(|&b| g.ty(b).len()).unwrap_or(0);
-            2 * (o[0] * o[1] * mid) as u64
-        }
-        Op::Gemm { trans_a, .. } => {
-            let a = inputs
-                .first()
-                .map(|&a| g.ty(a).shape.clone())
-                .unwrap_or_default();
-            let k = if *trans_a { a.first() } else { a.get(1) };
-            out * k.copied().unwrap_or(0) as u64
-        }
-        Op::MatMul => {
-            let a = inputs
-                .first()
-                .map(|&a| g.ty(a).shape.clone())
-                .unwrap_or_default();
-            out * a.last().copied().unwrap_or(0) as u64
-        }
-        _ => 0,
-    }
+    let inputs: Vec<&TensorType> = g.inputs(n).into_iter().map(|v| g.ty(v)).collect();
+    node.op.macs(&inputs, output)
 }
 
 /// f32 constant elements read by a node.

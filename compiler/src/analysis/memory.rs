@@ -1,9 +1,9 @@
 //! Static memory plan: where every value computed at run time lives in one f32 arena.
 //!
-//! Reshape-like ops (Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout) alias their input:
-//! they cost nothing and share its storage. Ops with an in-place kernel (activations,
-//! squeeze-and-excite) write over their input when nothing reads it later. Each remaining value gets an arena range; ranges of
-//! values whose lifetimes overlap never overlap. Placement is greedy by size (largest first, lowest
+//! Each op says where its output goes (`Op::storage`): aliases (Reshape, Identity, ...) share
+//! their input's storage and cost nothing; ops with an in-place kernel write over their input
+//! when nothing reads it later. Each remaining value gets an arena range; ranges of values whose
+//! lifetimes overlap never overlap. Placement is greedy by size (largest first, lowest
 //! offset that fits), which stays close to the liveness lower bound.
 
 use std::collections::{BTreeMap, HashMap};
@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::{Graph, ValueRef};
-use crate::ops::Op;
+use crate::ops::{Op, OutputStorage};
 
 /// Arena offsets are multiples of this many f32s (64 bytes, one cache line / AVX-512 vector).
 pub const ALIGN: usize = 16;
@@ -35,29 +35,11 @@ pub struct MemoryPlan {
     pub lower_bound: usize,
 }
 
-/// True for ops whose output is their input reinterpreted (no data movement).
-pub fn is_alias(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Reshape { .. }
-            | Op::Flatten { .. }
-            | Op::Squeeze { .. }
-            | Op::Unsqueeze { .. }
-            | Op::Identity
-            | Op::Dropout
-    )
-}
-
-/// True for ops whose kernel can write its output over its first input, when that input is not
-/// read after it: the output then takes the input's storage.
-pub fn is_in_place(op: &Op) -> bool {
-    matches!(op, Op::Activation(_) | Op::SqueezeExcite(_))
-}
-
-/// True if node `n` writes its output over its first input's storage (see [`is_in_place`]).
+/// True if node `n` writes its output over its first input's storage (an
+/// [`OutputStorage::InPlace`] op the plan gave its input's storage).
 pub fn runs_in_place(plan: &MemoryPlan, g: &Graph, n: NodeIndex) -> bool {
     let out = plan.storage.get(&ValueRef::new(n, 0));
-    is_in_place(&g.node(n).op)
+    g.node(n).op.storage() == OutputStorage::InPlace
         && out.is_some()
         && g.inputs(n).first().map(|i| plan.storage.get(i)) == Some(out)
 }
@@ -85,12 +67,12 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
         for p in 0..node.outputs.len() {
             let v = ValueRef::new(n, p);
             let r = match g.inputs(n).first() {
-                Some(&i) if is_alias(&node.op) => root.get(&i).copied().unwrap_or(i),
+                Some(&i) if node.op.storage().is_alias() => root.get(&i).copied().unwrap_or(i),
                 // In place: the input's storage is read for the last time here, and holds
                 // exactly the output.
                 Some(&i)
                     if p == 0
-                        && is_in_place(&node.op)
+                        && node.op.storage() == OutputStorage::InPlace
                         && root.get(&i).is_some_and(|r| {
                             !matches!(g.node(r.node).op, Op::Const(_))
                                 && root_last.get(r) == Some(&pos[&n])

@@ -11,6 +11,7 @@ use quote::{format_ident, quote};
 
 use crate::analysis::memory::{self, MemoryPlan};
 use crate::error::{Error, Result};
+use crate::ir::layout::Packing;
 use crate::ir::text::numbering;
 use crate::ir::Graph;
 use crate::ops::{Attrs, Op};
@@ -100,7 +101,7 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     };
     for &n in &order {
         let node = g.node(n);
-        if matches!(node.op, Op::Const(_)) || memory::is_alias(&node.op) {
+        if matches!(node.op, Op::Const(_)) || node.op.storage().is_alias() {
             continue;
         }
         let stmt = node::emit_node(&cx, &mut w, n)
@@ -130,8 +131,7 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     // Copy graph outputs out of wherever they live.
     for ((_, v), p) in g.outputs.iter().zip(&output_params) {
         let p = format_ident!("{}", p);
-        let src =
-            node::read_expr(&cx, &mut w, *v, None, weights::Packing::Plain).map_err(Error::Emit)?;
+        let src = node::read_expr(&cx, &mut w, *v, None, Packing::Plain).map_err(Error::Emit)?;
         body.push(quote! { #p.copy_from_slice(#src); });
     }
 

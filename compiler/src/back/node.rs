@@ -5,9 +5,9 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use super::f32_lit;
-use super::weights::{Packing, Weights};
+use super::weights::Weights;
 use crate::analysis::memory::{runs_in_place, MemoryPlan, Storage};
-use crate::ir::layout::{is_pointwise, Layout};
+use crate::ir::layout::{Layout, Packing};
 use crate::ir::{Graph, ValueRef};
 use crate::ops::elementwise::broadcast_strides;
 use crate::ops::pool::PoolKind;
@@ -100,31 +100,15 @@ fn operands(cx: &Cx, w: &mut Weights, n: NodeIndex, out: ValueRef) -> Result<Ope
     Ok(Operands { exprs, bind })
 }
 
-/// How each input port's constant is packed: for the NHWC kernels, a pointwise conv's weights
-/// are `[c_in][c_out]` and a depthwise conv's `[taps][c]`; everything else is plain.
+/// How each input port's constant is packed for the kernel (see [`Op::packing`]).
 fn packings(g: &Graph, n: NodeIndex) -> Vec<Packing> {
-    let conv = |c: &Conv, w: ValueRef| {
-        if is_pointwise(c) {
-            Packing::InOut
-        } else if g.ty(w).shape.get(1) == Some(&1) {
-            Packing::TapsChannels
-        } else {
-            Packing::Plain
-        }
-    };
-    let ins = g.inputs(n);
-    let mut p = vec![Packing::Plain; ins.len()];
-    if g.layout(ValueRef::new(n, 0)) == Layout::Nhwc {
-        match &g.node(n).op {
-            Op::Conv(c) => p[1] = conv(c, ins[1]),
-            Op::GhostModule(gm) => {
-                p[1] = conv(&gm.primary, ins[1]);
-                p[3] = conv(&gm.cheap, ins[3]);
-            }
-            _ => {}
-        }
-    }
-    p
+    let out = g.layout(ValueRef::new(n, 0));
+    let op = &g.node(n).op;
+    g.inputs(n)
+        .into_iter()
+        .enumerate()
+        .map(|(port, v)| op.packing(port, g.ty(v), out))
+        .collect()
 }
 
 fn act_tokens(a: Option<&Activation>) -> TokenStream {

@@ -1,17 +1,18 @@
-//! Memory layouts of 4-D activations and which layouts each op's kernels accept.
+//! Memory layouts: of 4-D activations (NCHW or NHWC), and of constants for the kernels that read
+//! them (`Packing`).
 //!
 //! A value's logical shape is always `[N, C, H, W]`; its layout says how that is laid out in
 //! memory. `Nchw` (the default, and what ONNX means) is row-major in the logical shape; `Nhwc`
 //! stores each pixel's channels together (`[N, H, W, C]` row-major), which lets kernels vectorise
-//! over channels instead of over a short row. The pass `plan_layout` picks layouts; these rules
-//! are what it and `ir::verify` check every node against.
+//! over channels instead of over a short row. The pass `plan_layout` picks layouts; `check_node`
+//! (each op's kernels, from `Op::has_kernel_for`) is what it and `ir::verify` check every node
+//! against.
 
 use std::fmt;
 
 use petgraph::stable_graph::NodeIndex;
 
-use crate::ir::{Graph, ValueRef};
-use crate::ops::{Conv, Op};
+use crate::ir::{Graph, TensorType, ValueRef};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Layout {
@@ -38,24 +39,61 @@ impl Graph {
     }
 }
 
-/// A 1x1, stride-1, unpadded, ungrouped convolution: a matrix product per image.
-pub fn is_pointwise(c: &Conv) -> bool {
-    c.kernel == [1, 1] && c.strides == [1, 1] && c.pads == [0; 4] && c.group == 1
+/// How a constant is laid out in the weights blob for the kernel that reads it (chosen by
+/// [`Op::packing`](crate::ops::Op::packing)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Packing {
+    /// As the tensor is (row-major in its shape).
+    Plain,
+    /// A pointwise conv's `[c_out, c_in, 1, 1]` weights transposed to `[c_in][c_out]`: the NHWC
+    /// kernel loads a vector of output channels per input channel.
+    InOut,
+    /// A depthwise conv's `[c, 1, kh, kw]` weights as `[kh * kw][c]`: the NHWC kernel loads a
+    /// vector of channels per tap.
+    TapsChannels,
 }
 
-/// A depthwise convolution (one filter per channel) over `channels` channels.
-pub fn is_depthwise(c: &Conv, channels: usize, out_channels: usize) -> bool {
-    c.group == channels && out_channels == channels
+impl Packing {
+    /// `v` (of `shape`) rearranged for this packing.
+    pub fn apply(self, v: &[f32], shape: &[usize]) -> Vec<f32> {
+        let rows = shape.first().copied().unwrap_or(0);
+        if self == Packing::Plain || rows == 0 {
+            return v.to_vec();
+        }
+        // Both are the transpose of a [rows, cols] matrix: cols is c_in (pointwise) or the
+        // taps (depthwise, one input channel per filter).
+        let cols = v.len() / rows;
+        let mut out = vec![0.0; v.len()];
+        for r in 0..rows {
+            for c in 0..cols {
+                out[c * rows + r] = v[r * cols + c];
+            }
+        }
+        out
+    }
 }
 
-/// Why node `n` cannot run with the layouts its values have, if it cannot.
-///
-/// NHWC kernels exist for: a conv that is pointwise (input NCHW or NHWC, output NHWC) or
-/// depthwise (NHWC to NHWC), a Ghost module with a pointwise primary conv (input NCHW or NHWC,
-/// output NHWC), squeeze-and-excite (same layout in and out) and global average pooling (any
-/// input; its 1x1 output is NCHW). Their weights must be constants (they are packed for the NHWC
-/// kernels at compile time), and a residual has the output's layout. Every other op reads and
-/// writes NCHW only, and graph inputs and outputs are NCHW.
+/// One input of a node as layout checking sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct LayoutOperand<'a> {
+    pub ty: &'a TensorType,
+    pub layout: Layout,
+    /// A compile-time constant (its data can be packed for the kernel).
+    pub constant: bool,
+}
+
+/// The layout of input `i` (NCHW if there is none).
+pub fn layout_at(inputs: &[LayoutOperand], i: usize) -> Layout {
+    inputs.get(i).map(|x| x.layout).unwrap_or_default()
+}
+
+/// True if every input and the output are NCHW.
+pub fn all_nchw(inputs: &[LayoutOperand], out: Layout) -> bool {
+    inputs.iter().all(|x| x.layout == Layout::Nchw) && out == Layout::Nchw
+}
+
+/// Why node `n` cannot run with the layouts its values have, if it cannot: no kernel for them
+/// ([`Op::has_kernel_for`](crate::ops::Op::has_kernel_for)), or an NHWC input that is not 4-D.
 pub fn check_node(g: &Graph, n: NodeIndex) -> Result<(), String> {
     let node = g.node(n);
     let ins = g.inputs(n);
@@ -63,50 +101,46 @@ pub fn check_node(g: &Graph, n: NodeIndex) -> Result<(), String> {
         .map(|p| g.layout(ValueRef::new(n, p)))
         .max()
         .unwrap_or_default();
-    let lay = |i: usize| ins.get(i).map(|&v| g.layout(v)).unwrap_or_default();
-    let all_nchw = || ins.iter().all(|&v| g.layout(v) == Layout::Nchw) && out == Layout::Nchw;
-    let ok = match &node.op {
-        Op::Input | Op::Const(_) => out == Layout::Nchw,
-        Op::Conv(c) => {
-            let (x, wt) = (g.ty(ins[0]), g.ty(ins[1]));
-            let weights = if c.residual { 3 } else { ins.len() };
-            let weights_const = ins[1..weights].iter().all(|&v| g.constant(v).is_some());
-            let res_ok = !c.residual || lay(3) == out;
-            match out {
-                Layout::Nchw => all_nchw(),
-                Layout::Nhwc => {
-                    res_ok
-                        && weights_const
-                        && x.rank() == 4
-                        && (is_pointwise(c)
-                            || is_depthwise(c, x.shape[1], wt.shape[0]) && lay(0) == Layout::Nhwc)
-                }
-            }
-        }
-        Op::GhostModule(gm) => match out {
-            Layout::Nchw => all_nchw(),
-            Layout::Nhwc => {
-                is_pointwise(&gm.primary)
-                    && gm.cheap.strides == [1, 1]
-                    && ins[1..5].iter().all(|&v| g.constant(v).is_some())
-                    && (!gm.residual || lay(5) == Layout::Nhwc)
-            }
-        },
-        Op::SqueezeExcite(_) => lay(0) == out,
-        Op::GlobalAveragePool => out == Layout::Nchw,
-        _ => all_nchw(),
-    };
-    if !ok {
-        let ins: Vec<String> = ins.iter().map(|&v| g.layout(v).to_string()).collect();
+    let operands: Vec<LayoutOperand> = ins
+        .iter()
+        .map(|&v| LayoutOperand {
+            ty: g.ty(v),
+            layout: g.layout(v),
+            constant: g.constant(v).is_some(),
+        })
+        .collect();
+    if !node.op.has_kernel_for(&operands, out) {
+        let ins: Vec<String> = operands.iter().map(|x| x.layout.to_string()).collect();
         return Err(format!(
             "no kernel for layouts ({}) -> {out}",
             ins.join(", ")
         ));
     }
-    for (i, v) in ins.iter().enumerate() {
-        if g.layout(*v) == Layout::Nhwc && g.ty(*v).rank() != 4 {
+    for (i, x) in operands.iter().enumerate() {
+        if x.layout == Layout::Nhwc && x.ty.rank() != 4 {
             return Err(format!("input {i} is nhwc but not 4-D"));
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Packing;
+
+    #[test]
+    fn packings_transpose() {
+        // [c_out 2, c_in 3, 1, 1] -> [c_in][c_out]
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(
+            Packing::InOut.apply(&w, &[2, 3, 1, 1]),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+        // [c 2, 1, 1, 3] -> [taps 3][c]
+        assert_eq!(
+            Packing::TapsChannels.apply(&w, &[2, 1, 1, 3]),
+            [1.0, 4.0, 2.0, 5.0, 3.0, 6.0]
+        );
+        assert_eq!(Packing::Plain.apply(&w, &[6]), w);
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::ir::layout::{all_nchw, layout_at, Layout, LayoutOperand, Packing};
 use crate::ir::TensorType;
 use crate::ops::{float, Activation};
 
@@ -126,6 +127,69 @@ impl Conv {
     pub fn is_depthwise(&self, c_in: usize) -> bool {
         self.group == c_in && self.group > 1
     }
+
+    /// A 1x1, stride-1, unpadded, ungrouped convolution: a matrix product per image.
+    pub fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.strides == [1, 1] && self.pads == [0; 4] && self.group == 1
+    }
+
+    /// Multiply-adds on inputs x, w, ...: one filter per output element.
+    pub fn macs(&self, inputs: &[&TensorType], output: &TensorType) -> u64 {
+        output.len() as u64 * inputs.get(1).map_or(0, |w| filter_len(w))
+    }
+
+    /// The NHWC kernels need the weights (and bias) constant, as they are packed at compile time,
+    /// and a residual in the output's layout. They take a pointwise conv from NCHW or NHWC, and a
+    /// depthwise conv (one filter per channel) from NHWC.
+    pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
+        match out {
+            Layout::Nchw => all_nchw(inputs, out),
+            Layout::Nhwc => {
+                let [x, w, ..] = inputs else {
+                    return false;
+                };
+                let weights = if self.residual { 3 } else { inputs.len() };
+                let weights_const = inputs
+                    .get(1..weights)
+                    .is_some_and(|ws| ws.iter().all(|w| w.constant));
+                let residual_ok = !self.residual || layout_at(inputs, 3) == out;
+                let depthwise = || {
+                    let c_in = x.ty.shape[1];
+                    self.group == c_in && w.ty.shape.first() == Some(&c_in)
+                };
+                residual_ok
+                    && weights_const
+                    && x.ty.rank() == 4
+                    && (self.is_pointwise() || depthwise() && x.layout == Layout::Nhwc)
+            }
+        }
+    }
+
+    /// Packing of input `port` (of type `operand`) for the kernel writing `out`: the weights
+    /// (port 1) as [`Conv::nhwc_weight_packing`] says for NHWC, everything else plain.
+    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+        match (out, port) {
+            (Layout::Nhwc, 1) => self.nhwc_weight_packing(operand),
+            _ => Packing::Plain,
+        }
+    }
+
+    /// How the NHWC kernels take weights `w`: a pointwise conv's as `[c_in][c_out]`, a
+    /// depthwise conv's as `[taps][c]`.
+    pub fn nhwc_weight_packing(&self, w: &TensorType) -> Packing {
+        if self.is_pointwise() {
+            Packing::InOut
+        } else if w.shape.get(1) == Some(&1) {
+            Packing::TapsChannels
+        } else {
+            Packing::Plain
+        }
+    }
+}
+
+/// Multiply-adds per output element of a conv with weights `w` (`[M, C/group, kh, kw]`).
+pub fn filter_len(w: &TensorType) -> u64 {
+    w.shape.iter().skip(1).product::<usize>() as u64
 }
 
 /// Output length of a sliding window along one dim (ONNX Conv/Pool formula). With `ceil`, a last

@@ -2,7 +2,9 @@
 
 use std::fmt;
 
+use crate::ir::layout::{all_nchw, layout_at, Layout, LayoutOperand, Packing};
 use crate::ir::TensorType;
+use crate::ops::conv::filter_len;
 use crate::ops::{float, Activation, Conv};
 
 /// `concat(primary(x), cheap(primary(x)))[:, ..keep]` computed into one buffer: the primary conv
@@ -64,6 +66,42 @@ impl GhostModule {
         }
         Ok(out)
     }
+
+    /// Multiply-adds: each half's output elements times its filter size.
+    pub fn macs(&self, inputs: &[&TensorType], output: &TensorType) -> u64 {
+        let [n, _, h, w] = output.shape[..] else {
+            return 0;
+        };
+        let filter = |port: usize| inputs.get(port).map_or(0, |w| filter_len(w));
+        (n * h * w) as u64
+            * (self.init as u64 * filter(1) + (self.keep - self.init) as u64 * filter(3))
+    }
+
+    /// The NHWC kernel takes a pointwise primary conv (from NCHW or NHWC) and a stride-1 cheap
+    /// conv, with constant weights (packed at compile time) and an NHWC residual.
+    pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
+        match out {
+            Layout::Nchw => all_nchw(inputs, out),
+            Layout::Nhwc => {
+                self.primary.is_pointwise()
+                    && self.cheap.strides == [1, 1]
+                    && inputs
+                        .get(1..5)
+                        .is_some_and(|ws| ws.iter().all(|w| w.constant))
+                    && (!self.residual || layout_at(inputs, 5) == Layout::Nhwc)
+            }
+        }
+    }
+
+    /// Packing of input `port` (of type `operand`) for the kernel writing `out`: each conv's
+    /// weights (ports 1 and 3) as [`Conv::nhwc_weight_packing`] says for NHWC.
+    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+        match (out, port) {
+            (Layout::Nhwc, 1) => self.primary.nhwc_weight_packing(operand),
+            (Layout::Nhwc, 3) => self.cheap.nhwc_weight_packing(operand),
+            _ => Packing::Plain,
+        }
+    }
 }
 
 impl fmt::Display for GhostModule {
@@ -120,6 +158,15 @@ impl SqueezeExcite {
             ));
         }
         Ok(x.clone())
+    }
+
+    /// Multiply-adds: the two 1x1 convs on the pooled vector, `c x mid` each per batch item.
+    pub fn macs(&self, inputs: &[&TensorType], output: &TensorType) -> u64 {
+        let mid = inputs.get(2).map_or(0, |b1| b1.len());
+        match output.shape[..] {
+            [n, c, ..] => 2 * (n * c * mid) as u64,
+            _ => 0,
+        }
     }
 }
 

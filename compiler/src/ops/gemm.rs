@@ -1,4 +1,4 @@
-//! Gemm and MatMul: shape inference.
+//! Gemm and MatMul: shape inference and multiply-adds.
 
 use crate::ir::TensorType;
 use crate::ops::elementwise::broadcast;
@@ -29,6 +29,13 @@ pub fn infer_gemm(
         }
     }
     Ok(TensorType::f32(vec![m, n]))
+}
+
+/// Multiply-adds of a Gemm on a, b, [c]: `k` per output element.
+pub fn gemm_macs(inputs: &[&TensorType], output: &TensorType, trans_a: bool) -> u64 {
+    let a = inputs.first().map_or(&[][..], |a| &a.shape[..]);
+    let k = if trans_a { a.first() } else { a.get(1) };
+    output.len() as u64 * k.copied().unwrap_or(0) as u64
 }
 
 /// A numpy matmul's operands seen as batches of 2-D matrices: 1-D `a` is a row `[1, k]`, 1-D `b`
@@ -85,4 +92,10 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Vec<usize>, String> {
 pub fn infer_matmul(a: &TensorType, b: &TensorType) -> Result<TensorType, String> {
     let (a, b) = (float(a)?, float(b)?);
     Ok(TensorType::f32(matmul_shape(&a.shape, &b.shape)?))
+}
+
+/// Multiply-adds of a MatMul on a, b: `k` (a's last dim) per output element.
+pub fn matmul_macs(inputs: &[&TensorType], output: &TensorType) -> u64 {
+    let k = inputs.first().and_then(|a| a.shape.last()).copied();
+    output.len() as u64 * k.unwrap_or(0) as u64
 }

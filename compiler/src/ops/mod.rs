@@ -1,5 +1,11 @@
-//! The closed set of IR operations. Each family's file holds its attributes, shape inference and
-//! text form; `infer` dispatches exhaustively, so a new op cannot be forgotten anywhere.
+//! The closed set of IR operations and everything the compiler asks of one: `infer` (shape
+//! inference), `macs`, `storage` (for the memory plan), `can_write_nhwc` and `has_kernel_for`
+//! (layouts), `packing` (weights for the kernel). Each is an exhaustive `match` here that names
+//! every variant; the family files (`conv.rs`, `fused.rs`, `movement.rs`, `reduce.rs`, ...) hold
+//! the family's attributes, its shape inference and every answer that depends on attributes or
+//! operands. A new variant therefore fails to compile until each of these (and `eval`, the
+//! back end's `emit_node` and the text form in [`Attrs`]) handles it; the front end, which maps
+//! ONNX op names to variants, and the runtime kernel it calls are not checked that way.
 
 pub mod conv;
 pub mod elementwise;
@@ -14,6 +20,7 @@ pub mod resize;
 
 use std::fmt;
 
+use crate::ir::layout::{all_nchw, layout_at, Layout, LayoutOperand, Packing};
 use crate::ir::{DType, Tensor, TensorType};
 
 pub use conv::Conv;
@@ -254,6 +261,192 @@ impl Op {
                 arity(1, 1)?;
                 reduce::infer_softmax(x(0)?, *axis).map(|t| vec![t])
             }
+        }
+    }
+}
+
+/// Where an op's output is stored relative to its first input: what the memory plan needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputStorage {
+    /// The first input itself: the op is a no-op.
+    Alias,
+    /// The first input's data under another shape: no data moves.
+    Reshaped,
+    /// Storage of its own, or its first input's when nothing reads that input later: the kernel
+    /// can write its output over its input.
+    InPlace,
+    /// Storage of its own (an arena range; for a constant, the weights).
+    Fresh,
+}
+
+impl OutputStorage {
+    /// True if the output always shares its first input's storage.
+    pub fn is_alias(self) -> bool {
+        match self {
+            OutputStorage::Alias | OutputStorage::Reshaped => true,
+            OutputStorage::InPlace | OutputStorage::Fresh => false,
+        }
+    }
+}
+
+/// The facts passes, analyses and the back end ask of an op. Each is one exhaustive `match`:
+/// answers that depend on attributes or operands are computed in the family's file, next to its
+/// shape inference.
+impl Op {
+    /// Multiply-adds of one run on inputs of types `inputs` giving `output` (0 for ops without a
+    /// multiply-accumulate core).
+    pub fn macs(&self, inputs: &[&TensorType], output: &TensorType) -> u64 {
+        match self {
+            Op::Conv(c) => c.macs(inputs, output),
+            Op::GhostModule(gm) => gm.macs(inputs, output),
+            Op::SqueezeExcite(se) => se.macs(inputs, output),
+            Op::Gemm { trans_a, .. } => gemm::gemm_macs(inputs, output, *trans_a),
+            Op::MatMul => gemm::matmul_macs(inputs, output),
+            Op::Input
+            | Op::Const(_)
+            | Op::BatchNorm { .. }
+            | Op::Activation(_)
+            | Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::GlobalAveragePool
+            | Op::ReduceMean { .. }
+            | Op::Pool(_)
+            | Op::Resize(_)
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Transpose { .. }
+            | Op::Softmax { .. }
+            | Op::Identity
+            | Op::Dropout => 0,
+        }
+    }
+
+    /// Where the output is stored relative to the first input (see [`OutputStorage`]).
+    pub fn storage(&self) -> OutputStorage {
+        match self {
+            Op::Identity | Op::Dropout => OutputStorage::Alias,
+            Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
+                OutputStorage::Reshaped
+            }
+            Op::Activation(_) | Op::SqueezeExcite(_) => OutputStorage::InPlace,
+            Op::Input
+            | Op::Const(_)
+            | Op::Conv(_)
+            | Op::GhostModule(_)
+            | Op::BatchNorm { .. }
+            | Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::GlobalAveragePool
+            | Op::ReduceMean { .. }
+            | Op::Pool(_)
+            | Op::Resize(_)
+            | Op::Transpose { .. }
+            | Op::Gemm { .. }
+            | Op::MatMul
+            | Op::Softmax { .. } => OutputStorage::Fresh,
+        }
+    }
+
+    /// True for ops with a kernel that writes NHWC (for some attributes and operands):
+    /// `plan_layout` starts their outputs as NHWC, then [`Op::has_kernel_for`] decides.
+    pub fn can_write_nhwc(&self) -> bool {
+        match self {
+            Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_) => true,
+            Op::Input
+            | Op::Const(_)
+            | Op::BatchNorm { .. }
+            | Op::Activation(_)
+            | Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::GlobalAveragePool
+            | Op::ReduceMean { .. }
+            | Op::Pool(_)
+            | Op::Resize(_)
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Transpose { .. }
+            | Op::Gemm { .. }
+            | Op::MatMul
+            | Op::Softmax { .. }
+            | Op::Identity
+            | Op::Dropout => false,
+        }
+    }
+
+    /// True if a kernel reads `inputs` in their layouts and writes its outputs in `out`.
+    ///
+    /// NHWC kernels exist for convs ([`Conv::has_kernel_for`]), Ghost modules
+    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite (the same layout in and out)
+    /// and global average pooling (any input; its 1x1 output is NCHW). Every other op reads and
+    /// writes NCHW only, and graph inputs and constants are NCHW.
+    pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
+        match self {
+            Op::Input | Op::Const(_) => out == Layout::Nchw,
+            Op::Conv(c) => c.has_kernel_for(inputs, out),
+            Op::GhostModule(gm) => gm.has_kernel_for(inputs, out),
+            Op::SqueezeExcite(_) => layout_at(inputs, 0) == out,
+            Op::GlobalAveragePool => out == Layout::Nchw,
+            Op::BatchNorm { .. }
+            | Op::Activation(_)
+            | Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::ReduceMean { .. }
+            | Op::Pool(_)
+            | Op::Resize(_)
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Transpose { .. }
+            | Op::Gemm { .. }
+            | Op::MatMul
+            | Op::Softmax { .. }
+            | Op::Identity
+            | Op::Dropout => all_nchw(inputs, out),
+        }
+    }
+
+    /// How the constant at input `port` (of type `operand`) is packed for the kernel that
+    /// writes layout `out`: only the NHWC conv kernels take weights other than as they are.
+    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+        match self {
+            Op::Conv(c) => c.packing(port, operand, out),
+            Op::GhostModule(gm) => gm.packing(port, operand, out),
+            Op::Input
+            | Op::Const(_)
+            | Op::SqueezeExcite(_)
+            | Op::BatchNorm { .. }
+            | Op::Activation(_)
+            | Op::Binary(_)
+            | Op::Concat { .. }
+            | Op::Slice { .. }
+            | Op::Split { .. }
+            | Op::GlobalAveragePool
+            | Op::ReduceMean { .. }
+            | Op::Pool(_)
+            | Op::Resize(_)
+            | Op::Flatten { .. }
+            | Op::Reshape { .. }
+            | Op::Squeeze { .. }
+            | Op::Unsqueeze { .. }
+            | Op::Transpose { .. }
+            | Op::Gemm { .. }
+            | Op::MatMul
+            | Op::Softmax { .. }
+            | Op::Identity
+            | Op::Dropout => Packing::Plain,
         }
     }
 }

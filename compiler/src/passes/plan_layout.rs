@@ -6,11 +6,12 @@
 //! kernels vectorise over channels, which these stages have hundreds of. ARCHITECTURE.md has the
 //! per-shape measurements behind the thresholds below.
 //!
-//! How: every 4-D output of a conv, Ghost module or squeeze-and-excite whose plane has at most
-//! [`MAX_NHWC_PLANE`] positions and at least [`MIN_NHWC_CHANNELS`] channels starts as NHWC
-//! (graph outputs stay NCHW). Then, until nothing changes, every node that has no kernel for the
-//! layouts around it (`ir::layout::check_node`) has its NHWC operands and results put back to
-//! NCHW (its result if that is NHWC, else its operands). Only ever demoting, this ends: all-NCHW
+//! How: every 4-D output of an op that can write NHWC (`Op::can_write_nhwc`: a conv, Ghost
+//! module or squeeze-and-excite) whose plane has at most [`MAX_NHWC_PLANE`] positions and at
+//! least [`MIN_NHWC_CHANNELS`] channels starts as NHWC (graph outputs stay NCHW). Then, until
+//! nothing changes, every node that has no kernel for the layouts around it
+//! (`ir::layout::check_node`) has its NHWC operands and results put back to NCHW (its result if
+//! that is NHWC, else its operands). Only ever demoting, this ends: all-NCHW
 //! is always legal. No transpose is ever inserted:
 //! an NCHW-to-NHWC boundary is a pointwise conv or Ghost module that reads NCHW and writes NHWC,
 //! and NHWC ends where a global average pool makes a 1x1 plane, where layouts coincide.
@@ -19,7 +20,6 @@ use std::collections::BTreeSet;
 
 use crate::ir::layout::{check_node, Layout};
 use crate::ir::{Graph, ValueRef};
-use crate::ops::Op;
 
 /// Largest plane (H x W) given NHWC: 14x14. At 28x28 the NCHW kernels fill their vectors.
 pub const MAX_NHWC_PLANE: usize = 196;
@@ -34,10 +34,7 @@ pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
         .map_err(|_| "the graph has a cycle".to_string())?;
     let outputs: BTreeSet<ValueRef> = g.outputs.iter().map(|(_, v)| *v).collect();
     for &n in &order {
-        if !matches!(
-            g.node(n).op,
-            Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_)
-        ) {
+        if !g.node(n).op.can_write_nhwc() {
             continue;
         }
         let v = ValueRef::new(n, 0);

@@ -6,7 +6,7 @@ use petgraph::stable_graph::NodeIndex;
 
 use crate::ir::{Graph, ValueRef};
 use crate::ops::eval::eval_node;
-use crate::ops::Op;
+use crate::ops::{Op, OutputStorage};
 
 /// Most work (elements written plus multiply-adds or window reads) a constant fold may take.
 /// Above it the node stays a run-time op on constant operands, as the model wrote it: a small
@@ -27,13 +27,6 @@ fn fold_work(g: &Graph, n: NodeIndex) -> u64 {
     written
         .saturating_mul(window)
         .saturating_add(crate::analysis::cost::macs(g, n))
-}
-
-fn is_reshape(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Reshape { .. } | Op::Flatten { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. }
-    )
 }
 
 pub fn simplify(g: &mut Graph) -> Result<bool, String> {
@@ -68,16 +61,16 @@ pub fn simplify(g: &mut Graph) -> Result<bool, String> {
                 }
             }
             let same_shape = ins.len() == 1 && g.ty(ins[0]) == &node.outputs[0];
-            let removable = match &node.op {
-                Op::Identity | Op::Dropout => true,
+            let removable = match (&node.op, node.op.storage()) {
+                (_, OutputStorage::Alias) => true,
+                (_, OutputStorage::Reshaped) => same_shape,
                 // Same shape is not enough: a whole axis taken backwards (step -1) reorders.
-                Op::Slice { axes } => {
+                (Op::Slice { axes }, _) => {
                     same_shape
                         && axes
                             .iter()
                             .all(|a| a.start == 0 && (a.step == 1 || a.len <= 1))
                 }
-                op if is_reshape(op) => same_shape,
                 _ => false,
             };
             // Keep a graph output fed straight from an input or constant: it needs a node.
@@ -105,7 +98,8 @@ pub fn simplify(g: &mut Graph) -> Result<bool, String> {
                 }
             }
             // reshape(reshape(x)) -> reshape(x)
-            if is_reshape(&node.op) && is_reshape(&g.node(ins[0].node).op) {
+            let reshaped = |op: &Op| op.storage() == OutputStorage::Reshaped;
+            if reshaped(&node.op) && reshaped(&g.node(ins[0].node).op) {
                 let src = g.inputs(ins[0].node)[0];
                 let shape: Vec<i64> = node.outputs[0].shape.iter().map(|&d| d as i64).collect();
                 let r = g.add_op(
