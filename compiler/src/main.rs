@@ -225,8 +225,7 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
             Emit::Dot => to_dot(&g),
             _ => {
                 // Annotate each value with where the memory plan puts it.
-                let (order, _) = ghostc::ir::text::numbering(&g);
-                let plan = ghostc::analysis::memory::plan(&g, &order);
+                let plan = ghostc::analysis::memory::plan(&g);
                 ghostc::ir::text::to_text(&g, &|n| plan.describe(n))
             }
         }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use ghostc::analysis::memory;
 use ghostc::back::{emit, EmitOptions, WeightsMode};
 use ghostc::front::proto::{AttributeProto, NodeProto, TensorProto};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
@@ -91,7 +92,7 @@ fn run(what: &str, bytes: &[u8]) -> Outcome {
             header: Vec::new(),
             profile: true,
         };
-        match emit(&imported.graph, &opts) {
+        match emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
             Ok(e) => Outcome::Compiled(e.source),
             Err(e) => Outcome::Refused(e.to_string()),
         }

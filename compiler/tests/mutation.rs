@@ -22,6 +22,7 @@ use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
+use ghostc::analysis::memory;
 use ghostc::back::{emit, EmitOptions, WeightsMode};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
 use ghostc::{Error, ImportOptions};
@@ -45,6 +46,7 @@ fn compile(bytes: &[u8]) -> Result<(), (&'static str, String)> {
     .map_err(stage)?;
     let out = emit(
         &imported.graph,
+        &memory::plan(&imported.graph),
         &EmitOptions {
             name: "Net".into(),
             weights_file: "net.weights.bin".into(),

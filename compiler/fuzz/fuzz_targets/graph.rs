@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use ghostc::analysis::memory;
 use ghostc::back::{emit, EmitOptions, WeightsMode};
 use ghostc::front::proto::{
     tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
@@ -471,7 +472,7 @@ fuzz_target!(|data: &[u8]| {
         header: Vec::new(),
         profile: data.len() % 2 == 1,
     };
-    if let Ok(out) = emit(&imported.graph, &opts) {
+    if let Ok(out) = emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
         assert!(
             !out.source.contains("unsafe"),
             "generated code contains unsafe"

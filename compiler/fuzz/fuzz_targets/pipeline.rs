@@ -3,6 +3,7 @@
 //! an abort, a timeout or an allocation over libFuzzer's limit is a bug.
 #![no_main]
 
+use ghostc::analysis::memory;
 use ghostc::back::{emit, EmitOptions, WeightsMode};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
 use ghostc::ImportOptions;
@@ -28,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         // Odd lengths also emit the per-layer profiler (names in string literals).
         profile: data.len() % 2 == 1,
     };
-    if let Ok(out) = emit(&imported.graph, &opts) {
+    if let Ok(out) = emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
         assert!(
             !out.source.contains("unsafe"),
             "generated code contains unsafe"

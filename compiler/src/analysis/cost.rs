@@ -116,7 +116,7 @@ pub fn summary(g: &Graph) -> String {
         );
     }
     let t = totals(g);
-    let plan = crate::analysis::memory::plan(g, &order);
+    let plan = crate::analysis::memory::plan(g);
     let _ = writeln!(
         s,
         "arena: {} bytes (liveness lower bound {} bytes, {:.3}x)",

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use petgraph::stable_graph::NodeIndex;
 
+use crate::ir::text::numbering;
 use crate::ir::{Graph, ValueRef};
 use crate::ops::{Op, OutputStorage};
 
@@ -44,13 +45,15 @@ pub fn runs_in_place(plan: &MemoryPlan, g: &Graph, n: NodeIndex) -> bool {
         && g.inputs(n).first().map(|i| plan.storage.get(i)) == Some(out)
 }
 
-/// Plans `g` (whose nodes are scheduled in `order`).
-pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
+/// Plans `g` for its schedule: nodes in `ir::text::numbering` order, the order the back end
+/// emits them in.
+pub fn plan(g: &Graph) -> MemoryPlan {
+    let (order, _) = numbering(g);
     let pos: HashMap<NodeIndex, usize> = order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
     // Position of each value's last read (graph outputs: past the end).
     let end = order.len();
     let mut last_read: HashMap<ValueRef, usize> = HashMap::new();
-    for &n in order {
+    for &n in &order {
         for i in g.inputs(n) {
             let l = last_read.entry(i).or_insert(pos[&n]);
             *l = (*l).max(pos[&n]);
@@ -62,7 +65,7 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
     // Root value each value's storage belongs to, and the last read of each root's storage.
     let mut root: HashMap<ValueRef, ValueRef> = HashMap::new();
     let mut root_last: HashMap<ValueRef, usize> = HashMap::new();
-    for &n in order {
+    for &n in &order {
         let node = g.node(n);
         for p in 0..node.outputs.len() {
             let v = ValueRef::new(n, p);
@@ -90,7 +93,7 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
     }
     // Lifetime of each arena root: [definition, last use] in schedule positions.
     let mut life: BTreeMap<ValueRef, (usize, usize)> = BTreeMap::new();
-    for &n in order {
+    for &n in &order {
         if matches!(g.node(n).op, Op::Const(_)) {
             continue;
         }
@@ -101,7 +104,7 @@ pub fn plan(g: &Graph, order: &[NodeIndex]) -> MemoryPlan {
             }
         }
     }
-    for &n in order {
+    for &n in &order {
         for i in g.inputs(n) {
             if let Some(l) = life.get_mut(&root[&i]) {
                 l.1 = l.1.max(pos[&n]);

@@ -2,6 +2,7 @@
 //! on `ghostc-runtime`. Token streams are built with `quote`, parsed by `syn` and formatted by
 //! `prettyplease`; per-node comments are spliced in afterwards from escaped text.
 
+pub mod header;
 pub mod namer;
 mod node;
 pub mod weights;
@@ -9,7 +10,7 @@ pub mod weights;
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
-use crate::analysis::memory::{self, MemoryPlan};
+use crate::analysis::memory::MemoryPlan;
 use crate::error::{Error, Result};
 use crate::ir::layout::Packing;
 use crate::ir::text::numbering;
@@ -36,7 +37,7 @@ pub struct EmitOptions {
     /// File name (not a path) of the weights blob, as `include_bytes!` will see it.
     pub weights_file: String,
     pub weights_mode: WeightsMode,
-    /// Header lines (tool, model file name and hash, options); no paths or timestamps.
+    /// Header lines (see [`header::lines`]); no paths or timestamps.
     pub header: Vec<String>,
     /// Emit per-layer timing (`profile()`, needs the runtime's `std` feature).
     pub profile: bool,
@@ -49,13 +50,11 @@ pub struct Emitted {
     pub weights: Vec<u8>,
     /// The struct name used in the source.
     pub struct_name: String,
-    pub plan: MemoryPlan,
 }
 
-/// Emits Rust for `g`.
-pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
+/// Emits Rust for `g`, whose values live where `plan` (`analysis::memory::plan(g)`) puts them.
+pub fn emit(g: &Graph, plan: &MemoryPlan, opts: &EmitOptions) -> Result<Emitted> {
     let (order, num) = numbering(g);
-    let plan = memory::plan(g, &order);
     let mut w = Weights::default();
 
     let struct_name = namer::camel(&opts.name);
@@ -96,7 +95,7 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
     let mut body = Vec::new();
     let cx = node::Cx {
         g,
-        plan: &plan,
+        plan,
         inputs: &input_params,
     };
     for &n in &order {
@@ -312,13 +311,7 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
         .map_err(|e| Error::Emit(format!("generated tokens do not parse: {e}")))?;
     let pretty = prettyplease::unparse(&parsed);
 
-    let mut source = String::new();
-    for h in &opts.header {
-        source.push_str("// ");
-        source.push_str(&comment_text(h));
-        source.push('\n');
-    }
-    source.push('\n');
+    let mut source = header::comment(&opts.header);
     for line in pretty.lines() {
         let t = line.trim_start();
         if let Some(k) = t
@@ -343,7 +336,6 @@ pub fn emit(g: &Graph, opts: &EmitOptions) -> Result<Emitted> {
             Vec::new()
         },
         struct_name,
-        plan,
     })
 }
 

@@ -39,8 +39,8 @@ pub struct Imported {
 /// Lowest and highest default-domain opset ghostc is tested against.
 pub const OPSETS: std::ops::RangeInclusive<i64> = 11..=20;
 
-/// Reads and imports the model at `path`; external data is resolved relative to its folder.
-pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported> {
+/// The bytes of the model file at `path`, and the folder its external data is resolved in.
+pub fn read_model(path: &Path) -> Result<(Vec<u8>, Option<&Path>)> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -52,7 +52,7 @@ pub fn import_file(path: &Path, opts: &ImportOptions) -> Result<Imported> {
             p
         }
     });
-    import_bytes(&bytes, dir, opts)
+    Ok((bytes, dir))
 }
 
 /// Imports a serialised ModelProto. `model_dir` anchors external data; `None` refuses it.
