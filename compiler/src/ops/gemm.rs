@@ -31,7 +31,7 @@ pub fn infer_gemm(
     Ok(TensorType::f32(vec![m, n]))
 }
 
-/// Multiply-adds of a Gemm on a, b, [c]: `k` per output element.
+/// Multiply-adds of a Gemm on a, b and optional c: `k` per output element.
 pub fn gemm_macs(inputs: &[&TensorType], output: &TensorType, trans_a: bool) -> u64 {
     let a = inputs.first().map_or(&[][..], |a| &a.shape[..]);
     let k = if trans_a { a.first() } else { a.get(1) };
