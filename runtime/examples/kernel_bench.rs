@@ -3,7 +3,8 @@
 //!
 //! `cargo run --release -p ghostc-runtime --example kernel_bench [FILTER]`
 //! (FILTER keeps the rows whose kind contains it, e.g. `pw`, `dw`; `add` also
-//! compares `conv2d` + `add_assign` with `conv2d_add` on the residual convolutions;
+//! compares `conv2d` + `add_assign` with `conv2d` and a fused residual on the residual
+//! convolutions;
 //! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes).
 
 use ghostc_runtime::*;
@@ -160,7 +161,7 @@ fn time_per_call(mut f: impl FnMut()) -> (f64, f64) {
     (times[times.len() / 2], times[0])
 }
 
-/// `conv2d` then `add_assign` against `conv2d_add` on [`RESIDUAL_CONVS`]: median and minimum
+/// `conv2d` then `add_assign` against `conv2d` with the residual fused, on [`RESIDUAL_CONVS`]: median and minimum
 /// microseconds per call of each (best of three alternated runs), and the totals per
 /// inference. Not part of the totals table (these convolutions are already counted under
 /// `pw` and `dw`).
@@ -168,7 +169,7 @@ fn residual_rows(rng: &mut Rng) {
     println!();
     println!(
         "{:<10} {:>26} {:>9} {:>9} {:>6} {:>5} {:>9} {:>9}",
-        "conv2d_add",
+        "conv2d+res",
         "shape (cin>cout hxw k)",
         "sep us",
         "fused us",
@@ -210,11 +211,12 @@ fn residual_rows(rng: &mut Rng) {
         let (mut ts, mut ts_min, mut tf, mut tf_min) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX);
         for _ in 0..3 {
             let (t, tmin) = time_per_call(|| {
-                conv2d(&p, &x, &wt, Some(&b), &mut y);
+                conv2d(Par::SINGLE, &p, &x, &wt, Some(&b), None, &mut y);
                 add_assign(&mut y, &r);
             });
             (ts, ts_min) = (ts.min(t), ts_min.min(tmin));
-            let (t, tmin) = time_per_call(|| conv2d_add(&p, &x, &wt, Some(&b), Some(&r), &mut y));
+            let (t, tmin) =
+                time_per_call(|| conv2d(Par::SINGLE, &p, &x, &wt, Some(&b), Some(&r), &mut y));
             (tf, tf_min) = (tf.min(t), tf_min.min(tmin));
         }
         let kind = if k == 1 { "pw+res" } else { "dw+res" };
@@ -303,7 +305,7 @@ fn main() {
         let w = rng.vec(c_out * (c_in / group) * kh * kw);
         let b = rng.vec(c_out);
         let mut y = vec![0.0; n * c_out * h_out * w_out];
-        let (t, tmin) = time_per_call(|| conv2d(&p, &x, &w, Some(&b), &mut y));
+        let (t, tmin) = time_per_call(|| conv2d(Par::SINGLE, &p, &x, &w, Some(&b), None, &mut y));
         let flops = 2.0 * (n * c_out * h_out * w_out * (c_in / group) * kh * kw) as f64;
         println!(
             "{kind:<9} {:>26} {:>9.1} {:>8.1} {calls:>5} {:>9.1} {:>9.1}",
@@ -335,7 +337,7 @@ fn main() {
         let b = rng.vec(1280 * 1000);
         let c = rng.vec(1000);
         let mut y = vec![0.0; 1000];
-        let (t, tmin) = time_per_call(|| gemm(&p, &a, &b, Some(&c), &mut y));
+        let (t, tmin) = time_per_call(|| gemm(Par::SINGLE, &p, &a, &b, Some(&c), &mut y));
         let flops = 2.0 * 1280.0 * 1000.0;
         println!(
             "{:<9} {:>26} {:>9.1} {:>8.1} {:>5} {:>9.1} {:>9.1}",
@@ -367,8 +369,17 @@ fn main() {
             let (w1, b1, w2, b2) = (rng.vec(mid * c), rng.vec(mid), rng.vec(c * mid), rng.vec(c));
             let mut scratch = vec![0.0; c + mid];
             let mut y = vec![0.0; c * spatial];
-            let (t, tmin) =
-                time_per_call(|| squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut y));
+            let (t, tmin) = time_per_call(|| {
+                squeeze_excite(
+                    &p,
+                    InOut::Separate(&x, &mut y),
+                    &w1,
+                    &b1,
+                    &w2,
+                    &b2,
+                    &mut scratch,
+                )
+            });
             let flops = (2 * c * spatial + 4 * c * mid) as f64;
             println!(
                 "{:<9} {:>26} {:>9.1} {:>8.1} {:>5} {:>9.1} {:>9.1}",
@@ -522,7 +533,7 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         let (b, br) = aligned(&rng.vec(c_out));
         let (mut y, yr) = aligned(&vec![0.0; n * c_out * h_out * w_out]);
         let (x, w, b, y) = (&x[xr], &w[wr], &b[br], &mut y[yr]);
-        let (t0, _) = time_per_call(|| conv2d(&p, x, w, Some(b), y));
+        let (t0, _) = time_per_call(|| conv2d(Par::SINGLE, &p, x, w, Some(b), None, y));
         let (t1, _) = time_per_call(|| conv2d_nhwc(Par::SINGLE, &p, false, x, w, Some(b), None, y));
         let flops = 2.0 * (n * c_out * h_out * w_out * (c_in / group) * kh * kw) as f64;
         let shape = format!("{c_in}>{c_out} {h_in}x{w_in} {kh}/{sh} g{group}");
@@ -545,9 +556,12 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         let mut scratch = vec![0.0; c + mid];
         let (mut y, yr) = aligned(&vec![0.0; c * spatial]);
         let (x, y) = (&x[xr], &mut y[yr]);
-        let (t0, _) = time_per_call(|| squeeze_excite(&p, x, &w1, &b1, &w2, &b2, &mut scratch, y));
-        let (t1, _) =
-            time_per_call(|| squeeze_excite_nhwc(&p, x, &w1, &b1, &w2, &b2, &mut scratch, y));
+        let (t0, _) = time_per_call(|| {
+            squeeze_excite(&p, InOut::Separate(x, y), &w1, &b1, &w2, &b2, &mut scratch)
+        });
+        let (t1, _) = time_per_call(|| {
+            squeeze_excite_nhwc(&p, InOut::Separate(x, y), &w1, &b1, &w2, &b2, &mut scratch)
+        });
         let flops = (2 * c * spatial + 4 * c * mid) as f64;
         row("se", format!("{c} {spatial} mid {mid}"), flops, 1, t0, t1);
     }
@@ -578,10 +592,9 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
             group,
             activation,
         };
-        let g = GhostModuleNhwc {
+        let g = GhostModule {
             primary: conv(c_in, init, 1, 1, act),
             cheap: conv(k, k, 3, k, act),
-            input_nchw: false,
         };
         let hw = h * h;
         let (x, xr) = aligned(&rng.vec(c_in * hw));
@@ -596,15 +609,24 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         let (x, r, y) = (&x[xr], &r[rr], &mut y[yr]);
         let (t0, _) = time_per_call(|| {
             let (y1, y2) = y.split_at_mut(init * hw);
-            conv2d(&g.primary, x, &w1, Some(&b1), y1);
-            conv2d(&g.cheap, &y1[..k * hw], &w2, Some(&b2), y2);
+            conv2d(Par::SINGLE, &g.primary, x, &w1, Some(&b1), None, y1);
+            conv2d(
+                Par::SINGLE,
+                &g.cheap,
+                &y1[..k * hw],
+                &w2,
+                Some(&b2),
+                None,
+                y2,
+            );
             if with_res {
                 add_assign(y, r);
             }
         });
         let res = with_res.then_some(r);
-        let (t1, _) =
-            time_per_call(|| ghost_module_nhwc(Par::SINGLE, &g, x, &w1, &b1, &w2, &b2, res, y));
+        let (t1, _) = time_per_call(|| {
+            ghost_module_nhwc(Par::SINGLE, &g, false, x, &w1, &b1, &w2, &b2, res, y)
+        });
         let flops = 2.0 * (hw * init * c_in + hw * k * 9) as f64;
         let shape = format!(
             "{c_in}>{init}+{k} {h}x{h}{}",

@@ -1,35 +1,7 @@
-//! Fused activation functions, plus the `exp` that `no_std` lacks.
+//! The scalar activation functions (`Activation::apply`), plus the `exp` that `no_std` lacks.
 
+use crate::params::Activation;
 use core::f64::consts::{LN_2, LOG2_E};
-
-/// Element-wise activation, fused into kernels or applied as its own op.
-///
-/// Every variant propagates NaN (NaN in gives NaN out), like onnxruntime.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    /// Identity.
-    None,
-    /// `max(0, x)`.
-    Relu,
-    /// `min(max(x, min), max)`; when `min > max` every output is `max`.
-    Clip {
-        /// Lower bound.
-        min: f32,
-        /// Upper bound.
-        max: f32,
-    },
-    /// `max(0, min(1, alpha * x + beta))`.
-    HardSigmoid {
-        /// Slope.
-        alpha: f32,
-        /// Offset.
-        beta: f32,
-    },
-    /// `x * max(0, min(1, x / 6 + 0.5))`.
-    HardSwish,
-    /// `1 / (1 + exp(-x))`.
-    Sigmoid,
-}
 
 impl Activation {
     /// Applies the activation to one value.

@@ -20,19 +20,22 @@ extern crate std;
 extern crate alloc;
 
 mod activation;
+mod arch;
 #[cfg(feature = "alloc")]
 mod arena;
+mod dispatch;
 mod io;
 mod kernels;
-mod pool;
+mod params;
 mod probe;
 #[cfg(test)]
 mod testutil;
+mod threads;
 mod weights;
 
-pub use activation::Activation;
 #[cfg(feature = "alloc")]
 pub use arena::Arena;
+pub use dispatch::kernel_isa;
 pub use io::io;
 pub use kernels::conv::*;
 pub use kernels::copy::*;
@@ -40,13 +43,16 @@ pub use kernels::elementwise::*;
 pub use kernels::fused::*;
 pub use kernels::gemm::*;
 pub use kernels::nhwc::*;
-pub use kernels::parallel::*;
 pub use kernels::pool::*;
 pub use kernels::reduce::*;
 pub use kernels::resize::*;
 pub use kernels::softmax::*;
-pub use pool::{Par, Threads};
+pub use params::{
+    Activation, BinaryOp, Conv2d, CoordTransform, Gemm, GhostModule, InOut, NearestRounding,
+    Pool2d, Resize, ResizeMode, SqueezeExcite,
+};
 #[cfg(feature = "std")]
 pub use probe::LayerTimer;
 pub use probe::{NoProbe, Probe};
+pub use threads::{Par, Threads};
 pub use weights::{f32_weights, Aligned};

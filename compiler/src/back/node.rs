@@ -205,7 +205,7 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
     let nhwc = g.layout(out_v) == Layout::Nhwc;
     let input_nchw = ins.first().is_some_and(|&v| g.layout(v) == Layout::Nchw);
     let call = match &node.op {
-        Op::Conv(c) if nhwc => {
+        Op::Conv(c) => {
             let (x, wt) = (shape(0), shape(1));
             let params = conv_params(
                 c,
@@ -223,9 +223,13 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
                 (true, Some(r)) => quote! { Some(#r) },
                 _ => quote! { None },
             };
-            quote! { ::ghostc_runtime::conv2d_nhwc(par, &#params, #input_nchw, #xi, #wi_, #bias, #res, out); }
+            if nhwc {
+                quote! { ::ghostc_runtime::conv2d_nhwc(par, &#params, #input_nchw, #xi, #wi_, #bias, #res, out); }
+            } else {
+                quote! { ::ghostc_runtime::conv2d(par, &#params, #xi, #wi_, #bias, #res, out); }
+            }
         }
-        Op::GhostModule(gm) if nhwc => {
+        Op::GhostModule(gm) => {
             let x = shape(0);
             let k = gm.keep - gm.init;
             let hw = [out_shape[2], out_shape[3]];
@@ -248,103 +252,12 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
                 (true, Some(r)) => quote! { Some(#r) },
                 _ => quote! { None },
             };
-            quote! {
-                ::ghostc_runtime::ghost_module_nhwc(
-                    par,
-                    &::ghostc_runtime::GhostModuleNhwc { primary: #primary, cheap: #cheap, input_nchw: #input_nchw },
-                    #xi, #w1, #b1, #w2, #b2, #res, out);
-            }
-        }
-        Op::Conv(c) => {
-            let (x, wt) = (shape(0), shape(1));
-            let params = conv_params(
-                c,
-                [x[0], x[1], x[2], x[3]],
-                wt[0],
-                [out_shape[2], out_shape[3]],
-                c.act.as_ref(),
-            );
-            let (xi, wi_) = (&e[0], &e[1]);
-            let bias = match e.get(2) {
-                Some(b) => quote! { Some(#b) },
-                None => quote! { None },
-            };
-            match (c.residual, e.get(3)) {
-                (true, Some(r)) => quote! {
-                    ::ghostc_runtime::conv2d_add_par(par, &#params, #xi, #wi_, #bias, Some(#r), out);
-                },
-                _ => quote! { ::ghostc_runtime::conv2d_par(par, &#params, #xi, #wi_, #bias, out); },
-            }
-        }
-        Op::GhostModule(gm) => {
-            let x = shape(0);
-            let (n, hw) = (x[0], out_shape[2] * out_shape[3]);
-            let k = gm.keep - gm.init;
-            let (xs, os, split) = (
-                lit(x[1..].iter().product()),
-                lit(gm.keep * hw),
-                lit(gm.init * hw),
-            );
-            let primary = conv_params(
-                &gm.primary,
-                [1, x[1], x[2], x[3]],
-                gm.init,
-                [out_shape[2], out_shape[3]],
-                gm.primary.act.as_ref(),
-            );
-            let cheap = conv_params(
-                &gm.cheap,
-                [1, k, out_shape[2], out_shape[3]],
-                k,
-                [out_shape[2], out_shape[3]],
-                gm.cheap.act.as_ref(),
-            );
-            let (xi, w1, b1, w2, b2) = (&e[0], &e[1], &e[2], &e[3], &e[4]);
-            let kin = lit(k * hw);
-            // The cheap half reads the primary half, so the primary half's residual is added
-            // last, after the cheap conv. The residual comes after each half's activation: for
-            // the cheap half in the kernel's epilogue when it has none (the usual case).
-            let first =
-                quote! { ::ghostc_runtime::conv2d_par(par, &#primary, xb, #w1, Some(#b1), p); };
-            let second = if gm.residual && gm.cheap.act.is_none() {
-                quote! { ::ghostc_runtime::conv2d_add_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), Some(&rb[#split..]), c); }
-            } else if gm.residual {
-                quote! {
-                    ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c);
-                    ::ghostc_runtime::add_assign(c, &rb[#split..]);
-                }
+            let params =
+                quote! { &::ghostc_runtime::GhostModule { primary: #primary, cheap: #cheap } };
+            if nhwc {
+                quote! { ::ghostc_runtime::ghost_module_nhwc(par, #params, #input_nchw, #xi, #w1, #b1, #w2, #b2, #res, out); }
             } else {
-                quote! { ::ghostc_runtime::conv2d_par(par, &#cheap, &p[..#kin], #w2, Some(#b2), c); }
-            };
-            let last = if gm.residual {
-                quote! { ::ghostc_runtime::add_assign(p, &rb[..#split]); }
-            } else {
-                quote! {}
-            };
-            let body = quote! {
-                let (p, c) = o.split_at_mut(#split);
-                #first
-                #second
-                #last
-            };
-            match (n, gm.residual.then(|| &e[5])) {
-                (1, None) => quote! { let (xb, o) = (#xi, &mut *out); #body },
-                (1, Some(r)) => quote! { let (xb, rb, o) = (#xi, #r, &mut *out); #body },
-                (_, None) => {
-                    let nl = lit(n);
-                    quote! {
-                        for (xb, o) in <[f32]>::chunks_exact(#xi, #xs).zip(out.chunks_exact_mut(#os)).take(#nl) { #body }
-                    }
-                }
-                (_, Some(r)) => {
-                    let nl = lit(n);
-                    quote! {
-                        for ((xb, rb), o) in <[f32]>::chunks_exact(#xi, #xs)
-                            .zip(<[f32]>::chunks_exact(#r, #os))
-                            .zip(out.chunks_exact_mut(#os))
-                            .take(#nl) { #body }
-                    }
-                }
+                quote! { ::ghostc_runtime::ghost_module(par, #params, #xi, #w1, #b1, #w2, #b2, #res, out); }
             }
         }
         Op::SqueezeExcite(se) => {
@@ -357,23 +270,19 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             let params = quote! {
                 &::ghostc_runtime::SqueezeExcite { n: #bn, c: #c, spatial: #sp, mid: #m, act: #act, gate: #gate }
             };
-            let f = match (nhwc, runs_in_place(cx.plan, g, n)) {
-                (false, false) => {
-                    quote! { squeeze_excite(#params, #xi, #w1, #b1, #w2, #b2, &mut scratch, out) }
-                }
-                (true, false) => {
-                    quote! { squeeze_excite_nhwc(#params, #xi, #w1, #b1, #w2, #b2, &mut scratch, out) }
-                }
-                (false, true) => {
-                    quote! { squeeze_excite_in_place(#params, out, #w1, #b1, #w2, #b2, &mut scratch) }
-                }
-                (true, true) => {
-                    quote! { squeeze_excite_nhwc_in_place(#params, out, #w1, #b1, #w2, #b2, &mut scratch) }
-                }
+            let f = if nhwc {
+                quote! { squeeze_excite_nhwc }
+            } else {
+                quote! { squeeze_excite }
+            };
+            let data = if runs_in_place(cx.plan, g, n) {
+                quote! { ::ghostc_runtime::InOut::InPlace(out) }
+            } else {
+                quote! { ::ghostc_runtime::InOut::Separate(#xi, out) }
             };
             quote! {
                 let mut scratch = [0f32; #scratch];
-                ::ghostc_runtime::#f;
+                ::ghostc_runtime::#f(#params, #data, #w1, #b1, #w2, #b2, &mut scratch);
             }
         }
         Op::BatchNorm { epsilon } => {
@@ -407,9 +316,9 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
             let act = act_tokens(Some(a));
             let xi = &e[0];
             if runs_in_place(cx.plan, g, n) {
-                quote! { ::ghostc_runtime::activation_in_place(#act, out); }
+                quote! { ::ghostc_runtime::activation(#act, ::ghostc_runtime::InOut::InPlace(out)); }
             } else {
-                quote! { ::ghostc_runtime::activation(#act, #xi, out); }
+                quote! { ::ghostc_runtime::activation(#act, ::ghostc_runtime::InOut::Separate(#xi, out)); }
             }
         }
         Op::Binary(b) => {
@@ -559,7 +468,7 @@ pub fn emit_node(cx: &Cx, w: &mut Weights, n: NodeIndex) -> Result<TokenStream, 
                 None => quote! { None },
             };
             quote! {
-                ::ghostc_runtime::gemm_par(par, &::ghostc_runtime::Gemm { m: #m, n: #nn, k: #k, trans_a: #trans_a, trans_b: #trans_b,
+                ::ghostc_runtime::gemm(par, &::ghostc_runtime::Gemm { m: #m, n: #nn, k: #k, trans_a: #trans_a, trans_b: #trans_b,
                     alpha: #al, beta: #be, c_stride_m: #cm, c_stride_n: #cn }, #ai, #bi, #c, out);
             }
         }

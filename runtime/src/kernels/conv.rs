@@ -1,72 +1,119 @@
-//! 2-D convolution (ONNX Conv) with fused bias and activation.
+//! 2-D convolution (ONNX Conv) in NCHW with fused bias, residual and activation, split over
+//! threads by output channels.
 
 use super::{axpy, valid_range};
-use crate::activation::{apply_in_place, Activation};
-
-/// Shape and attributes of a 2-D convolution. Bottom/right padding is implied
-/// by `h_out`/`w_out`: output positions whose window leaves the input read zeros.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Conv2d {
-    /// Batch size.
-    pub n: usize,
-    /// Input channels.
-    pub c_in: usize,
-    /// Input height.
-    pub h_in: usize,
-    /// Input width.
-    pub w_in: usize,
-    /// Output channels.
-    pub c_out: usize,
-    /// Output height.
-    pub h_out: usize,
-    /// Output width.
-    pub w_out: usize,
-    /// Kernel height.
-    pub kernel_h: usize,
-    /// Kernel width.
-    pub kernel_w: usize,
-    /// Vertical stride, > 0.
-    pub stride_h: usize,
-    /// Horizontal stride, > 0.
-    pub stride_w: usize,
-    /// Zero rows above the input.
-    pub pad_top: usize,
-    /// Zero columns left of the input.
-    pub pad_left: usize,
-    /// Vertical dilation, > 0.
-    pub dilation_h: usize,
-    /// Horizontal dilation, > 0.
-    pub dilation_w: usize,
-    /// Number of groups, > 0, dividing `c_in` and `c_out`.
-    pub group: usize,
-    /// Activation applied after adding the bias.
-    pub activation: Activation,
-}
+use crate::activation::apply_in_place;
+use crate::dispatch::{kernels, Kernels};
+use crate::kernels::simd::{finish, split_act};
+use crate::params::Conv2d;
+use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
 /// Output channels are computed on this many spatial positions at a time in
 /// the pointwise path, so the input tile stays in cache across channels.
 const POINTWISE_TILE: usize = 256;
 
-/// `output = act(conv(input, weight) + bias)`.
+/// Output channels the vector conv kernels compute per pass over the input (their register
+/// blocking with AVX-512); one-group convs are split between threads at multiples of it.
+const CHANNEL_BLOCK: usize = 8;
+
+/// `output = act(conv(input, weight) + bias + residual)`, the activation (`p.activation`) last.
 ///
 /// Sizes: `input` is `[n, c_in, h_in, w_in]`, `weight` is
 /// `[c_out, c_in / group, kernel_h, kernel_w]` (OIHW), `bias` is `[c_out]`,
-/// `output` is `[n, c_out, h_out, w_out]`. Input positions in the padding read
+/// `output` and `residual` are `[n, c_out, h_out, w_out]`. Input positions in the padding read
 /// as zero. Every output element is written.
 ///
 /// Picks a path internally: pointwise (1x1, stride 1, no padding) as a GEMM
-/// per group, depthwise (`group == c_in == c_out`), or general.
-pub fn conv2d(p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>, output: &mut [f32]) {
-    conv2d_add(p, input, weight, bias, None, output);
+/// per group, depthwise (`group == c_in == c_out`), or general. The vector kernels add the
+/// residual while the sums are still in registers, which saves a second pass over memory.
+///
+/// Work is split over output channels (whole groups, or blocks of 8 channels when there is one
+/// group) and batch items on `par`; the result does not depend on the split.
+pub fn conv2d(
+    par: Par<'_>,
+    p: &Conv2d,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let k = kernels();
+    let threads = par.threads();
+    let hw = p.h_out * p.w_out;
+    let c_out_g = p.c_out / p.group.max(1);
+    // Too little work to be worth waking the pool: run inline.
+    let work = p.n * p.c_out * hw * (p.c_in / p.group.max(1)) * p.kernel_h * p.kernel_w;
+    if threads <= 1 || work < MIN_PARALLEL_WORK || p.group == 0 {
+        return conv2d_with(k, p, input, weight, bias, residual, output);
+    }
+    // Units of work per batch item: blocks of `CHANNEL_BLOCK` output channels when there is
+    // one group (all read the whole input; the kernels compute that many channels per pass over
+    // it, so a split inside a block would make both threads re-read the input for half-empty
+    // blocks), else whole groups (each reads its own input channels).
+    let (units, unit_ch) = if p.group == 1 {
+        (p.c_out.div_ceil(CHANNEL_BLOCK), CHANNEL_BLOCK)
+    } else {
+        (p.group, c_out_g)
+    };
+    let chunks = (threads * PARTS_PER_THREAD).div_ceil(p.n).clamp(1, units);
+    let parts = p.n * chunks;
+    // First output channel of chunk k (of any batch item).
+    let channel = |k: usize| ((k * units / chunks) * unit_ch).min(p.c_out);
+    let start = |i: usize| -> usize {
+        let (b, k) = (i / chunks, i % chunks);
+        (b * p.c_out + channel(k)) * hw
+    };
+    let bounds = |i: usize| {
+        if i >= parts {
+            p.n * p.c_out * hw
+        } else {
+            start(i)
+        }
+    };
+    let in_per_item = p.c_in * p.h_in * p.w_in;
+    let w_per_out = (p.c_in / p.group) * p.kernel_h * p.kernel_w;
+    par.for_each_part(output, parts, &bounds, &|i, out| {
+        let (b, kc) = (i / chunks, i % chunks);
+        let (u0, u1) = (kc * units / chunks, (kc + 1) * units / chunks);
+        let (o0, o1) = (channel(kc), channel(kc + 1));
+        if o1 == o0 {
+            return;
+        }
+        let x = &input[b * in_per_item..(b + 1) * in_per_item];
+        let (x, c_in, group) = if p.group == 1 {
+            (x, p.c_in, 1)
+        } else {
+            let cig = p.c_in / p.group;
+            (
+                &x[u0 * cig * p.h_in * p.w_in..u1 * cig * p.h_in * p.w_in],
+                (u1 - u0) * cig,
+                u1 - u0,
+            )
+        };
+        let sub = Conv2d {
+            n: 1,
+            c_in,
+            c_out: o1 - o0,
+            group,
+            ..*p
+        };
+        conv2d_with(
+            k,
+            &sub,
+            x,
+            &weight[o0 * w_per_out..o1 * w_per_out],
+            bias.map(|b| &b[o0..o1]),
+            residual.map(|r| &r[bounds(i)..bounds(i + 1)]),
+            out,
+        );
+    });
 }
 
-/// [`conv2d`] with a residual: `output = act(conv(input) + bias + residual)` (activation
-/// last, `p.activation`), `residual` has the output's shape (NCHW). `None` is exactly
-/// `conv2d`.
-///
-/// The SIMD kernels add the residual while the sums are still in registers, which saves
-/// the second pass over memory of `conv2d` followed by [`add_assign`](crate::add_assign).
-pub fn conv2d_add(
+/// [`conv2d`] on the calling thread with the kernels of `k`, or the scalar ones where `k` has
+/// none for the shape.
+pub(crate) fn conv2d_with(
+    k: &Kernels,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
@@ -99,32 +146,14 @@ pub fn conv2d_add(
         residual.is_none_or(|r| r.len() == output.len()),
         "conv2d: residual size"
     );
-
-    #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::detected() {
-        if conv2d_x86(isa, p, input, weight, bias, residual, output) {
-            return;
-        }
+    if !conv2d_vector(k, p, input, weight, bias, residual, output) {
+        conv2d_reference(p, input, weight, bias, residual, output);
     }
-    conv2d_portable(p, input, weight, bias, residual, output);
 }
 
-/// 1x1, stride 1, no padding.
-fn is_pointwise(p: &Conv2d) -> bool {
-    p.kernel_h == 1
-        && p.kernel_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in
-}
-
-/// The SIMD kernels for `isa`; false (output untouched) if the shape has none.
-#[cfg(target_arch = "x86_64")]
-fn conv2d_x86(
-    isa: super::x86::Isa,
+/// The vector kernels of `k`; false (output untouched) if the shape has none.
+fn conv2d_vector(
+    k: &Kernels,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
@@ -132,11 +161,10 @@ fn conv2d_x86(
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) -> bool {
-    use super::x86;
-    let act = x86::vector_part(p.activation);
+    let (act, sigmoid) = split_act(p.activation);
     let cig = p.c_in / p.group;
     let cog = p.c_out / p.group;
-    if is_pointwise(p) {
+    if p.is_pointwise() {
         let hw = p.h_in * p.w_in;
         for b in 0..p.n {
             for g in 0..p.group {
@@ -147,7 +175,7 @@ fn conv2d_x86(
                 let res = residual.map(|r| &r[(b * p.c_out + g * cog) * hw..][..cog * hw]);
                 if hw == 1 {
                     // A matrix-vector product (squeeze-excite, conv head).
-                    x86::dot_rows(isa, x, w, cig, y);
+                    (k.dot_rows)(x, w, cig, y);
                     for (co, y) in y.iter_mut().enumerate() {
                         let mut v = *y + bias.map_or(0.0, |b| b[co]);
                         if let Some(r) = res {
@@ -156,30 +184,30 @@ fn conv2d_x86(
                         *y = act.apply(v);
                     }
                 } else if let Some(r) = res {
-                    x86::pointwise_group_add(isa, x, w, bias, r, y, (cig, cog, hw), act);
+                    (k.pointwise_add)(x, w, bias, r, y, (cig, cog, hw), act);
                 } else {
-                    x86::pointwise_group(isa, x, w, bias, y, (cig, cog, hw), act);
+                    (k.pointwise)(x, w, bias, y, (cig, cog, hw), act);
                 }
             }
         }
-    } else if p.group == p.c_in
-        && p.group == p.c_out
+    } else if p.is_depthwise()
         && match residual {
-            Some(r) => x86::depthwise_add(isa, p, input, weight, bias, r, output, act),
-            None => x86::depthwise(isa, p, input, weight, bias, output, act),
+            Some(r) => (k.depthwise_add)(p, input, weight, bias, r, output, act),
+            None => (k.depthwise)(p, input, weight, bias, output, act),
         }
     {
     } else if p.dilation_w == 1 && p.stride_w <= 2 {
-        x86::direct(isa, p, input, weight, bias, residual, output, act);
+        (k.direct)(p, input, weight, bias, residual, output, act);
     } else {
         return false;
     }
-    x86::finish(p.activation, output);
+    finish(sigmoid, output, output.len(), 0..output.len());
     true
 }
 
-/// The portable kernels: the reference the SIMD paths are tested against.
-fn conv2d_portable(
+/// The scalar kernels: the reference the vector kernels are tested against, and the path for
+/// shapes they do not cover (dilated or stride > 2 columns).
+fn conv2d_reference(
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
@@ -187,9 +215,9 @@ fn conv2d_portable(
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) {
-    if is_pointwise(p) {
+    if p.is_pointwise() {
         conv_pointwise(p, input, weight, bias, residual, output);
-    } else if p.group == p.c_in && p.group == p.c_out {
+    } else if p.is_depthwise() {
         conv_depthwise(p, input, weight, bias, residual, output);
     } else {
         conv_general(p, input, weight, bias, residual, output);
@@ -353,11 +381,29 @@ mod tests {
     extern crate std;
 
     use super::*;
+    use crate::params::Activation;
     use crate::testutil::{assert_close, Rng};
     use std::vec;
     use std::vec::Vec;
 
     use crate::testutil::conv_params as make;
+
+    /// One thread, no residual.
+    fn conv2d(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        super::conv2d(Par::SINGLE, p, x, w, bias, None, out);
+    }
+
+    /// One thread.
+    fn conv2d_add(
+        p: &Conv2d,
+        x: &[f32],
+        w: &[f32],
+        bias: Option<&[f32]>,
+        residual: Option<&[f32]>,
+        out: &mut [f32],
+    ) {
+        super::conv2d(Par::SINGLE, p, x, w, bias, residual, out);
+    }
 
     /// Each output element straight from the definition, accumulated in f64.
     fn reference(
@@ -1072,36 +1118,25 @@ mod tests {
                     conv2d_add(&p, &x, &w, bias, Some(&r), &mut got);
                     assert_close(&got, &want);
                     let mut got = vec![f32::NAN; len];
-                    conv2d_portable(&p, &x, &w, bias, Some(&r), &mut got);
+                    conv2d_reference(&p, &x, &w, bias, Some(&r), &mut got);
                     assert_close(&got, &want);
-                    #[cfg(target_arch = "x86_64")]
-                    for isa in crate::kernels::x86::available() {
+                    for k in crate::dispatch::all() {
                         let mut got = vec![f32::NAN; len];
-                        // False (a shape without SIMD kernels): the portable path, checked above.
-                        if conv2d_x86(isa, &p, &x, &w, bias, Some(&r), &mut got) {
+                        // False (a shape without vector kernels): the scalar path, checked above.
+                        if conv2d_vector(k, &p, &x, &w, bias, Some(&r), &mut got) {
                             assert_close(&got, &want);
                         }
                     }
-                    // No residual is exactly `conv2d`.
-                    let mut plain = vec![f32::NAN; len];
-                    conv2d(&p, &x, &w, bias, &mut plain);
-                    let mut got = vec![f32::NAN; len];
-                    conv2d_add(&p, &x, &w, bias, None, &mut got);
-                    assert_eq!(
-                        got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                        plain.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                    );
                 }
             }
         }
     }
 
-    /// Every SIMD path against the portable kernels (relative 1e-5), on odd
-    /// widths, 1x1 planes, single channels, batch > 1, stride 2 and padding.
-    #[cfg(target_arch = "x86_64")]
+    /// Every kernel table (each ISA's and the portable one) against the scalar
+    /// reference (relative 1e-5), on odd widths, 1x1 planes, single channels,
+    /// batch > 1, stride 2 and padding.
     #[test]
-    fn simd_matches_portable() {
-        use crate::kernels::x86;
+    fn vector_kernels_match_reference() {
         let relu6 = Activation::Clip { min: 0.0, max: 6.0 };
         let hs = Activation::HardSigmoid {
             alpha: 1.0 / 6.0,
@@ -1381,7 +1416,7 @@ mod tests {
             ));
         }
         let mut checked = 0;
-        for isa in x86::available() {
+        for k in crate::dispatch::all() {
             for (i, p) in cases.iter().enumerate() {
                 let mut rng = Rng::new(100 + i as u32);
                 let x = rng.vec(p.n * p.c_in * p.h_in * p.w_in);
@@ -1396,18 +1431,122 @@ mod tests {
                     (None, Some(&r[..])),
                 ] {
                     let mut want = vec![f32::NAN; len];
-                    conv2d_portable(p, &x, &w, bias, residual, &mut want);
+                    conv2d_reference(p, &x, &w, bias, residual, &mut want);
                     let mut got = vec![f32::NAN; len];
                     assert!(
-                        conv2d_x86(isa, p, &x, &w, bias, residual, &mut got),
-                        "{isa:?} {p:?}"
+                        conv2d_vector(k, p, &x, &w, bias, residual, &mut got),
+                        "{} {p:?}",
+                        k.name
                     );
                     assert_close(&got, &want);
                     checked += 1;
                 }
             }
         }
-        // At least one ISA runs on any x86-64 CPU made in the last decade.
-        assert!(checked == 0 || checked % (4 * cases.len()) == 0);
+        // The portable table runs everywhere.
+        assert!(checked > 0 && checked % (4 * cases.len()) == 0);
+    }
+
+    /// Split over two threads against one thread.
+    #[cfg(feature = "std")]
+    mod threaded {
+        use super::{conv2d, conv2d_add, Activation, Conv2d, Rng};
+
+        #[test]
+        fn matches_single_threaded_conv() {
+            let t = crate::Threads::new(2);
+            let mut rng = Rng::new(7);
+            for &(n, c_in, c_out, group, k, s) in &[
+                (1, 16, 32, 1, 1, 1),
+                (2, 24, 24, 24, 3, 1),
+                (1, 12, 18, 3, 3, 2),
+                (3, 5, 7, 1, 5, 2),
+                (1, 64, 64, 64, 5, 2),
+            ] {
+                let (h, w) = (19, 17);
+                let pad = k / 2;
+                let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+                let p = Conv2d {
+                    n,
+                    c_in,
+                    h_in: h,
+                    w_in: w,
+                    c_out,
+                    h_out: ho,
+                    w_out: wo,
+                    kernel_h: k,
+                    kernel_w: k,
+                    stride_h: s,
+                    stride_w: s,
+                    pad_top: pad,
+                    pad_left: pad,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    group,
+                    activation: Activation::Relu,
+                };
+                let x = rng.vec(n * c_in * h * w);
+                let wt = rng.vec(c_out * (c_in / group) * k * k);
+                let b = rng.vec(c_out);
+                let mut want = std::vec![f32::NAN; n * c_out * ho * wo];
+                conv2d(&p, &x, &wt, Some(&b), &mut want);
+                let mut got = std::vec![f32::NAN; want.len()];
+                crate::conv2d(t.par(), &p, &x, &wt, Some(&b), None, &mut got);
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                        "{n} {c_in} {c_out} {group} {k} {s}: {g} vs {w}"
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn residual_matches_single_threaded_conv() {
+            let t = crate::Threads::new(2);
+            let mut rng = Rng::new(8);
+            for &(n, c_in, c_out, group, k, s, act) in &[
+                (1, 16, 32, 1, 1, 1, Activation::None),
+                (2, 24, 24, 24, 3, 1, Activation::Relu),
+                (2, 12, 18, 3, 3, 2, Activation::HardSwish),
+                (3, 5, 7, 1, 5, 2, Activation::Sigmoid),
+                (1, 64, 64, 64, 5, 2, Activation::None),
+                (2, 40, 24, 1, 1, 1, Activation::Sigmoid),
+            ] {
+                let (h, w) = (19, 17);
+                let pad = k / 2;
+                let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+                let p = Conv2d {
+                    n,
+                    c_in,
+                    h_in: h,
+                    w_in: w,
+                    c_out,
+                    h_out: ho,
+                    w_out: wo,
+                    kernel_h: k,
+                    kernel_w: k,
+                    stride_h: s,
+                    stride_w: s,
+                    pad_top: pad,
+                    pad_left: pad,
+                    dilation_h: 1,
+                    dilation_w: 1,
+                    group,
+                    activation: act,
+                };
+                let x = rng.vec(n * c_in * h * w);
+                let wt = rng.vec(c_out * (c_in / group) * k * k);
+                let b = rng.vec(c_out);
+                let r = rng.vec(n * c_out * ho * wo);
+                for bias in [Some(&b[..]), None] {
+                    let mut want = std::vec![f32::NAN; r.len()];
+                    conv2d_add(&p, &x, &wt, bias, Some(&r), &mut want);
+                    let mut got = std::vec![f32::NAN; r.len()];
+                    crate::conv2d(t.par(), &p, &x, &wt, bias, Some(&r), &mut got);
+                    assert_eq!(got, want, "{n} {c_in} {c_out} {group} {k} {s} {act:?}");
+                }
+            }
+        }
     }
 }

@@ -1,30 +1,18 @@
 //! Element-wise ops: standalone activations, broadcasting binary arithmetic
 //! and per-channel affine (folded BatchNormalization).
 
-use crate::activation::{apply_in_place, apply_to, Activation};
+use crate::activation::{apply_in_place, apply_to};
+use crate::params::{Activation, BinaryOp, InOut};
 
-/// `output[i] = act(input[i])`. Sizes: `input.len() == output.len()`.
-pub fn activation(act: Activation, input: &[f32], output: &mut [f32]) {
-    debug_assert_eq!(input.len(), output.len(), "activation: sizes differ");
-    apply_to(act, input, output);
-}
-
-/// `data[i] = act(data[i])`.
-pub fn activation_in_place(act: Activation, data: &mut [f32]) {
-    apply_in_place(act, data);
-}
-
-/// Binary arithmetic operator (IEEE semantics, e.g. `x / 0` is ±inf or NaN).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum BinaryOp {
-    /// `a + b`
-    Add,
-    /// `a - b`
-    Sub,
-    /// `a * b`
-    Mul,
-    /// `a / b`
-    Div,
+/// `output[i] = act(input[i])` on separate buffers (the same length) or in place.
+pub fn activation(act: Activation, data: InOut<'_>) {
+    match data {
+        InOut::Separate(input, output) => {
+            debug_assert_eq!(input.len(), output.len(), "activation: sizes differ");
+            apply_to(act, input, output);
+        }
+        InOut::InPlace(data) => apply_in_place(act, data),
+    }
 }
 
 /// `output = a op b` with numpy broadcasting.
@@ -297,12 +285,12 @@ mod tests {
         let act = Activation::HardSwish;
         let want: Vec<f32> = x.iter().map(|&v| act.apply(v)).collect();
         let mut out = vec![f32::NAN; x.len()];
-        activation(act, &x, &mut out);
+        activation(act, InOut::Separate(&x, &mut out));
         assert_eq!(out, want);
         let mut data = x.clone();
-        activation_in_place(act, &mut data);
+        activation(act, InOut::InPlace(&mut data));
         assert_eq!(data, want);
-        activation(Activation::None, &x, &mut out);
+        activation(Activation::None, InOut::Separate(&x, &mut out));
         assert_eq!(out, x);
     }
 

@@ -1,218 +1,152 @@
-//! Kernels for ops the compiler's fusion passes create: residual accumulation and a whole
-//! squeeze-and-excite block.
+//! Kernels for ops the compiler's fusion passes create: residual accumulation, a whole
+//! squeeze-and-excite block and a whole Ghost module, on NCHW tensors.
 
-use crate::activation::Activation;
+use crate::dispatch::{kernels, Kernels};
+use crate::kernels::conv::conv2d;
+use crate::params::{Activation, Conv2d, GhostModule, InOut, SqueezeExcite};
+use crate::threads::Par;
 
 /// `dst[i] += src[i]` (a residual connection fused after a kernel).
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     debug_assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
-    #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::detected() {
-        return super::x86::add_assign(isa, dst, src);
-    }
-    add_assign_portable(dst, src);
+    (kernels().add_assign)(dst, src);
 }
 
-fn add_assign_portable(dst: &mut [f32], src: &[f32]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d += s;
-    }
-}
-
-/// Geometry of a squeeze-and-excite block over an NCHW tensor.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SqueezeExcite {
-    /// Batch.
-    pub n: usize,
-    /// Channels.
-    pub c: usize,
-    /// H * W.
-    pub spatial: usize,
-    /// Channels of the bottleneck (rows of the reduce weight).
-    pub mid: usize,
-    /// Activation after the reduce step.
-    pub act: Activation,
-    /// Gate activation after the expand step.
-    pub gate: Activation,
-}
-
-/// `out[n,c,:] = x[n,c,:] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`.
+/// `out[n,c,:] = x[n,c,:] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`, on separate input
+/// and output or in place (when nothing reads the input afterwards, the compiler's memory plan
+/// gives both one range).
 ///
 /// `w1` is `[mid, c]`, `b1` `[mid]`, `w2` `[c, mid]`, `b2` `[c]` (1x1 conv weights, row-major);
 /// `scratch` holds at least `c + mid` f32s; `x` and `out` are `[n, c, spatial]`.
-#[allow(clippy::too_many_arguments)] // the block's four weight tensors, as generated code has them
 pub fn squeeze_excite(
     p: &SqueezeExcite,
-    x: &[f32],
+    data: InOut<'_>,
     w1: &[f32],
     b1: &[f32],
     w2: &[f32],
     b2: &[f32],
     scratch: &mut [f32],
-    out: &mut [f32],
 ) {
-    debug_assert!(
-        scratch.len() >= p.c + p.mid,
-        "squeeze_excite: scratch too short"
-    );
-    #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::detected() {
-        return squeeze_excite_x86(isa, p, x, w1, b1, w2, b2, scratch, out);
-    }
-    squeeze_excite_portable(p, x, w1, b1, w2, b2, scratch, out);
+    squeeze_excite_with(kernels(), p, data, [w1, b1, w2, b2], scratch);
 }
 
-/// The same with the x86 kernels: row sums, two matrix-vector products, row scaling.
-#[cfg(target_arch = "x86_64")]
-#[allow(clippy::too_many_arguments)]
-fn squeeze_excite_x86(
-    isa: super::x86::Isa,
+/// [`squeeze_excite`] with the kernels of `k`.
+fn squeeze_excite_with(
+    k: &Kernels,
     p: &SqueezeExcite,
-    x: &[f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
-    scratch: &mut [f32],
-    out: &mut [f32],
-) {
-    use super::x86;
-    let (c, hw, mid) = (p.c, p.spatial, p.mid);
-    let (mean, rest) = scratch.split_at_mut(c);
-    let (hidden, _) = rest.split_at_mut(mid);
-    // The gate reuses `mean` once the hidden layer is computed.
-    for b in 0..p.n {
-        let xb = &x[b * c * hw..][..c * hw];
-        let ob = &mut out[b * c * hw..][..c * hw];
-        x86::sum_rows(isa, xb, hw, 1.0 / hw as f32, mean);
-        x86::dot_rows(isa, mean, w1, c, hidden);
-        for (h, &bias) in hidden.iter_mut().zip(b1) {
-            *h = p.act.apply(*h + bias);
-        }
-        x86::dot_rows(isa, hidden, w2, mid, mean);
-        for (g, &bias) in mean.iter_mut().zip(b2) {
-            *g = p.gate.apply(*g + bias);
-        }
-        x86::scale_rows(isa, xb, hw, mean, ob);
-    }
-}
-
-/// [`squeeze_excite`] over its own input: `x[n,c,:] *= gate(...)[c]`, for when nothing reads
-/// the input afterwards (the compiler's memory plan then gives both one range).
-#[allow(clippy::too_many_arguments)] // as squeeze_excite
-pub fn squeeze_excite_in_place(
-    p: &SqueezeExcite,
-    x: &mut [f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
+    data: InOut<'_>,
+    weights: [&[f32]; 4],
     scratch: &mut [f32],
 ) {
     let (c, hw) = (p.c, p.spatial);
-    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
-    for b in 0..p.n {
-        let xb = &mut x[b * c * hw..][..c * hw];
-        let inv = 1.0 / hw as f32;
-        mean_rows(xb, hw, inv, &mut scratch[..c]);
-        excite(p, w1, b1, w2, b2, scratch);
-        let gate = &scratch[..c];
-        #[cfg(target_arch = "x86_64")]
-        if let Some(isa) = super::x86::detected() {
-            super::x86::scale_rows_in_place(isa, xb, hw, gate);
-            continue;
+    let item = c * hw;
+    assert!(
+        scratch.len() >= c + p.mid,
+        "squeeze_excite: scratch too short"
+    );
+    let inv = 1.0 / hw as f32;
+    match data {
+        InOut::Separate(x, out) => {
+            assert!(x.len() >= p.n * item && out.len() >= p.n * item);
+            for b in 0..p.n {
+                let xb = &x[b * item..][..item];
+                (k.sum_rows)(xb, hw, inv, &mut scratch[..c]);
+                excite(k, p, weights, scratch);
+                (k.scale_rows)(xb, hw, &scratch[..c], &mut out[b * item..][..item]);
+            }
         }
-        for (plane, &g) in xb.chunks_exact_mut(hw).zip(gate) {
-            for v in plane {
-                *v *= g;
+        InOut::InPlace(x) => {
+            assert!(x.len() >= p.n * item);
+            for b in 0..p.n {
+                let xb = &mut x[b * item..][..item];
+                (k.sum_rows)(xb, hw, inv, &mut scratch[..c]);
+                excite(k, p, weights, scratch);
+                (k.scale_rows_in_place)(xb, hw, &scratch[..c]);
             }
         }
     }
 }
 
-/// `out[i] = scale * sum(x[i * len..(i + 1) * len])`, vectorised where the CPU allows.
-fn mean_rows(x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::detected() {
-        return super::x86::sum_rows(isa, x, len, scale, out);
-    }
-    for (m, row) in out.iter_mut().zip(x.chunks_exact(len)) {
-        *m = row.iter().sum::<f32>() * scale;
-    }
-}
-
 /// The two layers of a squeeze-and-excite block: `scratch[..c]` holds the channel means on
-/// entry and the gates on return (`scratch[c..c + mid]` is the hidden layer). Shared by the
-/// in-place variants of both layouts.
+/// entry and the gates on return (`scratch[c..c + mid]` is the hidden layer). Shared by both
+/// layouts.
 pub(crate) fn excite(
+    k: &Kernels,
     p: &SqueezeExcite,
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
+    [w1, b1, w2, b2]: [&[f32]; 4],
     scratch: &mut [f32],
 ) {
     let (c, mid) = (p.c, p.mid);
     let (mean, rest) = scratch.split_at_mut(c);
     let hidden = &mut rest[..mid];
-    #[cfg(target_arch = "x86_64")]
-    if let Some(isa) = super::x86::detected() {
-        super::x86::dot_rows(isa, mean, w1, c, hidden);
-        for (h, &bias) in hidden.iter_mut().zip(b1) {
-            *h = p.act.apply(*h + bias);
-        }
-        super::x86::dot_rows(isa, hidden, w2, mid, mean);
-        for (g, &bias) in mean.iter_mut().zip(b2) {
-            *g = p.gate.apply(*g + bias);
-        }
-        return;
+    // The gate reuses `mean` once the hidden layer is computed.
+    (k.dot_rows)(mean, w1, c, hidden);
+    for (h, &bias) in hidden.iter_mut().zip(b1) {
+        *h = p.act.apply(*h + bias);
     }
-    for (j, h) in hidden.iter_mut().enumerate() {
-        let row = &w1[j * c..(j + 1) * c];
-        let s: f32 = row.iter().zip(mean.iter()).map(|(w, m)| w * m).sum();
-        *h = p.act.apply(s + b1[j]);
-    }
-    for (ch, g) in mean.iter_mut().enumerate() {
-        let row = &w2[ch * mid..(ch + 1) * mid];
-        let s: f32 = row.iter().zip(hidden.iter()).map(|(w, h)| w * h).sum();
-        *g = p.gate.apply(s + b2[ch]);
+    (k.dot_rows)(hidden, w2, mid, mean);
+    for (g, &bias) in mean.iter_mut().zip(b2) {
+        *g = p.gate.apply(*g + bias);
     }
 }
 
-/// The portable twin of [`squeeze_excite`]'s SIMD path.
-#[allow(clippy::too_many_arguments)]
-fn squeeze_excite_portable(
-    p: &SqueezeExcite,
-    x: &[f32],
+/// A Ghost module in NCHW. `primary` is pointwise (`c_in -> init = primary.c_out`), `cheap`
+/// is depthwise over `k = cheap.c_in = cheap.c_out <= init` channels with stride 1 and the
+/// same spatial size. Output `[n, init + k, h, w]`: channels `0..init` are the primary
+/// convolution (activation `primary.activation`), channels `init..init + k` the cheap one
+/// over primary channels `0..k` (activation `cheap.activation`). `residual` (the output's
+/// shape) is added to every output channel after the activations.
+///
+/// `input` is `[n, c_in, h, w]`, `w1` OIHW `[init, c_in]`, `b1` `[init]`, `w2` `[k, 1, kh, kw]`,
+/// `b2` `[k]`. Each convolution is split over threads as [`conv2d`] splits it.
+#[allow(clippy::too_many_arguments)] // the module's two weight tensors, as generated code has them
+pub fn ghost_module(
+    par: Par<'_>,
+    p: &GhostModule,
+    input: &[f32],
     w1: &[f32],
     b1: &[f32],
     w2: &[f32],
     b2: &[f32],
-    scratch: &mut [f32],
-    out: &mut [f32],
+    residual: Option<&[f32]>,
+    output: &mut [f32],
 ) {
-    let (c, hw, mid) = (p.c, p.spatial, p.mid);
-    let (mean, hidden) = scratch.split_at_mut(c);
-    let hidden = &mut hidden[..mid];
-    for b in 0..p.n {
-        let xb = &x[b * c * hw..(b + 1) * c * hw];
-        let ob = &mut out[b * c * hw..(b + 1) * c * hw];
-        let inv = 1.0 / hw as f32;
-        for (m, plane) in mean.iter_mut().zip(xb.chunks_exact(hw)) {
-            *m = plane.iter().sum::<f32>() * inv;
-        }
-        for (j, h) in hidden.iter_mut().enumerate() {
-            let row = &w1[j * c..(j + 1) * c];
-            let s: f32 = row.iter().zip(mean.iter()).map(|(w, m)| w * m).sum();
-            *h = p.act.apply(s + b1[j]);
-        }
-        for (ch, (o, xi)) in ob.chunks_exact_mut(hw).zip(xb.chunks_exact(hw)).enumerate() {
-            let row = &w2[ch * mid..(ch + 1) * mid];
-            let s: f32 = row.iter().zip(hidden.iter()).map(|(w, h)| w * h).sum();
-            let g = p.gate.apply(s + b2[ch]);
-            for (o, v) in o.iter_mut().zip(xi) {
-                *o = v * g;
+    let (pp, cp) = (&p.primary, &p.cheap);
+    let (n, init, kc) = (pp.n, pp.c_out, cp.c_out);
+    let hw = pp.h_out * pp.w_out;
+    assert!(
+        pp.is_pointwise() && pp.group == 1 && cp.is_depthwise() && kc <= init,
+        "ghost_module: a pointwise primary and a depthwise cheap convolution over at most init channels"
+    );
+    assert!(
+        cp.n == n
+            && (cp.h_in, cp.w_in, cp.h_out, cp.w_out) == (pp.h_out, pp.w_out, pp.h_out, pp.w_out),
+        "ghost_module: the cheap convolution must keep the primary's size"
+    );
+    let (item_in, item_out, split) = (pp.c_in * pp.h_in * pp.w_in, (init + kc) * hw, init * hw);
+    assert_eq!(input.len(), n * item_in, "ghost_module: input size");
+    assert_eq!(output.len(), n * item_out, "ghost_module: output size");
+    assert!(
+        residual.is_none_or(|r| r.len() == output.len()),
+        "ghost_module: residual size"
+    );
+    let (primary, cheap) = (Conv2d { n: 1, ..*pp }, Conv2d { n: 1, ..*cp });
+    // The residual comes after each half's activation: in the cheap convolution's epilogue
+    // when it has none (the usual case), else added after it.
+    let fuse = cheap.activation == Activation::None;
+    for b in 0..n {
+        let x = &input[b * item_in..][..item_in];
+        let res = residual.map(|r| &r[b * item_out..][..item_out]);
+        let (prim, ch) = output[b * item_out..][..item_out].split_at_mut(split);
+        conv2d(par, &primary, x, w1, Some(b1), None, prim);
+        let cheap_res = res.filter(|_| fuse).map(|r| &r[split..]);
+        conv2d(par, &cheap, &prim[..kc * hw], w2, Some(b2), cheap_res, ch);
+        // The primary half's residual last: the cheap half read the primary half.
+        if let Some(r) = res {
+            if !fuse {
+                add_assign(ch, &r[split..]);
             }
+            add_assign(prim, &r[..split]);
         }
     }
 }
@@ -222,6 +156,44 @@ mod tests {
     use super::*;
     extern crate std;
     use std::vec::Vec;
+
+    /// The scalar reference of [`squeeze_excite`].
+    #[allow(clippy::too_many_arguments)]
+    fn squeeze_excite_reference(
+        p: &SqueezeExcite,
+        x: &[f32],
+        w1: &[f32],
+        b1: &[f32],
+        w2: &[f32],
+        b2: &[f32],
+        scratch: &mut [f32],
+        out: &mut [f32],
+    ) {
+        let (c, hw, mid) = (p.c, p.spatial, p.mid);
+        let (mean, hidden) = scratch.split_at_mut(c);
+        let hidden = &mut hidden[..mid];
+        for b in 0..p.n {
+            let xb = &x[b * c * hw..(b + 1) * c * hw];
+            let ob = &mut out[b * c * hw..(b + 1) * c * hw];
+            let inv = 1.0 / hw as f32;
+            for (m, plane) in mean.iter_mut().zip(xb.chunks_exact(hw)) {
+                *m = plane.iter().sum::<f32>() * inv;
+            }
+            for (j, h) in hidden.iter_mut().enumerate() {
+                let row = &w1[j * c..(j + 1) * c];
+                let s: f32 = row.iter().zip(mean.iter()).map(|(w, m)| w * m).sum();
+                *h = p.act.apply(s + b1[j]);
+            }
+            for (ch, (o, xi)) in ob.chunks_exact_mut(hw).zip(xb.chunks_exact(hw)).enumerate() {
+                let row = &w2[ch * mid..(ch + 1) * mid];
+                let s: f32 = row.iter().zip(hidden.iter()).map(|(w, h)| w * h).sum();
+                let g = p.gate.apply(s + b2[ch]);
+                for (o, v) in o.iter_mut().zip(xi) {
+                    *o = v * g;
+                }
+            }
+        }
+    }
 
     #[test]
     fn squeeze_excite_matches_formula() {
@@ -241,7 +213,15 @@ mod tests {
         };
         let mut out = [f32::NAN; 12];
         let mut scratch = [0.0; 5];
-        squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut out);
+        squeeze_excite(
+            &p,
+            InOut::Separate(&x, &mut out),
+            &w1,
+            &b1,
+            &w2,
+            &b2,
+            &mut scratch,
+        );
         for b in 0..2 {
             let xb = &x[b * 6..b * 6 + 6];
             let mean: Vec<f64> = (0..3)
@@ -285,9 +265,25 @@ mod tests {
             let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
             let mut scratch = std::vec![0.0; c + mid];
             let mut want = std::vec![f32::NAN; x.len()];
-            squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+            squeeze_excite(
+                &p,
+                InOut::Separate(&x, &mut want),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            );
             let mut got = x.clone();
-            squeeze_excite_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
+            squeeze_excite(
+                &p,
+                InOut::InPlace(&mut got),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            );
             crate::testutil::assert_close(&got, &want);
         }
     }
@@ -310,7 +306,15 @@ mod tests {
             let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
             let mut scratch = std::vec![0.0; c + mid];
             let mut want = std::vec![f32::NAN; x.len()];
-            squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+            squeeze_excite(
+                &p,
+                InOut::Separate(&x, &mut want),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            );
             // The same data channels-last.
             let nhwc = |v: &[f32]| -> Vec<f32> {
                 let mut t = std::vec![0.0; v.len()];
@@ -324,7 +328,15 @@ mod tests {
                 t
             };
             let mut got = nhwc(&x);
-            crate::squeeze_excite_nhwc_in_place(&p, &mut got, &w1, &b1, &w2, &b2, &mut scratch);
+            crate::squeeze_excite_nhwc(
+                &p,
+                InOut::InPlace(&mut got),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            );
             crate::testutil::assert_close(&got, &nhwc(&want));
         }
     }
@@ -336,20 +348,21 @@ mod tests {
         assert_eq!(d, [1.5, 0.0, 4.0]);
     }
 
-    /// The SIMD paths against their portable twins on odd sizes, batch > 1.
-    #[cfg(target_arch = "x86_64")]
+    /// Every kernel table against the scalar references on odd sizes, batch > 1.
     #[test]
-    fn simd_matches_portable() {
+    fn vector_kernels_match_reference() {
         use crate::testutil::{assert_close, Rng};
         let mut rng = Rng::new(9);
-        for isa in crate::kernels::x86::available() {
+        for k in crate::dispatch::all() {
             for len in [0, 1, 7, 15, 16, 17, 63, 64, 65, 200] {
                 let src = rng.vec(len);
                 let dst = rng.vec(len);
                 let mut want = dst.clone();
-                add_assign_portable(&mut want, &src);
+                for (w, s) in want.iter_mut().zip(&src) {
+                    *w += s;
+                }
                 let mut got = dst.clone();
-                crate::kernels::x86::add_assign(isa, &mut got, &src);
+                (k.add_assign)(&mut got, &src);
                 assert_eq!(got, want);
             }
             for (n, c, spatial, mid) in [(1, 3, 1, 1), (2, 5, 7, 2), (1, 17, 49, 5), (2, 9, 33, 4)]
@@ -377,11 +390,105 @@ mod tests {
                     let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
                     let mut scratch = std::vec![0.0; c + mid];
                     let mut want = std::vec![f32::NAN; x.len()];
-                    squeeze_excite_portable(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+                    squeeze_excite_reference(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
                     let mut got = std::vec![f32::NAN; x.len()];
-                    squeeze_excite_x86(isa, &p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut got);
+                    let weights = [&w1[..], &b1, &w2, &b2];
+                    squeeze_excite_with(
+                        k,
+                        &p,
+                        InOut::Separate(&x, &mut got),
+                        weights,
+                        &mut scratch,
+                    );
                     assert_close(&got, &want);
                 }
+            }
+        }
+    }
+
+    /// The NCHW Ghost module against its two convolutions and the residual added after
+    /// each half's activation, batch 2, with and without a cheap activation; 2 threads
+    /// bit-identical to 1.
+    #[test]
+    fn ghost_module_matches_two_convolutions() {
+        use crate::testutil::{conv_params as make, Rng};
+        use std::vec;
+        let mut rng = Rng::new(12);
+        let threads = crate::threads::Threads::new(2);
+        for (n, c_in, init, kc, hw, act2) in [
+            (2, 16, 24, 24, (14, 14), Activation::None),
+            (1, 8, 12, 8, (7, 9), Activation::Relu),
+            (2, 40, 60, 60, (28, 28), Activation::Relu),
+        ] {
+            let primary = make(
+                n,
+                c_in,
+                hw,
+                init,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                Activation::Relu,
+            );
+            let cheap = make(
+                n,
+                kc,
+                hw,
+                kc,
+                (3, 3),
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                kc,
+                act2,
+            );
+            let p = GhostModule { primary, cheap };
+            let plane = hw.0 * hw.1;
+            let oc = init + kc;
+            let x = rng.vec(n * c_in * plane);
+            let (w1, b1, w2, b2) = (
+                rng.vec(init * c_in),
+                rng.vec(init),
+                rng.vec(kc * 9),
+                rng.vec(kc),
+            );
+            let r = rng.vec(n * oc * plane);
+            for res in [None, Some(&r[..])] {
+                let mut want = vec![f32::NAN; n * oc * plane];
+                for b in 0..n {
+                    let one = |c: &Conv2d| Conv2d { n: 1, ..*c };
+                    let o = &mut want[b * oc * plane..][..oc * plane];
+                    let (y1, y2) = o.split_at_mut(init * plane);
+                    let xb = &x[b * c_in * plane..][..c_in * plane];
+                    conv2d(Par::SINGLE, &one(&primary), xb, &w1, Some(&b1), None, y1);
+                    conv2d(
+                        Par::SINGLE,
+                        &one(&cheap),
+                        &y1[..kc * plane],
+                        &w2,
+                        Some(&b2),
+                        None,
+                        y2,
+                    );
+                    if let Some(r) = res {
+                        for (o, r) in o.iter_mut().zip(&r[b * oc * plane..][..oc * plane]) {
+                            *o += r;
+                        }
+                    }
+                }
+                let mut got = vec![f32::NAN; want.len()];
+                ghost_module(Par::SINGLE, &p, &x, &w1, &b1, &w2, &b2, res, &mut got);
+                crate::testutil::assert_close(&got, &want);
+                let mut par_got = vec![f32::NAN; want.len()];
+                ghost_module(threads.par(), &p, &x, &w1, &b1, &w2, &b2, res, &mut par_got);
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    par_got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "threads differ: {n} {c_in} {init} {kc} {hw:?} {act2:?} res={}",
+                    res.is_some()
+                );
             }
         }
     }

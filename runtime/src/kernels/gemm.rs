@@ -1,29 +1,9 @@
 //! Matrix products: ONNX Gemm and batched MatMul.
 
-use super::{axpy, dot};
-
-/// Shape and attributes of an ONNX Gemm.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Gemm {
-    /// Rows of the output.
-    pub m: usize,
-    /// Columns of the output.
-    pub n: usize,
-    /// Inner dimension.
-    pub k: usize,
-    /// `a` is stored `[k, m]` (use its transpose).
-    pub trans_a: bool,
-    /// `b` is stored `[n, k]` (use its transpose).
-    pub trans_b: bool,
-    /// Scale of the product.
-    pub alpha: f32,
-    /// Scale of `c`.
-    pub beta: f32,
-    /// Element stride of `c` along output rows (0 to broadcast).
-    pub c_stride_m: usize,
-    /// Element stride of `c` along output columns (0 to broadcast).
-    pub c_stride_n: usize,
-}
+use super::axpy;
+use crate::dispatch::{kernels, Kernels};
+use crate::params::Gemm;
+use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
 /// `output[i, j] = alpha * sum_k A'[i, k] * B'[k, j] + beta * c[i * c_stride_m + j * c_stride_n]`.
 ///
@@ -33,7 +13,31 @@ pub struct Gemm {
 ///
 /// Sizes: `a` has `m * k` elements, `b` has `k * n`, `output` has `m * n`, and
 /// `c` (if any) covers `(m - 1) * c_stride_m + (n - 1) * c_stride_n + 1`.
-pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32]) {
+///
+/// A matrix-vector product with `b` stored `[n, k]` (a classifier: one row, the weights
+/// streamed once) is split over output columns on `par`; other shapes run on the calling
+/// thread. The result does not depend on the split.
+pub fn gemm(par: Par<'_>, p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32]) {
+    let kt = kernels();
+    let threads = par.threads();
+    if threads <= 1 || p.m != 1 || !p.trans_b || p.n * p.k < MIN_PARALLEL_WORK {
+        return gemm_with(kt, p, a, b, c, output);
+    }
+    let parts = threads * PARTS_PER_THREAD;
+    let (n, k) = (p.n, p.k);
+    par.for_each_part(output, parts, &|i| i * n / parts, &|i, out| {
+        let (j0, j1) = (i * n / parts, (i + 1) * n / parts);
+        if j1 == j0 {
+            return;
+        }
+        let sub = Gemm { n: j1 - j0, ..*p };
+        let c = c.map(|c| &c[j0 * p.c_stride_n..]);
+        gemm_with(kt, &sub, a, &b[j0 * k..j1 * k], c, out);
+    });
+}
+
+/// [`gemm`] on the calling thread with the kernels of `kt`.
+fn gemm_with(kt: &Kernels, p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32]) {
     let (m, n, k) = (p.m, p.n, p.k);
     debug_assert_eq!(a.len(), m * k, "gemm: a size");
     debug_assert_eq!(b.len(), k * n, "gemm: b size");
@@ -52,15 +56,7 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
             (false, false) => row_times_matrix(&a[i * k..][..k], 1, b, n, out),
             (true, false) => row_times_matrix(a.get(i..).unwrap_or(&[]), m, b, n, out),
             (false, true) => {
-                let a_row = &a[i * k..][..k];
-                #[cfg(target_arch = "x86_64")]
-                if let Some(isa) = super::x86::detected() {
-                    super::x86::dot_rows(isa, a_row, b, k, out);
-                } else {
-                    dot_rows_portable(a_row, b, k, out);
-                }
-                #[cfg(not(target_arch = "x86_64"))]
-                dot_rows_portable(a_row, b, k, out);
+                (kt.dot_rows)(&a[i * k..][..k], b, k, out);
             }
             (true, true) => {
                 for (j, o) in out.iter_mut().enumerate() {
@@ -88,13 +84,6 @@ pub fn gemm(p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, output: &mut [f32
                 }
             }
         }
-    }
-}
-
-/// `out[j] = dot(a_row, b[j * k..][..k])`: the portable twin of `x86::dot_rows`.
-fn dot_rows_portable(a_row: &[f32], b: &[f32], k: usize, out: &mut [f32]) {
-    for (j, o) in out.iter_mut().enumerate() {
-        *o = dot(a_row, &b[j * k..][..k]);
     }
 }
 
@@ -218,7 +207,7 @@ mod tests {
                             c_stride_n,
                         };
                         let mut out = vec![f32::NAN; m * n];
-                        gemm(&p, &a, &b, Some(&c), &mut out);
+                        gemm(Par::SINGLE, &p, &a, &b, Some(&c), &mut out);
                         assert_close(&out, &reference(&p, &a, &b, Some(&c)));
                         seen += 1;
                     }
@@ -234,7 +223,7 @@ mod tests {
                         c_stride_n: 0,
                     };
                     let mut out = vec![f32::NAN; m * n];
-                    gemm(&p, &a, &b, None, &mut out);
+                    gemm(Par::SINGLE, &p, &a, &b, None, &mut out);
                     assert_close(&out, &reference(&p, &a, &b, None));
                 }
             }
@@ -257,6 +246,7 @@ mod tests {
         };
         let mut out = [0.0; 2];
         gemm(
+            Par::SINGLE,
             &p,
             &[3.0],
             &[1.0, -1.0],
@@ -328,29 +318,71 @@ mod tests {
                     c_stride_n: 1,
                 };
                 let mut out = [f32::NAN; 6];
-                gemm(&p, &[], &[], Some(&[1.0, 2.0, 3.0]), &mut out);
+                gemm(Par::SINGLE, &p, &[], &[], Some(&[1.0, 2.0, 3.0]), &mut out);
                 assert_eq!(out, [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]);
             }
         }
     }
 
-    /// The SIMD matrix-vector product against its portable twin, on row
+    /// `out[j] = dot(a_row, b[j * k..][..k])`: the reference of the vector `dot_rows`.
+    fn dot_rows_reference(a_row: &[f32], b: &[f32], k: usize, out: &mut [f32]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = crate::kernels::dot(a_row, &b[j * k..][..k]);
+        }
+    }
+
+    /// Every table's matrix-vector product against the reference, on row
     /// counts around the 4-row block and lengths around the vector width.
-    #[cfg(target_arch = "x86_64")]
     #[test]
-    fn dot_rows_simd_matches_portable() {
+    fn dot_rows_vector_matches_reference() {
         let mut rng = Rng::new(3);
-        for isa in crate::kernels::x86::available() {
+        for kt in crate::dispatch::all() {
             for rows in [1, 3, 4, 5, 8, 9] {
                 for k in [1, 7, 8, 15, 16, 17, 31, 33, 64, 100] {
                     let x = rng.vec(k);
                     let w = rng.vec(rows * k);
                     let mut want = vec![f32::NAN; rows];
-                    dot_rows_portable(&x, &w, k, &mut want);
+                    dot_rows_reference(&x, &w, k, &mut want);
                     let mut got = vec![f32::NAN; rows];
-                    crate::kernels::x86::dot_rows(isa, &x, &w, k, &mut got);
+                    (kt.dot_rows)(&x, &w, k, &mut got);
                     assert_close(&got, &want);
                 }
+            }
+        }
+    }
+
+    #[cfg(feature = "std")]
+    #[test]
+    fn gemm_par_matches_gemm() {
+        let t = crate::Threads::new(2);
+        let mut rng = Rng::new(9);
+        for &(n, k, bias) in &[
+            (1000usize, 1280usize, true),
+            (333, 257, false),
+            (7, 5000, true),
+        ] {
+            let p = Gemm {
+                m: 1,
+                n,
+                k,
+                trans_a: false,
+                trans_b: true,
+                alpha: 1.0,
+                beta: 1.0,
+                c_stride_m: 0,
+                c_stride_n: 1,
+            };
+            let (a, b, c) = (rng.vec(k), rng.vec(n * k), rng.vec(n));
+            let c = bias.then_some(c.as_slice());
+            let mut want = std::vec![f32::NAN; n];
+            gemm(Par::SINGLE, &p, &a, &b, c, &mut want);
+            let mut got = std::vec![f32::NAN; n];
+            gemm(t.par(), &p, &a, &b, c, &mut got);
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() <= 1e-5 * w.abs().max(1.0),
+                    "{n} {k}: {g} vs {w}"
+                );
             }
         }
     }

@@ -1,4 +1,6 @@
-//! Kernel families, one module per group of ONNX ops, and shared loop helpers.
+//! Kernel families, one module per group of ONNX ops (the public entry points, which call the
+//! vector kernels through [`crate::dispatch`] and keep the scalar references), the generic
+//! vector kernels in [`simd`], and shared loop helpers.
 
 pub mod conv;
 pub mod copy;
@@ -6,14 +8,12 @@ pub mod elementwise;
 pub mod fused;
 pub mod gemm;
 pub mod nhwc;
-pub mod parallel;
 pub mod pool;
 pub mod reduce;
 pub mod resize;
-pub mod softmax;
-#[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
-pub(crate) mod x86;
+pub(crate) mod simd;
+pub mod softmax;
 
 use core::ops::Range;
 
@@ -51,7 +51,9 @@ pub(crate) fn axpy(y: &mut [f32], x: &[f32], a: f32) {
     }
 }
 
-/// Dot product over the common length, with 8 partial sums so it vectorises.
+/// Dot product over the common length, with 8 partial sums so it vectorises (the
+/// scalar references' dot product).
+#[cfg(test)]
 #[inline]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0.0f32; 8];

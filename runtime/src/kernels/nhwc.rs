@@ -13,27 +13,13 @@
 //! (where a large `Vec` or `Box` allocation lands) makes the depthwise kernels
 //! up to 1.6x slower, since each load then touches two lines.
 
-use super::conv::Conv2d;
-use super::fused::SqueezeExcite;
-use super::{axpy, valid_range};
-use crate::activation::{apply_in_place, Activation};
-use crate::pool::{Par, SplitRead, SplitWrite};
+use crate::activation::apply_in_place;
+use crate::dispatch::{kernels, Kernels};
+use crate::kernels::fused::excite;
+use crate::kernels::simd::{finish, split_act};
+use crate::params::{Activation, Conv2d, DwNhwc, GhostModule, InOut, PwNhwc, SqueezeExcite};
+use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 use core::ops::Range;
-
-/// A Ghost module in NHWC: a pointwise convolution (`primary`) followed by a
-/// depthwise one (`cheap`) over the first channels of its result, the two
-/// written side by side into one output. See [`ghost_module_nhwc`].
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct GhostModuleNhwc {
-    /// Pointwise (1x1, stride 1, no padding, group 1): `c_in -> init` channels,
-    /// `init = primary.c_out`.
-    pub primary: Conv2d,
-    /// Depthwise over `k = cheap.c_in = cheap.c_out <= init` channels, stride
-    /// 1, keeping the height and width (any kernel, padding and dilation that do).
-    pub cheap: Conv2d,
-    /// The input is NCHW rather than NHWC.
-    pub input_nchw: bool,
-}
 
 /// NHWC convolution: pointwise (1x1, stride 1, no padding, group 1; input
 /// NHWC `[n, h, w, c_in]`, or NCHW `[n, c_in, h, w]` when `input_nchw`) or
@@ -59,7 +45,7 @@ pub fn conv2d_nhwc(
     output: &mut [f32],
 ) {
     conv2d_nhwc_with(
-        detected(),
+        kernels(),
         par,
         p,
         input_nchw,
@@ -80,7 +66,7 @@ pub fn conv2d_nhwc(
 /// (activation `cheap.activation`). `residual` (NHWC, the output's shape) is
 /// added to every output channel after the activations.
 ///
-/// The input is NHWC `[n, h, w, c_in]`, or NCHW when `p.input_nchw`. `w1` is
+/// The input is NHWC `[n, h, w, c_in]`, or NCHW when `input_nchw`. `w1` is
 /// packed `[c_in][init]`, `b1` is `[init]`, `w2` `[kernel_h * kernel_w][k]`,
 /// `b2` `[k]`. Work is split over rows on `par`: all primary rows first, then
 /// the cheap rows (which read primary rows other parts wrote); the result
@@ -88,7 +74,8 @@ pub fn conv2d_nhwc(
 #[allow(clippy::too_many_arguments)] // the module's two weight tensors, as generated code has them
 pub fn ghost_module_nhwc(
     par: Par<'_>,
-    p: &GhostModuleNhwc,
+    p: &GhostModule,
+    input_nchw: bool,
     input: &[f32],
     w1: &[f32],
     b1: &[f32],
@@ -97,84 +84,39 @@ pub fn ghost_module_nhwc(
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) {
-    ghost_with(detected(), par, p, input, w1, b1, w2, b2, residual, output);
+    let weights = [w1, b1, w2, b2];
+    ghost_with(
+        kernels(),
+        par,
+        p,
+        input_nchw,
+        input,
+        weights,
+        residual,
+        output,
+    );
 }
 
-/// [`squeeze_excite`](super::fused::squeeze_excite) on NHWC `x` and `out`
-/// (`[n, spatial, c]`): `out[n, s, c] = x[n, s, c] * gate(w2 · act(w1 ·
-/// mean(x[n]) + b1) + b2)[c]`. The weights are as there (`w1` `[mid, c]`,
-/// `w2` `[c, mid]`); `scratch` holds at least `c + mid` f32s.
-#[allow(clippy::too_many_arguments)] // the block's four weight tensors, as generated code has them
+/// [`squeeze_excite`](crate::squeeze_excite) on NHWC data (`[n, spatial, c]`): `out[n, s, c] =
+/// x[n, s, c] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`, on separate input and output
+/// or in place. The weights are as there (`w1` `[mid, c]`, `w2` `[c, mid]`); `scratch` holds
+/// at least `c + mid` f32s.
 pub fn squeeze_excite_nhwc(
     p: &SqueezeExcite,
-    x: &[f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
-    scratch: &mut [f32],
-    out: &mut [f32],
-) {
-    se_with(detected(), p, x, w1, b1, w2, b2, scratch, out);
-}
-
-/// [`squeeze_excite_nhwc`] over its own input (`x` is `[n, spatial, c]`), for when nothing
-/// reads the input afterwards (the compiler's memory plan then gives both one range).
-#[allow(clippy::too_many_arguments)] // as squeeze_excite
-pub fn squeeze_excite_nhwc_in_place(
-    p: &SqueezeExcite,
-    x: &mut [f32],
+    data: InOut<'_>,
     w1: &[f32],
     b1: &[f32],
     w2: &[f32],
     b2: &[f32],
     scratch: &mut [f32],
 ) {
-    let (c, hw) = (p.c, p.spatial);
-    assert!(scratch.len() >= c + p.mid && x.len() >= p.n * c * hw);
-    let k = detected();
-    for b in 0..p.n {
-        let xb = &mut x[b * c * hw..][..c * hw];
-        sum_pixels_run(k, xb, hw, 1.0 / hw as f32, &mut scratch[..c]);
-        super::fused::excite(p, w1, b1, w2, b2, scratch);
-        let gate = &scratch[..c];
-        for pixel in xb.chunks_exact_mut(c.max(1)) {
-            for (v, g) in pixel.iter_mut().zip(gate) {
-                *v *= g;
-            }
-        }
-    }
+    se_with(kernels(), p, data, [w1, b1, w2, b2], scratch);
 }
 
 /// The mean over the spatial positions of NHWC `input` (`[n, spatial, c]`)
 /// into `output` (`[n, c]`). `spatial == 0` gives NaN (0 / 0).
 pub fn global_avg_pool_nhwc(n: usize, c: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
-    gap_with(detected(), n, c, spatial, input, output);
-}
-
-/// Parts per thread: a little more than one, so uneven parts balance out.
-const PARTS_PER_THREAD: usize = 2;
-
-/// Below this many multiply-adds a call runs inline, not on the pool.
-const MIN_PARALLEL_WORK: usize = 1 << 16;
-
-/// The kernels to run: an x86 instruction set, or `None` for the portable code.
-#[cfg(target_arch = "x86_64")]
-type Kernels = Option<super::x86::Isa>;
-/// The kernels to run: only the portable code here.
-#[cfg(not(target_arch = "x86_64"))]
-type Kernels = Option<core::convert::Infallible>;
-
-#[inline]
-fn detected() -> Kernels {
-    #[cfg(target_arch = "x86_64")]
-    {
-        super::x86::detected()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        None
-    }
+    gap_with(kernels(), n, c, spatial, input, output);
 }
 
 /// How many parts `rows` rows of `work` multiply-adds are split into.
@@ -184,31 +126,6 @@ fn parts_for(par: Par<'_>, work: usize, rows: usize) -> usize {
         1
     } else {
         (threads * PARTS_PER_THREAD).min(rows).max(1)
-    }
-}
-
-/// The activation the kernels apply (never `Sigmoid`), and whether a sigmoid
-/// remains to be applied after them (see [`finish`]). The portable and SIMD
-/// kernels split it the same way.
-fn split_act(act: Activation) -> (Activation, bool) {
-    match act {
-        Activation::Sigmoid => (Activation::None, true),
-        a => (a, false),
-    }
-}
-
-/// Applies the sigmoid [`split_act`] left out to channels `chans` of every
-/// pixel of `y` (pixels of `stride` f32s).
-fn finish(sigmoid: bool, y: &mut [f32], stride: usize, chans: Range<usize>) {
-    if !sigmoid {
-        return;
-    }
-    if chans == (0..stride) {
-        apply_in_place(Activation::Sigmoid, y);
-    } else {
-        for px in y.chunks_exact_mut(stride) {
-            apply_in_place(Activation::Sigmoid, &mut px[chans.clone()]);
-        }
     }
 }
 
@@ -224,61 +141,9 @@ fn for_each_item(rows: Range<usize>, h: usize, mut f: impl FnMut(usize, Range<us
     }
 }
 
-/// 1x1, stride 1, no padding, same size.
-fn is_pointwise(p: &Conv2d) -> bool {
-    p.kernel_h == 1
-        && p.kernel_w == 1
-        && p.stride_h == 1
-        && p.stride_w == 1
-        && p.pad_top == 0
-        && p.pad_left == 0
-        && p.h_out == p.h_in
-        && p.w_out == p.w_in
-}
-
-/// Operands of a pointwise convolution over a run of pixels of one batch item,
-/// shared by the portable and SIMD kernels.
-pub(crate) struct PwNhwc<'a> {
-    /// The batch item's input: `[hw][c_in]`, or `[c_in][hw]` when `nchw`.
-    pub(crate) x: &'a [f32],
-    pub(crate) nchw: bool,
-    pub(crate) hw: usize,
-    pub(crate) c_in: usize,
-    pub(crate) c_out: usize,
-    /// `[c_in][c_out]`.
-    pub(crate) w: &'a [f32],
-    pub(crate) bias: Option<&'a [f32]>,
-    /// The run's first pixel.
-    pub(crate) first: usize,
-    /// Never `Sigmoid` (see [`split_act`]).
-    pub(crate) act: Activation,
-}
-
-/// Operands of a depthwise convolution, shared by the portable and SIMD kernels.
-pub(crate) struct DwNhwc<'a> {
-    /// The geometry; `c_out` channels.
-    pub(crate) p: &'a Conv2d,
-    /// `[kernel_h * kernel_w][c_out]`.
-    pub(crate) w: &'a [f32],
-    pub(crate) bias: Option<&'a [f32]>,
-    /// Never `Sigmoid` (see [`split_act`]).
-    pub(crate) act: Activation,
-}
-
-impl DwNhwc<'_> {
-    /// Panics unless the geometry and weights are usable by the kernels.
-    pub(crate) fn check(&self) {
-        let p = self.p;
-        assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
-        assert!(self.w.len() >= p.kernel_h * p.kernel_w * p.c_out);
-        assert!(self.bias.is_none_or(|b| b.len() >= p.c_out));
-        assert!(self.act != Activation::Sigmoid);
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 fn conv2d_nhwc_with(
-    k: Kernels,
+    k: &Kernels,
     par: Par<'_>,
     p: &Conv2d,
     input_nchw: bool,
@@ -288,8 +153,8 @@ fn conv2d_nhwc_with(
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) {
-    let pointwise = is_pointwise(p) && p.group == 1;
-    let depthwise = !pointwise && p.group == p.c_in && p.group == p.c_out;
+    let pointwise = p.is_pointwise() && p.group == 1;
+    let depthwise = !pointwise && p.is_depthwise();
     assert!(
         pointwise || (depthwise && !input_nchw),
         "conv2d_nhwc: pointwise (group 1) or depthwise (NHWC input) only"
@@ -345,7 +210,7 @@ fn conv2d_nhwc_with(
                     first: r.start * p.w_out,
                     act,
                 };
-                pointwise_run(k, &a, res, y, p.c_out, r.len() * p.w_out);
+                (k.pointwise_nhwc)(&a, res, y, p.c_out, r.len() * p.w_out);
             } else {
                 let d = DwNhwc {
                     p,
@@ -353,7 +218,7 @@ fn conv2d_nhwc_with(
                     bias,
                     act,
                 };
-                depthwise_run(k, &d, x, res, y, r);
+                (k.depthwise_nhwc)(&d, x, res, y, r);
             }
         });
         finish(sigmoid, out, p.c_out, 0..p.c_out);
@@ -362,25 +227,23 @@ fn conv2d_nhwc_with(
 
 #[allow(clippy::too_many_arguments)]
 fn ghost_with(
-    k: Kernels,
+    k: &Kernels,
     par: Par<'_>,
-    g: &GhostModuleNhwc,
+    g: &GhostModule,
+    input_nchw: bool,
     input: &[f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
+    [w1, b1, w2, b2]: [&[f32]; 4],
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) {
     let (pp, cp) = (&g.primary, &g.cheap);
     assert!(
-        is_pointwise(pp) && pp.group == 1,
+        pp.is_pointwise() && pp.group == 1,
         "ghost_module_nhwc: the primary convolution must be pointwise"
     );
     let (init, kc) = (pp.c_out, cp.c_out);
     assert!(
-        cp.group == cp.c_in && cp.group == cp.c_out && kc <= init,
+        cp.is_depthwise() && kc <= init,
         "ghost_module_nhwc: the cheap convolution must be depthwise over at most init channels"
     );
     let (n, h, w) = (pp.n, pp.h_out, pp.w_out);
@@ -423,7 +286,7 @@ fn ghost_with(
         for_each_item(rows, h, |item, r, at| {
             let a = PwNhwc {
                 x: &input[item * in_item..][..in_item],
-                nchw: g.input_nchw,
+                nchw: input_nchw,
                 hw,
                 c_in: pp.c_in,
                 c_out: init,
@@ -433,7 +296,7 @@ fn ghost_with(
                 act: act1,
             };
             let y = &mut out[at * row_len..(at + r.len()) * row_len];
-            pointwise_run(k, &a, None, y, oc, r.len() * w);
+            (k.pointwise_nhwc)(&a, None, y, oc, r.len() * w);
         });
         finish(sigmoid1, out, oc, 0..init);
     });
@@ -456,7 +319,7 @@ fn ghost_with(
                 let res = residual.map(|res| &res[first * oc..(first + count) * oc]);
                 // A sigmoid comes after the kernel, and the residual after it.
                 let fused = if sigmoid2 { None } else { res };
-                cheap_run(k, &d, src, &mut dst, item, r, fused);
+                (k.ghost_cheap_nhwc)(&d, src, &mut dst, item, r, fused);
                 if sigmoid2 {
                     for q in 0..count {
                         let y = dst.pixel(first + q);
@@ -475,54 +338,58 @@ fn ghost_with(
     // 3. The residual on the primary half, now that nothing reads it.
     if let Some(res) = residual {
         par.for_each_part(output, parts, &bounds, &|i, out| {
-            add_channels_run(k, out, &res[bounds(i)..bounds(i + 1)], oc, 0..init);
+            (k.add_channels_nhwc)(out, &res[bounds(i)..bounds(i + 1)], oc, 0..init);
         });
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 fn se_with(
-    k: Kernels,
+    k: &Kernels,
     p: &SqueezeExcite,
-    x: &[f32],
-    w1: &[f32],
-    b1: &[f32],
-    w2: &[f32],
-    b2: &[f32],
+    data: InOut<'_>,
+    weights: [&[f32]; 4],
     scratch: &mut [f32],
-    out: &mut [f32],
 ) {
-    let (c, hw, mid) = (p.c, p.spatial, p.mid);
-    assert_eq!(x.len(), p.n * hw * c, "squeeze_excite_nhwc: input size");
-    assert_eq!(out.len(), x.len(), "squeeze_excite_nhwc: output size");
-    assert_eq!(w1.len(), mid * c, "squeeze_excite_nhwc: w1 size");
-    assert_eq!(b1.len(), mid, "squeeze_excite_nhwc: b1 size");
-    assert_eq!(w2.len(), c * mid, "squeeze_excite_nhwc: w2 size");
+    let (c, hw) = (p.c, p.spatial);
+    let item = hw * c;
+    let [w1, b1, w2, b2] = weights;
+    assert_eq!(w1.len(), p.mid * c, "squeeze_excite_nhwc: w1 size");
+    assert_eq!(b1.len(), p.mid, "squeeze_excite_nhwc: b1 size");
+    assert_eq!(w2.len(), c * p.mid, "squeeze_excite_nhwc: w2 size");
     assert_eq!(b2.len(), c, "squeeze_excite_nhwc: b2 size");
     assert!(
-        scratch.len() >= c + mid,
+        scratch.len() >= c + p.mid,
         "squeeze_excite_nhwc: scratch too short"
     );
-    let (mean, rest) = scratch.split_at_mut(c);
-    let hidden = &mut rest[..mid];
-    // The gate reuses `mean` once the hidden layer is computed.
-    for b in 0..p.n {
-        let xb = &x[b * hw * c..][..hw * c];
-        let ob = &mut out[b * hw * c..][..hw * c];
-        sum_pixels_run(k, xb, hw, 1.0 / hw as f32, mean);
-        matvec_run(k, mean, w1, c, hidden);
-        for (h, &bias) in hidden.iter_mut().zip(b1) {
-            *h = p.act.apply(*h + bias);
+    let inv = 1.0 / hw as f32;
+    match data {
+        InOut::Separate(x, out) => {
+            assert_eq!(x.len(), p.n * item, "squeeze_excite_nhwc: input size");
+            assert_eq!(out.len(), x.len(), "squeeze_excite_nhwc: output size");
+            for b in 0..p.n {
+                let xb = &x[b * item..][..item];
+                (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
+                excite(k, p, weights, scratch);
+                (k.scale_pixels_nhwc)(xb, &scratch[..c], &mut out[b * item..][..item]);
+            }
         }
-        matvec_run(k, hidden, w2, mid, mean);
-        for (g, &bias) in mean.iter_mut().zip(b2) {
-            *g = p.gate.apply(*g + bias);
+        InOut::InPlace(x) => {
+            assert_eq!(x.len(), p.n * item, "squeeze_excite_nhwc: input size");
+            for b in 0..p.n {
+                let xb = &mut x[b * item..][..item];
+                (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
+                excite(k, p, weights, scratch);
+                for pixel in xb.chunks_exact_mut(c.max(1)) {
+                    for (v, g) in pixel.iter_mut().zip(&scratch[..c]) {
+                        *v *= g;
+                    }
+                }
+            }
         }
-        scale_pixels_run(k, xb, mean, ob);
     }
 }
 
-fn gap_with(k: Kernels, n: usize, c: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
+fn gap_with(k: &Kernels, n: usize, c: usize, spatial: usize, input: &[f32], output: &mut [f32]) {
     assert_eq!(
         input.len(),
         n * spatial * c,
@@ -540,250 +407,7 @@ fn gap_with(k: Kernels, n: usize, c: usize, spatial: usize, input: &[f32], outpu
         .chunks_exact(spatial * c)
         .zip(output.chunks_exact_mut(c))
     {
-        sum_pixels_run(k, x, spatial, 1.0 / spatial as f32, y);
-    }
-}
-
-// Dispatch: the SIMD kernels for an ISA, or their portable twins.
-
-fn pointwise_run(
-    k: Kernels,
-    a: &PwNhwc,
-    res: Option<&[f32]>,
-    y: &mut [f32],
-    ys: usize,
-    count: usize,
-) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::pointwise_nhwc(isa, a, res, y, ys, count),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => pointwise_portable(a, res, y, ys, count),
-    }
-}
-
-fn depthwise_run(
-    k: Kernels,
-    d: &DwNhwc,
-    x: &[f32],
-    res: Option<&[f32]>,
-    y: &mut [f32],
-    rows: Range<usize>,
-) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::depthwise_nhwc(isa, d, x, res, y, rows),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => depthwise_portable(d, x, res, y, rows),
-    }
-}
-
-fn cheap_run(
-    k: Kernels,
-    d: &DwNhwc,
-    src: &SplitRead,
-    dst: &mut SplitWrite,
-    item: usize,
-    rows: Range<usize>,
-    res: Option<&[f32]>,
-) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::ghost_cheap_nhwc(isa, d, src, dst, item, rows, res),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => cheap_portable(d, src, dst, item, rows, res),
-    }
-}
-
-fn sum_pixels_run(k: Kernels, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::sum_pixels_nhwc(isa, x, pixels, scale, out),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => sum_pixels_portable(x, pixels, scale, out),
-    }
-}
-
-fn scale_pixels_run(k: Kernels, x: &[f32], g: &[f32], out: &mut [f32]) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::scale_pixels_nhwc(isa, x, g, out),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None if g.is_empty() => {}
-        None => {
-            for (o, xq) in out.chunks_exact_mut(g.len()).zip(x.chunks_exact(g.len())) {
-                for ((o, &x), &g) in o.iter_mut().zip(xq).zip(g) {
-                    *o = x * g;
-                }
-            }
-        }
-    }
-}
-
-/// `out[j] = sum_i x[i] * w[j * len + i]` (rows of `w` against `x`).
-fn matvec_run(k: Kernels, x: &[f32], w: &[f32], len: usize, out: &mut [f32]) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::dot_rows(isa, x, w, len, out),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = super::dot(&w[j * len..][..len], &x[..len]);
-            }
-        }
-    }
-}
-
-fn add_channels_run(k: Kernels, dst: &mut [f32], src: &[f32], stride: usize, chans: Range<usize>) {
-    match k {
-        #[cfg(target_arch = "x86_64")]
-        Some(isa) => super::x86::nhwc::add_channels_nhwc(isa, dst, src, stride, chans),
-        #[cfg(not(target_arch = "x86_64"))]
-        Some(never) => match never {},
-        None => {
-            for (d, s) in dst.chunks_exact_mut(stride).zip(src.chunks_exact(stride)) {
-                for (d, &s) in d[chans.clone()].iter_mut().zip(&s[chans.clone()]) {
-                    *d += s;
-                }
-            }
-        }
-    }
-}
-
-// The portable twins: the reference the SIMD kernels are tested against.
-
-/// `y[q, co] = act(bias[co] + sum_ci x[first + q, ci] * w[ci, co] + res[q, co])`
-/// for `q < count`; `y` has pixels of `ys` f32s, `res` of `c_out`.
-fn pointwise_portable(a: &PwNhwc, res: Option<&[f32]>, y: &mut [f32], ys: usize, count: usize) {
-    let (hw, c_in, c_out) = (a.hw, a.c_in, a.c_out);
-    for q in 0..count {
-        let out = &mut y[q * ys..][..c_out];
-        match a.bias {
-            Some(b) => out.copy_from_slice(&b[..c_out]),
-            None => out.fill(0.0),
-        }
-        let px = a.first + q;
-        for ci in 0..c_in {
-            let xv = if a.nchw {
-                a.x[ci * hw + px]
-            } else {
-                a.x[px * c_in + ci]
-            };
-            axpy(out, &a.w[ci * c_out..][..c_out], xv);
-        }
-        if let Some(res) = res {
-            add(out, &res[q * c_out..][..c_out]);
-        }
-        apply_in_place(a.act, out);
-    }
-}
-
-/// Depthwise output rows `rows` of one batch item (`x` is `[h_in * w_in][c]`,
-/// `y` and `res` `[rows.len() * w_out][c]`): `act(conv + bias + res)`.
-fn depthwise_portable(
-    d: &DwNhwc,
-    x: &[f32],
-    res: Option<&[f32]>,
-    y: &mut [f32],
-    rows: Range<usize>,
-) {
-    d.check();
-    let p = d.p;
-    let c = p.c_out;
-    let mut o = 0;
-    for oy in rows {
-        for ox in 0..p.w_out {
-            let out = &mut y[o * c..][..c];
-            dw_pixel(d, oy, ox, |i| &x[i * c..][..c], out);
-            if let Some(res) = res {
-                add(out, &res[o * c..][..c]);
-            }
-            apply_in_place(d.act, out);
-            o += 1;
-        }
-    }
-}
-
-/// The cheap half of a Ghost module for rows `rows` of batch item `item`:
-/// `act(conv + bias) + res`, `res` holding those rows' pixels of `stride` f32s.
-fn cheap_portable(
-    d: &DwNhwc,
-    src: &SplitRead,
-    dst: &mut SplitWrite,
-    item: usize,
-    rows: Range<usize>,
-    res: Option<&[f32]>,
-) {
-    d.check();
-    let p = d.p;
-    let (stride, write) = (dst.stride(), dst.write());
-    let first = item * p.h_out * p.w_out + rows.start * p.w_out;
-    let mut q = 0;
-    for oy in rows {
-        for ox in 0..p.w_out {
-            let out = dst.pixel(first + q);
-            dw_pixel(d, oy, ox, |i| src.pixel(item * p.h_in * p.w_in + i), out);
-            apply_in_place(d.act, out);
-            if let Some(res) = res {
-                add(out, &res[q * stride + write.start..][..write.len()]);
-            }
-            q += 1;
-        }
-    }
-}
-
-/// One depthwise output pixel before residual and activation:
-/// `out = bias + sum w[tap] * x[pixel]` over the valid taps in (row, column)
-/// order; `x(i)` is input pixel `i`'s channels.
-fn dw_pixel<'a>(d: &DwNhwc, oy: usize, ox: usize, x: impl Fn(usize) -> &'a [f32], out: &mut [f32]) {
-    let p = d.p;
-    let c = p.c_out;
-    match d.bias {
-        Some(b) => out.copy_from_slice(&b[..c]),
-        None => out.fill(0.0),
-    }
-    for ky in valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in) {
-        let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
-        for kx in valid_range(
-            ox * p.stride_w,
-            p.pad_left,
-            p.dilation_w,
-            p.kernel_w,
-            p.w_in,
-        ) {
-            let ix = ox * p.stride_w + kx * p.dilation_w - p.pad_left;
-            let xv = x(iy * p.w_in + ix);
-            let wv = &d.w[(ky * p.kernel_w + kx) * c..][..c];
-            for ((o, &w), &x) in out.iter_mut().zip(wv).zip(xv) {
-                *o += w * x;
-            }
-        }
-    }
-}
-
-/// Per-channel sums over the pixels, in pixel order, times `scale`.
-fn sum_pixels_portable(x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
-    let c = out.len();
-    out.fill(0.0);
-    for q in 0..pixels {
-        add(out, &x[q * c..][..c]);
-    }
-    for o in out {
-        *o *= scale;
-    }
-}
-
-/// `dst[i] += src[i]` over the common length.
-#[inline(always)]
-fn add(dst: &mut [f32], src: &[f32]) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d += s;
+        (k.sum_pixels_nhwc)(x, spatial, 1.0 / spatial as f32, y);
     }
 }
 
@@ -792,7 +416,6 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::kernels::conv::conv2d;
     use crate::kernels::fused::squeeze_excite;
     use crate::kernels::pool::global_avg_pool;
     use crate::testutil::{assert_close, Rng};
@@ -828,20 +451,28 @@ mod tests {
     /// OIHW weights packed as the compiler does: pointwise `[c_in][c_out]`,
     /// depthwise `[kh * kw][c]`.
     fn pack(p: &Conv2d, w: &[f32]) -> Vec<f32> {
-        if is_pointwise(p) && p.group == 1 {
+        if p.is_pointwise() && p.group == 1 {
             to_nhwc(w, 1, p.c_out, p.c_in)
         } else {
             to_nhwc(w, 1, p.c_out, p.kernel_h * p.kernel_w)
         }
     }
 
-    /// Every kernel set this machine runs: the portable code and each ISA.
-    fn all_kernels() -> Vec<Kernels> {
-        #[allow(unused_mut)]
-        let mut ks = vec![None];
-        #[cfg(target_arch = "x86_64")]
-        ks.extend(crate::kernels::x86::available().map(Some));
-        ks
+    /// Every kernel table this machine runs: each ISA's and the portable one.
+    fn all_kernels() -> impl Iterator<Item = &'static Kernels> {
+        crate::dispatch::all()
+    }
+
+    /// `dst[i] += src[i]` over the common length.
+    fn add(dst: &mut [f32], src: &[f32]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d += s;
+        }
+    }
+
+    /// One thread, no residual.
+    fn conv2d(p: &Conv2d, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
+        crate::conv2d(Par::SINGLE, p, x, w, bias, None, out);
     }
 
     use crate::testutil::conv_params as make;
@@ -876,7 +507,7 @@ mod tests {
 
     /// One convolution through every kernel set, single- and multi-threaded,
     /// against the NCHW kernel. `seed` also picks bias and residual.
-    fn check_conv(p: &Conv2d, input_nchw: bool, seed: u32, threads: &crate::pool::Threads) {
+    fn check_conv(p: &Conv2d, input_nchw: bool, seed: u32, threads: &crate::threads::Threads) {
         let mut rng = Rng::new(seed);
         let (hw_in, hw_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
         let x = rng.vec(p.n * p.c_in * hw_in);
@@ -899,7 +530,8 @@ mod tests {
             let par = Par::SINGLE;
             conv2d_nhwc_with(k, par, p, input_nchw, &x_in, &wp, bias, res_nhwc, &mut got);
             let ctx = std::format!(
-                "{k:?} nchw_in={input_nchw} bias={} res={} {p:?}",
+                "{} nchw_in={input_nchw} bias={} res={} {p:?}",
+                k.name,
                 bias.is_some(),
                 res.is_some()
             );
@@ -933,7 +565,7 @@ mod tests {
 
     #[test]
     fn pointwise_matches_nchw() {
-        let threads = crate::pool::Threads::new(2);
+        let threads = crate::threads::Threads::new(2);
         let chans = [1, 7, 16, 20, 33, 80];
         let mut seed = 1;
         for (pi, hw) in [(1, 1), (3, 5), (7, 7), (14, 14)].into_iter().enumerate() {
@@ -989,7 +621,7 @@ mod tests {
 
     #[test]
     fn depthwise_matches_nchw() {
-        let threads = crate::pool::Threads::new(2);
+        let threads = crate::threads::Threads::new(2);
         // (kernel, pads (top, left, bottom, right), dilation)
         let kernels = [
             ((3, 3), (1, 1, 1, 1), (1, 1)),
@@ -1027,7 +659,7 @@ mod tests {
     /// pointwise, depthwise over the first channels, concatenation, residual.
     #[test]
     fn ghost_module_matches_composition() {
-        let threads = crate::pool::Threads::new(2);
+        let threads = crate::threads::Threads::new(2);
         // (n, c_in, (h, w), init, k, kernel, pads (top, left), act1, act2)
         let cases = [
             (
@@ -1198,12 +830,9 @@ mod tests {
                 if with_res {
                     add(&mut want, &r);
                 }
-                let g = GhostModuleNhwc {
-                    primary,
-                    cheap,
-                    input_nchw: ci % 2 == 1,
-                };
-                let x_in = if g.input_nchw {
+                let g = GhostModule { primary, cheap };
+                let input_nchw = ci % 2 == 1;
+                let x_in = if input_nchw {
                     x.clone()
                 } else {
                     to_nhwc(&x, n, c_in, hw)
@@ -1213,29 +842,27 @@ mod tests {
                 let res = with_res.then_some(&r_nhwc[..]);
                 for k in all_kernels() {
                     let mut got = vec![f32::NAN; want.len()];
+                    let weights = [&w1p[..], &b1, &w2p, &b2];
                     ghost_with(
                         k,
                         Par::SINGLE,
                         &g,
+                        input_nchw,
                         &x_in,
-                        &w1p,
-                        &b1,
-                        &w2p,
-                        &b2,
+                        weights,
                         res,
                         &mut got,
                     );
                     assert_close(&to_nchw(&got, n, oc, hw), &want);
                     let mut par_got = vec![f32::NAN; want.len()];
+                    let weights = [&w1p[..], &b1, &w2p, &b2];
                     ghost_with(
                         k,
                         threads.par(),
                         &g,
+                        input_nchw,
                         &x_in,
-                        &w1p,
-                        &b1,
-                        &w2p,
-                        &b2,
+                        weights,
                         res,
                         &mut par_got,
                     );
@@ -1243,7 +870,8 @@ mod tests {
                         got.iter()
                             .zip(&par_got)
                             .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "threads differ: {k:?} case {ci}"
+                        "threads differ: {} case {ci}",
+                        k.name
                     );
                 }
             }
@@ -1283,15 +911,38 @@ mod tests {
                 let (w2, b2) = (rng.vec(c * mid), rng.vec(c));
                 let mut scratch = vec![0.0; c + mid];
                 let mut want = vec![f32::NAN; x.len()];
-                squeeze_excite(&p, &x, &w1, &b1, &w2, &b2, &mut scratch, &mut want);
+                squeeze_excite(
+                    &p,
+                    InOut::Separate(&x, &mut want),
+                    &w1,
+                    &b1,
+                    &w2,
+                    &b2,
+                    &mut scratch,
+                );
                 let x_nhwc = to_nhwc(&x, n, c, spatial);
                 for k in all_kernels() {
                     let mut got = vec![f32::NAN; x.len()];
-                    se_with(k, &p, &x_nhwc, &w1, &b1, &w2, &b2, &mut scratch, &mut got);
+                    let weights = [&w1[..], &b1, &w2, &b2];
+                    se_with(
+                        k,
+                        &p,
+                        InOut::Separate(&x_nhwc, &mut got),
+                        weights,
+                        &mut scratch,
+                    );
                     assert_close(&to_nchw(&got, n, c, spatial), &want);
                 }
                 let mut got = vec![f32::NAN; x.len()];
-                squeeze_excite_nhwc(&p, &x_nhwc, &w1, &b1, &w2, &b2, &mut scratch, &mut got);
+                squeeze_excite_nhwc(
+                    &p,
+                    InOut::Separate(&x_nhwc, &mut got),
+                    &w1,
+                    &b1,
+                    &w2,
+                    &b2,
+                    &mut scratch,
+                );
                 assert_close(&to_nchw(&got, n, c, spatial), &want);
             }
         }

@@ -1,46 +1,7 @@
 //! Pooling: MaxPool, AveragePool and GlobalAveragePool.
 
 use super::{sum, valid_range};
-
-/// Shape and attributes of a 2-D pooling op over `[n, c, h, w]` tensors.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Pool2d {
-    /// Batch size.
-    pub n: usize,
-    /// Channels.
-    pub c: usize,
-    /// Input height.
-    pub h_in: usize,
-    /// Input width.
-    pub w_in: usize,
-    /// Output height (floor or ceil mode already applied).
-    pub h_out: usize,
-    /// Output width (floor or ceil mode already applied).
-    pub w_out: usize,
-    /// Window height.
-    pub kernel_h: usize,
-    /// Window width.
-    pub kernel_w: usize,
-    /// Vertical stride, > 0.
-    pub stride_h: usize,
-    /// Horizontal stride, > 0.
-    pub stride_w: usize,
-    /// Padding rows above the input.
-    pub pad_top: usize,
-    /// Padding columns left of the input.
-    pub pad_left: usize,
-    /// Padding rows below the input. Only used by [`avg_pool2d`] with
-    /// `count_include_pad`, where in ceil mode it bounds what counts as padding.
-    pub pad_bottom: usize,
-    /// Padding columns right of the input; see `pad_bottom`.
-    pub pad_right: usize,
-    /// Vertical dilation, > 0.
-    pub dilation_h: usize,
-    /// Horizontal dilation, > 0.
-    pub dilation_w: usize,
-    /// AveragePool only: whether padding positions count in the divisor.
-    pub count_include_pad: bool,
-}
+use crate::params::Pool2d;
 
 impl Pool2d {
     fn check_sizes(&self, input: &[f32], output: &[f32]) {

@@ -1,68 +1,6 @@
 //! ONNX Resize (opset 11+) over the last two axes: nearest and bilinear.
 
-/// Interpolation mode.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum ResizeMode {
-    /// Nearest neighbour, with the given rounding of the source coordinate.
-    Nearest(NearestRounding),
-    /// Bilinear.
-    Linear,
-}
-
-/// How `Nearest` turns a fractional source coordinate into an index.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum NearestRounding {
-    /// Round to nearest, halves down (`round_prefer_floor`, the ONNX default).
-    RoundPreferFloor,
-    /// Round to nearest, halves up (`round_prefer_ceil`).
-    RoundPreferCeil,
-    /// Round down.
-    Floor,
-    /// Round up.
-    Ceil,
-}
-
-/// ONNX `coordinate_transformation_mode`: maps an output coordinate `x` to a
-/// source coordinate, with `scale = output / input` and lengths per axis.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum CoordTransform {
-    /// `(x + 0.5) / scale - 0.5`.
-    HalfPixel,
-    /// Like `HalfPixel`, but 0 when the output length is 1.
-    PytorchHalfPixel,
-    /// `x * (len_in - 1) / (len_out - 1)`, or 0 when the output length is 1.
-    AlignCorners,
-    /// `x / scale`.
-    Asymmetric,
-    /// `(x + 0.5) / scale` (ONNX `tf_half_pixel_for_nearest`).
-    TfHalfPixelForCenter,
-}
-
-/// Resize of `[n, c, h_in, w_in]` to `[n, c, h_out, w_out]`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Resize {
-    /// Batch size.
-    pub n: usize,
-    /// Channels.
-    pub c: usize,
-    /// Input height.
-    pub h_in: usize,
-    /// Input width.
-    pub w_in: usize,
-    /// Output height.
-    pub h_out: usize,
-    /// Output width.
-    pub w_out: usize,
-    /// Vertical scale `output / input`, as given by the `scales` input or
-    /// computed by the ONNX rules from `sizes`.
-    pub scale_h: f32,
-    /// Horizontal scale `output / input`.
-    pub scale_w: f32,
-    /// Interpolation mode.
-    pub mode: ResizeMode,
-    /// Coordinate transformation.
-    pub coord: CoordTransform,
-}
+use crate::params::{CoordTransform, NearestRounding, Resize, ResizeMode};
 
 /// ONNX Resize over the last two axes. Each output coordinate is mapped to a
 /// source coordinate by `p.coord` (computed in `f32` like onnxruntime), then

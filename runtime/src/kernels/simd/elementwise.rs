@@ -1,7 +1,7 @@
 //! Memory-bound element-wise loops: per-row sums and scales (global average
 //! pooling, squeeze-excite) and in-place addition (residuals).
 
-use super::vector::Simd;
+use super::Simd;
 
 /// `out[i] = scale * sum(x[i * len..][..len])` for every `i < out.len()`.
 /// Four accumulators per row hide the add latency.

@@ -4,17 +4,11 @@
 //! at a time, and per-channel sums and scales over pixels (global average
 //! pooling, squeeze-excite). Channel counts that are not a multiple of the
 //! vector width end in masked loads and stores.
-//!
-//! The entry points are declared here rather than in the parent's `entry!`
-//! list (the macro is in scope because this module is declared after it).
 
-use super::vector::{Avx2, Avx512, Simd};
-use super::{act_vec, Isa, Kind};
-use crate::activation::Activation;
-use crate::kernels::conv::Conv2d;
-use crate::kernels::nhwc::{DwNhwc, PwNhwc};
+use super::{act_vec, Simd};
 use crate::kernels::valid_range;
-use crate::pool::{SplitRead, SplitWrite};
+use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
+use crate::threads::{SplitRead, SplitWrite};
 use core::ops::Range;
 
 /// `unroll!(MAX, n, i => { body })` expands `body` once for each `i` in
@@ -417,7 +411,7 @@ struct DwPtrs {
 /// into output rows `rows` (`y` and `residual` are `[rows.len() * w_out][c]`).
 /// `act` must not be `Sigmoid`.
 #[inline(always)]
-fn depthwise<S: Simd>(
+pub(crate) fn depthwise<S: Simd>(
     s: S,
     d: &DwNhwc,
     x: &[f32],
@@ -457,7 +451,7 @@ fn depthwise<S: Simd>(
 /// channels `write()` added after the activation. `act` must not be `Sigmoid`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn ghost_cheap<S: Simd>(
+pub(crate) fn ghost_cheap<S: Simd>(
     s: S,
     d: &DwNhwc,
     src: &SplitRead,
@@ -757,7 +751,7 @@ unsafe fn dw_any<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
 /// per-channel sums over the pixels, each in pixel order. Eight channel
 /// vectors (eight independent sums) at a time, pixel by pixel.
 #[inline(always)]
-fn sum_pixels<S: Simd>(s: S, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
+pub(crate) fn sum_pixels<S: Simd>(s: S, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
     let c = out.len();
     assert!(x.len() >= pixels * c);
     let l = S::LANES;
@@ -790,7 +784,7 @@ fn sum_pixels<S: Simd>(s: S, x: &[f32], pixels: usize, scale: f32, out: &mut [f3
 /// `out[q * c + ch] = x[q * c + ch] * g[ch]` for `ch < c = g.len()`, every pixel `q`
 /// of `out` (`out.len() / c` of them), in memory order.
 #[inline(always)]
-fn scale_pixels<S: Simd>(s: S, x: &[f32], g: &[f32], out: &mut [f32]) {
+pub(crate) fn scale_pixels<S: Simd>(s: S, x: &[f32], g: &[f32], out: &mut [f32]) {
     let c = g.len();
     if c == 0 {
         return;
@@ -820,7 +814,13 @@ fn scale_pixels<S: Simd>(s: S, x: &[f32], g: &[f32], out: &mut [f32]) {
 /// `dst[q * stride + ch] += src[q * stride + ch]` for `ch` in `chans`, every
 /// pixel `q` of `dst` (`dst.len() / stride` of them).
 #[inline(always)]
-fn add_channels<S: Simd>(s: S, dst: &mut [f32], src: &[f32], stride: usize, chans: Range<usize>) {
+pub(crate) fn add_channels<S: Simd>(
+    s: S,
+    dst: &mut [f32],
+    src: &[f32],
+    stride: usize,
+    chans: Range<usize>,
+) {
     assert!(stride > 0 && chans.start <= chans.end && chans.end <= stride);
     let pixels = dst.len() / stride;
     assert!(src.len() >= pixels * stride);
@@ -842,56 +842,5 @@ fn add_channels<S: Simd>(s: S, dst: &mut [f32], src: &[f32], stride: usize, chan
                 c0 += n;
             }
         }
-    }
-}
-
-entry! {
-    fn pointwise_nhwc<s, S>(
-        a: &PwNhwc,
-        residual: Option<&[f32]>,
-        y: &mut [f32],
-        ys: usize,
-        count: usize
-    ) {
-        // 7 x 3 zmm accumulators = 21 of 32 registers (7 divides the pixels
-        // of 7x7 and 14x14 planes), or 6 x 4; 4 x 3 ymm = 12 of 16.
-        if S::LANES == 16 {
-            pointwise::<S, 7, 3, 6>(s, a, residual, y, ys, count)
-        } else {
-            pointwise::<S, 4, 3, 3>(s, a, residual, y, ys, count)
-        }
-    }
-
-    fn depthwise_nhwc<s, S>(
-        d: &DwNhwc,
-        x: &[f32],
-        residual: Option<&[f32]>,
-        y: &mut [f32],
-        rows: Range<usize>
-    ) {
-        depthwise(s, d, x, residual, y, rows)
-    }
-
-    fn ghost_cheap_nhwc<s, S>(
-        d: &DwNhwc,
-        src: &SplitRead,
-        dst: &mut SplitWrite,
-        item: usize,
-        rows: Range<usize>,
-        residual: Option<&[f32]>
-    ) {
-        ghost_cheap(s, d, src, dst, item, rows, residual)
-    }
-
-    fn sum_pixels_nhwc<s, S>(x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
-        sum_pixels(s, x, pixels, scale, out)
-    }
-
-    fn scale_pixels_nhwc<s, S>(x: &[f32], g: &[f32], out: &mut [f32]) {
-        scale_pixels(s, x, g, out)
-    }
-
-    fn add_channels_nhwc<s, S>(dst: &mut [f32], src: &[f32], stride: usize, chans: Range<usize>) {
-        add_channels(s, dst, src, stride, chans)
     }
 }

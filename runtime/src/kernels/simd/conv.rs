@@ -2,11 +2,9 @@
 //! vectorised along the output width. Vectors whose window reaches into the
 //! left or right padding use masked loads.
 
-use super::vector::Simd;
-use super::{act_vec, bias_at};
-use crate::activation::Activation;
-use crate::kernels::conv::Conv2d;
+use super::{act_vec, bias_at, Simd};
 use crate::kernels::valid_range;
+use crate::params::{Activation, Conv2d};
 
 /// Output columns `lo..hi` whose every tap lies inside the input row
 /// (`lo <= hi <= w_out`); the others are border columns.

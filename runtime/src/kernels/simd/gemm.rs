@@ -2,9 +2,8 @@
 //! register-blocked GEMM, and matrix-vector products (rows of a matrix
 //! against one vector) for 1x1-spatial convolutions and one-row Gemm.
 
-use super::vector::Simd;
-use super::{act_vec, bias_at};
-use crate::activation::Activation;
+use super::{act_vec, bias_at, Simd};
+use crate::params::Activation;
 
 /// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s] + residual[co, s])`
 /// for one group: `x` is `[cig, hw]`, `w` is `[cog, cig]`, `y` and `residual`

@@ -7,6 +7,13 @@ use core::ops::Range;
 
 pub(crate) use split::{SplitRead, SplitWrite};
 
+/// Parts per thread when a kernel splits its work: a little more than one, so uneven parts
+/// balance out.
+pub(crate) const PARTS_PER_THREAD: usize = 2;
+
+/// Below this many multiply-adds (or elements) a kernel runs inline, not on the pool.
+pub(crate) const MIN_PARALLEL_WORK: usize = 1 << 16;
+
 /// The threads a model owns: none (single-threaded, the default and the `no_std` case) or a
 /// persistent pool.
 #[derive(Default)]
@@ -225,8 +232,8 @@ mod split {
             }
         }
 
-        /// The `read` channels of pixel `i`.
-        #[inline]
+        /// The `read` channels of pixel `i` (the kernels read through [`Self::as_ptr`]).
+        #[cfg(test)]
         pub(crate) fn pixel(&self, i: usize) -> &[f32] {
             assert!(i < self.pixels);
             // SAFETY: pixel i lies inside the borrowed buffer (i < pixels, read.end <= stride)

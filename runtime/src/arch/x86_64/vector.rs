@@ -1,64 +1,11 @@
-//! The vector operations the SIMD kernels are written in, for AVX-512F (`__m512`)
-//! and AVX2+FMA (`__m256`).
+//! [`Simd`] for AVX-512F (`__m512`) and AVX2+FMA (`__m256`).
 //!
 //! An ISA is a zero-sized token that can only be made where the CPU is known
 //! to support it, so arithmetic on it is safe; only memory access through raw
 //! pointers is `unsafe`.
 
+use crate::kernels::simd::Simd;
 use core::arch::x86_64::*;
-
-/// One SIMD instruction set: a vector type of `LANES` `f32`s and its operations.
-pub(crate) trait Simd: Copy {
-    /// The register type.
-    type V: Copy;
-    /// `f32` lanes per register.
-    const LANES: usize;
-
-    fn splat(self, x: f32) -> Self::V;
-    /// `a * b + c` with one rounding.
-    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
-    fn add(self, a: Self::V, b: Self::V) -> Self::V;
-    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
-    fn div(self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a < b ? b : a` lane-wise: NaN in `a` gives NaN, like scalar `if a < b { b } else { a }`.
-    fn max_nan(self, a: Self::V, b: Self::V) -> Self::V;
-    /// `a > b ? b : a` lane-wise: NaN in `a` gives NaN.
-    fn min_nan(self, a: Self::V, b: Self::V) -> Self::V;
-    /// Sum of the lanes.
-    fn sum(self, v: Self::V) -> f32;
-
-    /// Reads `LANES` elements. Safety: `p..p + LANES` is readable.
-    unsafe fn load(self, p: *const f32) -> Self::V;
-    /// Reads `n <= LANES` elements into the low lanes, zero above; elements
-    /// past `n` are not accessed. Safety: `p..p + n` is readable.
-    unsafe fn load_partial(self, p: *const f32, n: usize) -> Self::V;
-    /// `p[0], p[2], ..., p[2 * (n - 1)]` into the low `n <= LANES` lanes, zero
-    /// above. Safety: `p..p + 2n - 1` is readable (nothing else is accessed).
-    unsafe fn load_even(self, p: *const f32, n: usize) -> Self::V;
-    /// Lanes `lo..hi` (`hi <= LANES`) read from `p + lane`, the others zero and
-    /// not accessed. Safety: `p + lo..p + hi` is readable; `p` itself may point
-    /// outside the allocation (form it with wrapping arithmetic).
-    unsafe fn load_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
-    /// Of the elements `p + lo..p + hi` (`hi <= 2 * LANES`), the even offsets
-    /// `e` go to lane `e / 2`; other lanes are zero. Safety: as `load_range`.
-    unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
-    /// Lane selection for the masked loads below.
-    type Mask: Copy;
-    /// Selects elements `lo..hi` (`hi <= 2 * LANES`) of a window of two
-    /// registers: the mask of the first and of the second.
-    fn window_mask(self, lo: usize, hi: usize) -> [Self::Mask; 2];
-    /// The lanes of `m` read from `p + lane`, the others zero and not
-    /// accessed. Safety: the selected elements are readable; `p` itself may
-    /// point outside the allocation (form it with wrapping arithmetic).
-    unsafe fn load_masked(self, p: *const f32, m: Self::Mask) -> Self::V;
-    /// The window elements selected by `m` (see `window_mask`), even offsets
-    /// `e` to lane `e / 2`. Safety: as `load_masked`.
-    unsafe fn load_even_masked(self, p: *const f32, m: [Self::Mask; 2]) -> Self::V;
-    /// Writes `LANES` elements. Safety: `p..p + LANES` is writable.
-    unsafe fn store(self, p: *mut f32, v: Self::V);
-    /// Writes the low `n <= LANES` lanes. Safety: `p..p + n` is writable.
-    unsafe fn store_partial(self, p: *mut f32, v: Self::V, n: usize);
-}
 
 /// AVX-512F (with AVX2 and FMA for the surrounding scalar code).
 #[derive(Clone, Copy)]
@@ -81,6 +28,7 @@ fn mask16(n: usize) -> __mmask16 {
 impl Simd for Avx512 {
     type V = __m512;
     const LANES: usize = 16;
+    const REGISTERS: usize = 32;
 
     #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
@@ -232,6 +180,7 @@ fn mask8(n: usize) -> __m256i {
 impl Simd for Avx2 {
     type V = __m256;
     const LANES: usize = 8;
+    const REGISTERS: usize = 16;
 
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {

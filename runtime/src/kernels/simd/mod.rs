@@ -1,0 +1,309 @@
+//! The generic kernels, written once over [`Simd`] (a vector of `f32` lanes and its
+//! operations), and [`Kernels`], the table of their entry points that the op modules call
+//! through [`crate::dispatch`].
+//!
+//! Each architecture under `crate::arch` implements `Simd` for its instruction sets and
+//! instantiates the table once per set with [`kernel_table!`], inside `#[target_feature]`
+//! functions so the generic code is compiled with those features. [`portable`] implements
+//! `Simd` on plain arrays: the same kernels with one lane type, for every target, used where
+//! no architecture table applies. The scalar kernels in the op modules are the references
+//! all of them are tested against.
+
+pub(crate) mod conv;
+pub(crate) mod elementwise;
+pub(crate) mod gemm;
+pub(crate) mod nhwc;
+pub(crate) mod portable;
+
+use crate::activation::apply_in_place;
+use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
+use crate::threads::{SplitRead, SplitWrite};
+use core::ops::Range;
+
+/// One SIMD instruction set: a vector type of `LANES` `f32`s and its operations.
+pub(crate) trait Simd: Copy {
+    /// The register type.
+    type V: Copy;
+    /// `f32` lanes per register.
+    const LANES: usize;
+    /// Vector registers, which sets the kernels' register blocking.
+    const REGISTERS: usize;
+
+    fn splat(self, x: f32) -> Self::V;
+    /// `a * b + c`, with one rounding where the ISA has a fused multiply-add (the
+    /// portable lanes round twice: `core` has no fused multiply-add).
+    fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
+    fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn mul(self, a: Self::V, b: Self::V) -> Self::V;
+    fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a < b ? b : a` lane-wise: NaN in `a` gives NaN, like scalar `if a < b { b } else { a }`.
+    fn max_nan(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a > b ? b : a` lane-wise: NaN in `a` gives NaN.
+    fn min_nan(self, a: Self::V, b: Self::V) -> Self::V;
+    /// Sum of the lanes.
+    fn sum(self, v: Self::V) -> f32;
+
+    /// Reads `LANES` elements. Safety: `p..p + LANES` is readable.
+    unsafe fn load(self, p: *const f32) -> Self::V;
+    /// Reads `n <= LANES` elements into the low lanes, zero above; elements
+    /// past `n` are not accessed. Safety: `p..p + n` is readable.
+    unsafe fn load_partial(self, p: *const f32, n: usize) -> Self::V;
+    /// `p[0], p[2], ..., p[2 * (n - 1)]` into the low `n <= LANES` lanes, zero
+    /// above. Safety: `p..p + 2n - 1` is readable (nothing else is accessed).
+    unsafe fn load_even(self, p: *const f32, n: usize) -> Self::V;
+    /// Lanes `lo..hi` (`hi <= LANES`) read from `p + lane`, the others zero and
+    /// not accessed. Safety: `p + lo..p + hi` is readable; `p` itself may point
+    /// outside the allocation (form it with wrapping arithmetic).
+    unsafe fn load_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
+    /// Of the elements `p + lo..p + hi` (`hi <= 2 * LANES`), the even offsets
+    /// `e` go to lane `e / 2`; other lanes are zero. Safety: as `load_range`.
+    unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
+    /// Lane selection for the masked loads below.
+    type Mask: Copy;
+    /// Selects elements `lo..hi` (`hi <= 2 * LANES`) of a window of two
+    /// registers: the mask of the first and of the second.
+    fn window_mask(self, lo: usize, hi: usize) -> [Self::Mask; 2];
+    /// The lanes of `m` read from `p + lane`, the others zero and not
+    /// accessed. Safety: the selected elements are readable; `p` itself may
+    /// point outside the allocation (form it with wrapping arithmetic).
+    unsafe fn load_masked(self, p: *const f32, m: Self::Mask) -> Self::V;
+    /// The window elements selected by `m` (see `window_mask`), even offsets
+    /// `e` to lane `e / 2`. Safety: as `load_masked`.
+    unsafe fn load_even_masked(self, p: *const f32, m: [Self::Mask; 2]) -> Self::V;
+    /// Writes `LANES` elements. Safety: `p..p + LANES` is writable.
+    unsafe fn store(self, p: *mut f32, v: Self::V);
+    /// Writes the low `n <= LANES` lanes. Safety: `p..p + n` is writable.
+    unsafe fn store_partial(self, p: *mut f32, v: Self::V, n: usize);
+}
+
+/// The bias of channel `c`, or 0.
+#[inline(always)]
+fn bias_at(bias: Option<&[f32]>, c: usize) -> f32 {
+    bias.map_or(0.0, |b| b[c])
+}
+
+/// `act` on every lane, bit-identical to `Activation::apply` (no FMA, true
+/// division). `Sigmoid` is left to the scalar code: callers split it off with
+/// [`split_act`].
+#[inline(always)]
+fn act_vec<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
+    match act {
+        Activation::None | Activation::Sigmoid => v,
+        Activation::Relu => s.max_nan(v, s.splat(0.0)),
+        Activation::Clip { min, max } => s.min_nan(s.max_nan(v, s.splat(min)), s.splat(max)),
+        Activation::HardSigmoid { alpha, beta } => {
+            let t = s.add(s.mul(v, s.splat(alpha)), s.splat(beta));
+            s.min_nan(s.max_nan(t, s.splat(0.0)), s.splat(1.0))
+        }
+        Activation::HardSwish => {
+            let t = s.add(s.div(v, s.splat(6.0)), s.splat(0.5));
+            s.mul(v, s.min_nan(s.max_nan(t, s.splat(0.0)), s.splat(1.0)))
+        }
+    }
+}
+
+/// The activation the vector kernels apply (never `Sigmoid`), and whether a sigmoid
+/// remains to be applied after them (see [`finish`]).
+#[inline]
+pub(crate) fn split_act(act: Activation) -> (Activation, bool) {
+    match act {
+        Activation::Sigmoid => (Activation::None, true),
+        a => (a, false),
+    }
+}
+
+/// Applies the sigmoid [`split_act`] left out to channels `chans` of every pixel of `y`
+/// (pixels of `stride` f32s; NCHW data is one pixel of all its elements).
+pub(crate) fn finish(sigmoid: bool, y: &mut [f32], stride: usize, chans: Range<usize>) {
+    if !sigmoid {
+        return;
+    }
+    if chans == (0..stride) {
+        apply_in_place(Activation::Sigmoid, y);
+    } else {
+        for px in y.chunks_exact_mut(stride) {
+            apply_in_place(Activation::Sigmoid, &mut px[chans.clone()]);
+        }
+    }
+}
+
+/// `(x, w, bias, y, (c_in, c_out, hw), act)` of one NCHW pointwise group.
+type Pointwise = fn(&[f32], &[f32], Option<&[f32]>, &mut [f32], (usize, usize, usize), Activation);
+
+/// The entry points of the generic kernels for one instruction set: what the op modules call.
+/// Each field is documented at the generic kernel it instantiates. A table is only ever made
+/// by [`kernel_table!`] for an instruction set the CPU has (the architecture code checks
+/// before handing one out), which is what makes its safe function pointers sound.
+pub(crate) struct Kernels {
+    /// The instruction set (see [`crate::kernel_isa`]).
+    pub(crate) name: &'static str,
+    /// [`gemm::pointwise`] without a residual.
+    pub(crate) pointwise: Pointwise,
+    /// [`gemm::pointwise`] with a residual: an entry point of its own, since compiled into
+    /// one function with the plain kernel it changed the plain kernel's register allocation.
+    #[allow(clippy::type_complexity)]
+    pub(crate) pointwise_add:
+        fn(&[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], (usize, usize, usize), Activation),
+    /// [`gemm::dot_rows`].
+    pub(crate) dot_rows: fn(&[f32], &[f32], usize, &mut [f32]),
+    /// [`conv::depthwise`] without a residual; false if the shape has no vector kernel.
+    pub(crate) depthwise:
+        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], Activation) -> bool,
+    /// [`conv::depthwise`] with a residual (its own entry point, as `pointwise_add`).
+    #[allow(clippy::type_complexity)]
+    pub(crate) depthwise_add:
+        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], Activation) -> bool,
+    /// [`conv::direct`].
+    #[allow(clippy::type_complexity)]
+    pub(crate) direct:
+        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, Option<&[f32]>, &mut [f32], Activation),
+    /// [`elementwise::sum_rows`].
+    pub(crate) sum_rows: fn(&[f32], usize, f32, &mut [f32]),
+    /// [`elementwise::scale_rows`].
+    pub(crate) scale_rows: fn(&[f32], usize, &[f32], &mut [f32]),
+    /// [`elementwise::scale_rows_in_place`].
+    pub(crate) scale_rows_in_place: fn(&mut [f32], usize, &[f32]),
+    /// [`elementwise::add_assign`].
+    pub(crate) add_assign: fn(&mut [f32], &[f32]),
+    /// [`nhwc::pointwise`].
+    pub(crate) pointwise_nhwc: fn(&PwNhwc, Option<&[f32]>, &mut [f32], usize, usize),
+    /// [`nhwc::depthwise`].
+    pub(crate) depthwise_nhwc: fn(&DwNhwc, &[f32], Option<&[f32]>, &mut [f32], Range<usize>),
+    /// [`nhwc::ghost_cheap`].
+    #[allow(clippy::type_complexity)]
+    pub(crate) ghost_cheap_nhwc:
+        fn(&DwNhwc, &SplitRead, &mut SplitWrite, usize, Range<usize>, Option<&[f32]>),
+    /// [`nhwc::sum_pixels`].
+    pub(crate) sum_pixels_nhwc: fn(&[f32], usize, f32, &mut [f32]),
+    /// [`nhwc::scale_pixels`].
+    pub(crate) scale_pixels_nhwc: fn(&[f32], &[f32], &mut [f32]),
+    /// [`nhwc::add_channels`].
+    pub(crate) add_channels_nhwc: fn(&mut [f32], &[f32], usize, Range<usize>),
+}
+
+/// `kernel_table!(S, "name")` (portable: `S::new()` makes the token) or `kernel_table!(S,
+/// "name", "features")` (`unsafe S::new_unchecked()`, each body in a `#[target_feature(enable
+/// = "features")]` function): a [`Kernels`] value for the instruction set `S`. The register
+/// blocking of each kernel comes from `S::LANES` and `S::REGISTERS`.
+///
+/// Safety of the second form: the table must only be handed out on CPUs with `features`.
+macro_rules! kernel_table {
+    ($S:ty, $name:literal $(, $features:literal)?) => {{
+        use $crate::kernels::simd::{conv, elementwise, gemm, nhwc, Kernels, Simd};
+        use $crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
+        use $crate::threads::{SplitRead, SplitWrite};
+        use core::ops::Range;
+        $crate::kernels::simd::kernel_table! { @fns $S $(, $features)?;
+            fn pointwise(s, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32],
+                         dims: (usize, usize, usize), act: Activation) {
+                // 8 x 3 accumulators = 24 of 32 registers; 4 x 3 = 12 of 16.
+                if <$S as Simd>::REGISTERS >= 32 {
+                    gemm::pointwise::<$S, 8, 3>(s, x, w, bias, None, y, dims, act)
+                } else {
+                    gemm::pointwise::<$S, 4, 3>(s, x, w, bias, None, y, dims, act)
+                }
+            }
+            fn pointwise_add(s, x: &[f32], w: &[f32], bias: Option<&[f32]>, residual: &[f32],
+                             y: &mut [f32], dims: (usize, usize, usize), act: Activation) {
+                if <$S as Simd>::REGISTERS >= 32 {
+                    gemm::pointwise::<$S, 8, 3>(s, x, w, bias, Some(residual), y, dims, act)
+                } else {
+                    gemm::pointwise::<$S, 4, 3>(s, x, w, bias, Some(residual), y, dims, act)
+                }
+            }
+            fn dot_rows(s, x: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
+                gemm::dot_rows(s, x, w, k, out)
+            }
+            fn depthwise(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
+                         output: &mut [f32], act: Activation) -> bool {
+                conv::depthwise(s, p, input, weight, bias, None, output, act)
+            }
+            fn depthwise_add(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
+                             residual: &[f32], output: &mut [f32], act: Activation) -> bool {
+                conv::depthwise(s, p, input, weight, bias, Some(residual), output, act)
+            }
+            fn direct(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
+                      residual: Option<&[f32]>, output: &mut [f32], act: Activation) {
+                conv::direct(s, p, input, weight, bias, residual, output, act)
+            }
+            fn sum_rows(s, x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
+                elementwise::sum_rows(s, x, len, scale, out)
+            }
+            fn scale_rows(s, x: &[f32], len: usize, g: &[f32], out: &mut [f32]) {
+                elementwise::scale_rows(s, x, len, g, out)
+            }
+            fn scale_rows_in_place(s, x: &mut [f32], len: usize, g: &[f32]) {
+                elementwise::scale_rows_in_place(s, x, len, g)
+            }
+            fn add_assign(s, dst: &mut [f32], src: &[f32]) {
+                elementwise::add_assign(s, dst, src)
+            }
+            fn pointwise_nhwc(s, a: &PwNhwc, residual: Option<&[f32]>, y: &mut [f32], ys: usize,
+                              count: usize) {
+                // 7 x 3 accumulators = 21 of 32 registers (7 divides the pixels of 7x7 and
+                // 14x14 planes), or 6 x 4; 4 x 3 = 12 of 16.
+                if <$S as Simd>::REGISTERS >= 32 {
+                    nhwc::pointwise::<$S, 7, 3, 6>(s, a, residual, y, ys, count)
+                } else {
+                    nhwc::pointwise::<$S, 4, 3, 3>(s, a, residual, y, ys, count)
+                }
+            }
+            fn depthwise_nhwc(s, d: &DwNhwc, x: &[f32], residual: Option<&[f32]>, y: &mut [f32],
+                              rows: Range<usize>) {
+                nhwc::depthwise(s, d, x, residual, y, rows)
+            }
+            fn ghost_cheap_nhwc(s, d: &DwNhwc, src: &SplitRead, dst: &mut SplitWrite, item: usize,
+                                rows: Range<usize>, residual: Option<&[f32]>) {
+                nhwc::ghost_cheap(s, d, src, dst, item, rows, residual)
+            }
+            fn sum_pixels_nhwc(s, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
+                nhwc::sum_pixels(s, x, pixels, scale, out)
+            }
+            fn scale_pixels_nhwc(s, x: &[f32], g: &[f32], out: &mut [f32]) {
+                nhwc::scale_pixels(s, x, g, out)
+            }
+            fn add_channels_nhwc(s, dst: &mut [f32], src: &[f32], stride: usize,
+                                 chans: Range<usize>) {
+                nhwc::add_channels(s, dst, src, stride, chans)
+            }
+        }
+        Kernels {
+            name: $name,
+            pointwise,
+            pointwise_add,
+            dot_rows,
+            depthwise,
+            depthwise_add,
+            direct,
+            sum_rows,
+            scale_rows,
+            scale_rows_in_place,
+            add_assign,
+            pointwise_nhwc,
+            depthwise_nhwc,
+            ghost_cheap_nhwc,
+            sum_pixels_nhwc,
+            scale_pixels_nhwc,
+            add_channels_nhwc,
+        }
+    }};
+    (@fns $S:ty; $(fn $f:ident($s:ident, $($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block)*) => {$(
+        #[allow(clippy::too_many_arguments)]
+        fn $f($($arg: $ty),*) $(-> $ret)? {
+            let $s = <$S>::new();
+            $body
+        }
+    )*};
+    (@fns $S:ty, $features:literal; $(fn $f:ident($s:ident, $($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block)*) => {$(
+        #[allow(clippy::too_many_arguments)]
+        fn $f($($arg: $ty),*) $(-> $ret)? {
+            #[target_feature(enable = $features)]
+            #[allow(clippy::too_many_arguments)]
+            fn imp($s: $S, $($arg: $ty),*) $(-> $ret)? $body
+            // SAFETY: the table holding this function is only handed out on CPUs with
+            // `$features` (the macro's contract), and so is the token.
+            unsafe { imp(<$S>::new_unchecked(), $($arg),*) }
+        }
+    )*};
+}
+pub(crate) use kernel_table;
