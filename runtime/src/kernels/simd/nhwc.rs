@@ -229,7 +229,7 @@ unsafe fn pw_panels<
     let nvec = t.c_out.div_ceil(l);
     let mut v = 0;
     while v < nvec {
-        let nv = panel_width::<NV>(nvec - v, l == 16);
+        let nv = panel_width::<NV>(nvec - v, S::REGISTERS >= 32);
         let co = v * l;
         let g = Panel {
             co,
@@ -505,6 +505,11 @@ pub(crate) fn ghost_cheap<S: Simd>(
 unsafe fn dw_rows<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
     // SAFETY: forwarded.
     unsafe {
+        if S::LANES == 1 {
+            // One lane (the portable table): the unrolled blocks below would only multiply its
+            // code (and its compile time) for no vector to fill.
+            return dw_any(s, p, t, rows);
+        }
         match (p.kernel_w, p.stride_w, p.dilation_w) {
             (3, 1, 1) => dw_fast::<S, 3, 1>(s, p, t, rows),
             (3, 2, 1) => dw_fast::<S, 3, 2>(s, p, t, rows),
@@ -527,9 +532,9 @@ unsafe fn dw_fast<S: Simd, const KW: usize, const SW: usize>(
     rows: Range<usize>,
 ) {
     let l = S::LANES;
-    // 2 vectors x 7 pixels of zmm accumulators (14 of 32 registers); one
-    // vector of ymm (7 of 16).
-    let wide = l == 16;
+    // 2 vectors x 7 pixels of accumulators with 32 registers (14 of them); one
+    // vector with 16 (7 of them).
+    let wide = S::REGISTERS >= 32;
     let mut c0 = 0;
     while c0 < t.c {
         let left = t.c - c0;
