@@ -274,7 +274,7 @@ impl DwNhwc<'_> {
     /// Panics unless the geometry and weights are usable by the kernels.
     pub(crate) fn check(&self) {
         let p = self.p;
-        assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
+        assert!(p.steps_positive());
         assert!(self.w.len() >= p.kernel_h * p.kernel_w * p.c_out);
         assert!(self.bias.is_none_or(|b| b.len() >= p.c_out));
         assert!(self.act != Activation::Sigmoid);
@@ -293,6 +293,24 @@ impl Conv2d {
             && self.pad_left == 0
             && self.h_out == self.h_in
             && self.w_out == self.w_in
+    }
+
+    /// Elements of the input, `n * c_in * h_in * w_in` (in either layout).
+    #[inline]
+    pub fn input_len(&self) -> usize {
+        self.n * self.c_in * self.h_in * self.w_in
+    }
+
+    /// Elements of the output (and of a residual), `n * c_out * h_out * w_out`.
+    #[inline]
+    pub fn output_len(&self) -> usize {
+        self.n * self.c_out * self.h_out * self.w_out
+    }
+
+    /// Strides and dilations are positive.
+    #[inline]
+    pub fn steps_positive(&self) -> bool {
+        self.stride_h > 0 && self.stride_w > 0 && self.dilation_h > 0 && self.dilation_w > 0
     }
 
     /// One input channel per output channel (`group == c_in == c_out`).

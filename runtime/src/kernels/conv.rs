@@ -125,23 +125,15 @@ pub(crate) fn conv2d_with(
         p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group),
         "conv2d: group must divide c_in and c_out"
     );
-    debug_assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
-    debug_assert_eq!(
-        input.len(),
-        p.n * p.c_in * p.h_in * p.w_in,
-        "conv2d: input size"
-    );
+    debug_assert!(p.steps_positive());
+    debug_assert_eq!(input.len(), p.input_len(), "conv2d: input size");
     debug_assert_eq!(
         weight.len(),
         p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w,
         "conv2d: weight size"
     );
     debug_assert!(bias.is_none_or(|b| b.len() == p.c_out), "conv2d: bias size");
-    debug_assert_eq!(
-        output.len(),
-        p.n * p.c_out * p.h_out * p.w_out,
-        "conv2d: output size"
-    );
+    debug_assert_eq!(output.len(), p.output_len(), "conv2d: output size");
     debug_assert!(
         residual.is_none_or(|r| r.len() == output.len()),
         "conv2d: residual size"

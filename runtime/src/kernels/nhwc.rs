@@ -159,12 +159,11 @@ fn conv2d_nhwc_with(
         pointwise || (depthwise && !input_nchw),
         "conv2d_nhwc: pointwise (group 1) or depthwise (NHWC input) only"
     );
-    assert!(p.stride_h > 0 && p.stride_w > 0 && p.dilation_h > 0 && p.dilation_w > 0);
-    assert_eq!(
-        input.len(),
-        p.n * p.c_in * p.h_in * p.w_in,
-        "conv2d_nhwc: input size"
+    assert!(
+        p.steps_positive(),
+        "conv2d_nhwc: strides and dilations must be positive"
     );
+    assert_eq!(input.len(), p.input_len(), "conv2d_nhwc: input size");
     let taps = p.kernel_h * p.kernel_w;
     let w_len = if pointwise {
         p.c_in * p.c_out

@@ -134,6 +134,7 @@ type Pointwise = fn(&[f32], &[f32], Option<&[f32]>, &mut [f32], (usize, usize, u
 /// Each field is documented at the generic kernel it instantiates. A table is only ever made
 /// by [`kernel_table!`] for an instruction set the CPU has (the architecture code checks
 /// before handing one out), which is what makes its safe function pointers sound.
+#[allow(clippy::type_complexity)] // the fields are the kernels' signatures
 pub(crate) struct Kernels {
     /// The instruction set (see [`crate::kernel_isa`]).
     pub(crate) name: &'static str,
@@ -141,7 +142,6 @@ pub(crate) struct Kernels {
     pub(crate) pointwise: Pointwise,
     /// [`gemm::pointwise`] with a residual: an entry point of its own, since compiled into
     /// one function with the plain kernel it changed the plain kernel's register allocation.
-    #[allow(clippy::type_complexity)]
     pub(crate) pointwise_add:
         fn(&[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], (usize, usize, usize), Activation),
     /// [`gemm::dot_rows`].
@@ -150,11 +150,9 @@ pub(crate) struct Kernels {
     pub(crate) depthwise:
         fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &mut [f32], Activation) -> bool,
     /// [`conv::depthwise`] with a residual (its own entry point, as `pointwise_add`).
-    #[allow(clippy::type_complexity)]
     pub(crate) depthwise_add:
         fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], Activation) -> bool,
     /// [`conv::direct`].
-    #[allow(clippy::type_complexity)]
     pub(crate) direct:
         fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, Option<&[f32]>, &mut [f32], Activation),
     /// [`elementwise::sum_rows`].
@@ -170,7 +168,6 @@ pub(crate) struct Kernels {
     /// [`nhwc::depthwise`].
     pub(crate) depthwise_nhwc: fn(&DwNhwc, &[f32], Option<&[f32]>, &mut [f32], Range<usize>),
     /// [`nhwc::ghost_cheap`].
-    #[allow(clippy::type_complexity)]
     pub(crate) ghost_cheap_nhwc:
         fn(&DwNhwc, &SplitRead, &mut SplitWrite, usize, Range<usize>, Option<&[f32]>),
     /// [`nhwc::sum_pixels`].
