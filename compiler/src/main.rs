@@ -111,6 +111,9 @@ enum Emit {
     Ir,
     /// Graphviz DOT of the IR after the passes.
     Dot,
+    /// The kernel calls the generated code makes, in order: one line per call with the runtime
+    /// function, its parameters and where its operands live (arena and weight ranges in f32s).
+    Kernels,
 }
 
 fn main() -> ExitCode {
@@ -223,7 +226,11 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
     } else {
         match cli.emit {
             Emit::Dot => to_dot(&g),
-            _ => {
+            Emit::Kernels => {
+                let plan = ghostc::analysis::memory::plan(&g);
+                ghostc::back::lower(&g, &plan)?.to_text(&g)
+            }
+            Emit::Ir | Emit::Rust => {
                 // Annotate each value with where the memory plan puts it.
                 let plan = ghostc::analysis::memory::plan(&g);
                 ghostc::ir::text::to_text(&g, &|n| plan.describe(n))

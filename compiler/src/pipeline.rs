@@ -1,6 +1,6 @@
 //! The compiler, top to bottom (`compile`): import and verify, each pass of `passes::PASSES`
 //! followed by verification (with optional IR dumps, stop and disable hooks), memory planning,
-//! emission.
+//! lowering to kernel calls, emission.
 
 use std::path::Path;
 
@@ -166,8 +166,8 @@ pub fn compile(path: &Path, opts: &CompileOptions) -> Result<Compiled> {
         &mut dump_hook(&opts.passes, &mut dumps),
     )?;
     let plan = memory::plan(&graph);
-    // (Lowering from ops to kernel calls will go here, between the plan and emission.)
-    let emitted = back::emit(&graph, &plan, &emit_options(path, &model, opts))?;
+    let kernels = back::lower(&graph, &plan)?;
+    let emitted = back::emit(&graph, &plan, &kernels, &emit_options(path, &model, opts))?;
     Ok(Compiled {
         graph,
         source: emitted.source,

@@ -75,6 +75,45 @@ fn input_shape_flag_pins_the_batch() {
 }
 
 #[test]
+fn emit_kernels_lists_the_calls() {
+    // With fold_batch_norm disabled the BatchNorms reach lowering, which folds each into one
+    // channel_affine call.
+    let model = support::workspace_root().join("examples/synthetic/ghost_bottleneck_se/model.onnx");
+    let out = ghostc(&[
+        model.to_str().expect("utf-8 path"),
+        "--emit",
+        "kernels",
+        "--disable-pass",
+        "fold_batch_norm",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines
+            .first()
+            .is_some_and(|l| l.contains(" load_input in=input0 ")),
+        "{stdout}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(" channel_affine ")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with('%') || l.starts_with("output")),
+        "{stdout}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("output0 = arena[")),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bad_model_fails_with_exit_code_1() {
     let dir = support::temp_dir("cli_bad_model");
     let path = dir.join("bad.onnx");

@@ -1,7 +1,8 @@
 //! Code generation: snapshots of the generated Rust for every synthetic model in
 //! `examples/synthetic/` (one Ghost module, an odd-width one, a BN-kept bottleneck with
-//! squeeze-excite and residual, stride 2, mixed ops), byte-identical output across runs and
-//! paths, and a fresh crate that depends only on `ghostc-runtime` building the CLI's output.
+//! squeeze-excite and residual, stride 2, mixed ops), of the kernel calls lowering makes for
+//! every fixture (`kernels@<folder>`, models and synthetic), byte-identical output across runs
+//! and paths, and a fresh crate that depends only on `ghostc-runtime` building the CLI's output.
 //! (Whether the generated code computes the right numbers is `examples/e2e`'s job.)
 
 mod support;
@@ -9,7 +10,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use ghostc::{compile, CompileOptions};
+use ghostc::analysis::memory;
+use ghostc::pipeline::{self, PassOptions};
+use ghostc::{compile, CompileOptions, ImportOptions};
 
 fn options() -> CompileOptions {
     CompileOptions {
@@ -29,6 +32,33 @@ fn generated_code_of_every_synthetic_model() {
         );
         support::settings().bind(|| insta::assert_snapshot!("generated", c.source));
     });
+}
+
+/// The `--emit kernels` text of `path` after the default passes.
+fn kernel_calls(path: &Path) -> String {
+    let folder = support::model_folder(path);
+    let mut g = pipeline::import(path, &ImportOptions::default())
+        .unwrap_or_else(|e| panic!("{folder}: {e}"))
+        .graph;
+    pipeline::run_passes(&mut g, &PassOptions::default(), &mut |_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("{folder}: {e}"));
+    let plan = memory::plan(&g);
+    ghostc::back::lower(&g, &plan)
+        .unwrap_or_else(|e| panic!("{folder}: {e}"))
+        .to_text(&g)
+}
+
+#[test]
+fn kernel_calls_of_every_fixture() {
+    let check = |path: &Path| {
+        let mut settings = support::settings();
+        settings.set_snapshot_suffix(support::model_folder(path));
+        settings.bind(|| insta::assert_snapshot!("kernels", kernel_calls(path)));
+    };
+    insta::glob!("../../examples/models", "*/model.onnx", |path| check(path));
+    insta::glob!("../../examples/synthetic", "*/model.onnx", |path| check(
+        path
+    ));
 }
 
 /// Copies `examples/synthetic/<case>` files into `dir`.

@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use ghostc::analysis::memory;
-use ghostc::back::{emit, EmitOptions, WeightsMode};
+use ghostc::back::{emit, lower, EmitOptions, WeightsMode};
 use ghostc::front::proto::{AttributeProto, NodeProto, TensorProto};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
 use ghostc::{CompileOptions, ImportOptions};
@@ -92,7 +92,8 @@ fn run(what: &str, bytes: &[u8]) -> Outcome {
             header: Vec::new(),
             profile: true,
         };
-        match emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
+        let plan = memory::plan(&imported.graph);
+        match lower(&imported.graph, &plan).and_then(|k| emit(&imported.graph, &plan, &k, &opts)) {
             Ok(e) => Outcome::Compiled(e.source),
             Err(e) => Outcome::Refused(e.to_string()),
         }

@@ -23,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use ghostc::analysis::memory;
-use ghostc::back::{emit, EmitOptions, WeightsMode};
+use ghostc::back::{emit, lower, EmitOptions, WeightsMode};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
 use ghostc::{Error, ImportOptions};
 use support::XorShift;
@@ -44,9 +44,12 @@ fn compile(bytes: &[u8]) -> Result<(), (&'static str, String)> {
         Ok(())
     })
     .map_err(stage)?;
+    let plan = memory::plan(&imported.graph);
+    let kernels = lower(&imported.graph, &plan).map_err(stage)?;
     let out = emit(
         &imported.graph,
-        &memory::plan(&imported.graph),
+        &plan,
+        &kernels,
         &EmitOptions {
             name: "Net".into(),
             weights_file: "net.weights.bin".into(),

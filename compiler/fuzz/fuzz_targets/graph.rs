@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use ghostc::analysis::memory;
-use ghostc::back::{emit, EmitOptions, WeightsMode};
+use ghostc::back::{emit, lower, EmitOptions, WeightsMode};
 use ghostc::front::proto::{
     tensor_shape_proto, type_proto, AttributeProto, GraphProto, ModelProto, NodeProto,
     OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
@@ -472,7 +472,10 @@ fuzz_target!(|data: &[u8]| {
         header: Vec::new(),
         profile: data.len() % 2 == 1,
     };
-    if let Ok(out) = emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
+    let plan = memory::plan(&imported.graph);
+    let emitted =
+        lower(&imported.graph, &plan).and_then(|k| emit(&imported.graph, &plan, &k, &opts));
+    if let Ok(out) = emitted {
         assert!(
             !out.source.contains("unsafe"),
             "generated code contains unsafe"

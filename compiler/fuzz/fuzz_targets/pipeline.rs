@@ -4,7 +4,7 @@
 #![no_main]
 
 use ghostc::analysis::memory;
-use ghostc::back::{emit, EmitOptions, WeightsMode};
+use ghostc::back::{emit, lower, EmitOptions, WeightsMode};
 use ghostc::pipeline::{import_bytes, run_passes, PassOptions};
 use ghostc::ImportOptions;
 use libfuzzer_sys::fuzz_target;
@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
         // Odd lengths also emit the per-layer profiler (names in string literals).
         profile: data.len() % 2 == 1,
     };
-    if let Ok(out) = emit(&imported.graph, &memory::plan(&imported.graph), &opts) {
+    let plan = memory::plan(&imported.graph);
+    let emitted =
+        lower(&imported.graph, &plan).and_then(|k| emit(&imported.graph, &plan, &k, &opts));
+    if let Ok(out) = emitted {
         assert!(
             !out.source.contains("unsafe"),
             "generated code contains unsafe"

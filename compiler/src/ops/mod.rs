@@ -4,7 +4,7 @@
 //! every variant; the family files (`conv.rs`, `fused.rs`, `movement.rs`, `reduce.rs`, ...) hold
 //! the family's attributes, its shape inference and every answer that depends on attributes or
 //! operands. A new variant therefore fails to compile until each of these (and `eval`, the
-//! back end's `emit_node` and the text form in [`Attrs`]) handles it; the front end, which maps
+//! back end's `lower_node` and the text form in [`Attrs`]) handles it; the front end, which maps
 //! ONNX op names to variants, and the runtime kernel it calls are not checked that way.
 
 pub mod conv;

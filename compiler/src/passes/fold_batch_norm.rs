@@ -8,6 +8,30 @@ use crate::ir::{Graph, Tensor, ValueRef};
 use crate::ops::{Conv, Op};
 use crate::passes::util::{const_f32, plain_conv};
 
+/// Inference BatchNorm as a per-channel affine map `y = x * scale + shift`:
+/// `scale = gamma / sqrt(var + epsilon)`, `shift = beta - mean * scale`. The one definition of the
+/// formula: the back end lowers a BatchNorm that survives the passes with it too.
+pub fn scale_shift(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    var: &[f32],
+    epsilon: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let scale: Vec<f32> = gamma
+        .iter()
+        .zip(var)
+        .map(|(g, v)| g / (v + epsilon).sqrt())
+        .collect();
+    let shift = beta
+        .iter()
+        .zip(mean)
+        .zip(&scale)
+        .map(|((b, m), s)| b - m * s)
+        .collect();
+    (scale, shift)
+}
+
 pub fn fold_batch_norm(g: &mut Graph) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
@@ -18,12 +42,8 @@ pub fn fold_batch_norm(g: &mut Graph) -> Result<bool, String> {
         let ins = g.inputs(n);
         let params: Option<Vec<Vec<f32>>> = ins[1..].iter().map(|&v| const_f32(g, v)).collect();
         let Some(p) = params else { continue }; // run-time BN parameters: left for the back end
-        let (gamma, beta, mean, var) = (&p[0], &p[1], &p[2], &p[3]);
-        let scale: Vec<f32> = gamma
-            .iter()
-            .zip(var)
-            .map(|(gm, v)| gm / (v + epsilon).sqrt())
-            .collect();
+        let (beta, mean) = (&p[1], &p[2]);
+        let (scale, shift) = scale_shift(&p[0], beta, mean, &p[3], epsilon);
         let name = g.node(n).name.clone();
         let x = ins[0];
         let out = ValueRef::new(n, 0);
@@ -56,9 +76,8 @@ pub fn fold_batch_norm(g: &mut Graph) -> Result<bool, String> {
                 g.add_op(format!("{cname}.folded_bn"), Op::Conv(c), &[xin, wv, bv])?
             }
             _ => {
-                // y = x * s + (beta - mean * s), as a 1x1 depthwise conv.
+                // y = x * scale + shift, as a 1x1 depthwise conv.
                 let c = g.ty(x).shape[1];
-                let shift: Vec<f32> = (0..c).map(|o| beta[o] - mean[o] * scale[o]).collect();
                 let wv = g.add_const(
                     format!("{name}.scale"),
                     Tensor::f32(vec![c, 1, 1, 1], scale),
