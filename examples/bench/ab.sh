@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A/B of ghostc against an earlier commit: builds ghostc-bench at BASE (in a git worktree) and at
-# the working tree, runs them alternately ROUNDS times each, and prints per row the median of the
+# the working tree, runs them alternately ROUNDS times each (ABBA order), and prints per row the median of the
 # ghostc medians of each side and their ratio (onnxruntime's medians, timed in the same runs,
 # are the control: they should not move).
 #
@@ -37,8 +37,12 @@ b="$repo/target/release/ghostc-bench"
 out="target/ab-runs"
 rm -rf "$out"
 mkdir -p "$out"
+# Alternate which side goes first (a b, b a, ...), so a drift of the machine over the run lands on
+# both sides alike.
 for r in $(seq 1 "$rounds"); do
-    for side in a b; do
+    order="a b"
+    [ $((r % 2)) -eq 0 ] && order="b a"
+    for side in $order; do
         bin="$a"
         [ "$side" = b ] && bin="$b"
         "$bin" --python "$venv/bin/python" "$@" > "$out/$side.$r.md"
