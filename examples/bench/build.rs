@@ -27,20 +27,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let model = dir.join("model.onnx");
         // Multiply-adds of one batch item, counted on the graph as imported (before fusion),
         // so the number does not depend on what the passes do.
-        let mut import = ghostc::ImportOptions::default();
-        import
-            .input_shapes
-            .insert("input".to_string(), vec![1, 3, 224, 224]);
-        let graph = ghostc::pipeline::import(&model, &import)?.graph;
+        // The declared input shape (a symbolic batch dim reads as 1).
+        let graph = ghostc::pipeline::import(&model, &ghostc::ImportOptions::default())?.graph;
         let macs = ghostc::analysis::cost::totals(&graph).macs;
+        let input = &graph.g[*graph.inputs.first().ok_or("the model has no input")?];
+        let mut shape = input.outputs[0].shape.clone();
         for (batch, suffix) in [(1usize, ""), (4, "_b4")] {
             if !dir.join(format!("input{suffix}.bin")).is_file() {
                 continue;
             }
             let variant = format!("{folder}_b{batch}");
+            shape[0] = batch;
             let built = ghostc::Builder::new(&model)
                 .name(&variant)
-                .input_shape("input", [batch, 3, 224, 224])
+                .input_shape(&input.name, shape.clone())
                 .out_dir(&out)
                 .build()?;
             let file = built
@@ -72,6 +72,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         dir: {dir_s:?},
         suffix: {suffix:?},
         batch: {batch},
+        shape: &{shape:?},
         macs_per_item: {macs},
         threaded: {threaded},
         make: |threads| {{

@@ -17,6 +17,13 @@ fn model_dirs(root: &Path) -> Result<Vec<PathBuf>, Box<dyn std::error::Error>> {
     Ok(dirs)
 }
 
+/// The name and declared shape of the model's first input (a symbolic batch dim reads as 1).
+fn first_input(model: &Path) -> Result<(String, Vec<usize>), Box<dyn std::error::Error>> {
+    let graph = ghostc::pipeline::import(model, &ghostc::ImportOptions::default())?.graph;
+    let input = &graph.g[*graph.inputs.first().ok_or("the model has no input")?];
+    Ok((input.name.clone(), input.outputs[0].shape.clone()))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::env::var("OUT_DIR")?;
@@ -34,7 +41,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .name(&variant)
             .out_dir(&out);
         if let Some(b) = batch {
-            builder = builder.input_shape("input", [b, 3, 224, 224]);
+            let (name, mut shape) = first_input(&dir.join("model.onnx"))?;
+            shape[0] = b;
+            builder = builder.input_shape(&name, shape);
         }
         let built = builder.build()?;
         let file = built

@@ -28,6 +28,8 @@ pub struct Variant {
     /// `""` or `"_b4"`: the fixture files are `input{suffix}.bin` and `output{suffix}.bin`.
     suffix: &'static str,
     batch: usize,
+    /// The input's shape, batch included.
+    shape: &'static [usize],
     /// Multiply-adds of one batch item, counted on the imported graph.
     macs_per_item: u64,
     /// Whether the generated struct has `with_threads` (else `make` ignores its argument).
@@ -182,7 +184,7 @@ fn bench(
     let input_path = dir.join(format!("input{}.bin", v.suffix));
     let input = read_f32(&input_path)?;
     let reference = read_f32(&dir.join(format!("output{}.bin", v.suffix)))?;
-    let shape = [v.batch, 3, 224, 224];
+    let shape = v.shape;
     if input.len() != shape.iter().product::<usize>() {
         return Err(format!(
             "{} does not hold {shape:?} floats",
@@ -194,7 +196,7 @@ fn bench(
         &args.python,
         &dir.join("model.onnx"),
         &input_path,
-        &shape,
+        shape,
         threads,
     )?;
     *ort_version = w.version.clone();
