@@ -1,8 +1,8 @@
 //! The benchmark program: every fixture model compiled by ghostc (build.rs) timed against
-//! onnxruntime (`ort_worker.py`), interleaved, with GFLOP/s, % of the FMA-probe peak and the
+//! onnxruntime and OpenVINO (`peer_worker.py`, one process per engine), interleaved, with GFLOP/s, % of the FMA-probe peak and the
 //! difference from the fixture's reference output. Writes a markdown table.
 //!
-//! `examples/bench/run.sh [--runs N] [--warmup N] [--threads 1,2] [--filter SUBSTR]`
+//! `examples/bench/run.sh [--runs N] [--warmup N] [--threads 1,2] [--engines ort,openvino] [--filter SUBSTR]`
 //! (which runs `cargo run --release -p ghostc-bench -- --python PY --out examples/bench/RESULTS.md ...`).
 
 mod probe;
@@ -43,19 +43,37 @@ include!(concat!(env!("OUT_DIR"), "/variants.rs"));
 /// Runs per engine between switches to the other engine.
 const ROUND: usize = 10;
 
-/// Idle time before every round of either engine. onnxruntime's intra-op pool (threads > 1)
+/// Idle time before every round of every engine. onnxruntime's intra-op pool (threads > 1)
 /// keeps spinning for some 40-60 ms after a run; without the pause that spinning would compete
-/// with the ghostc round that follows. Both engines get the pause so both start rounds alike.
+/// with the round that follows. Every engine gets the pause so all start rounds alike.
 const SETTLE: Duration = Duration::from_millis(100);
 
 const USAGE: &str = "usage: ghostc-bench [--python PATH] [--runs N] [--warmup N] [--threads 1,2] \
-                     [--out PATH] [--filter SUBSTR]";
+                     [--engines ort,openvino] [--out PATH] [--filter SUBSTR]";
+
+/// The peer engines `peer_worker.py` knows, with the settings it uses (for the report).
+const ENGINES: &[(&str, &str, &str)] = &[
+    (
+        "ort",
+        "onnxruntime",
+        "CPUExecutionProvider, ORT_ENABLE_ALL, intra-op threads = the row's threads, inter-op \
+         threads 1, sequential execution",
+    ),
+    (
+        "openvino",
+        "OpenVINO",
+        "CPU plugin, INFERENCE_NUM_THREADS = the row's threads, PERFORMANCE_HINT LATENCY, \
+         NUM_STREAMS 1, INFERENCE_PRECISION_HINT f32",
+    ),
+];
 
 struct Args {
     python: String,
     runs: usize,
     warmup: usize,
     threads: Vec<usize>,
+    /// Keys of [`ENGINES`], in the order they are timed.
+    engines: Vec<&'static str>,
     out: Option<PathBuf>,
     filter: Option<String>,
 }
@@ -66,6 +84,7 @@ fn parse_args() -> Result<Args, String> {
         runs: 200,
         warmup: 20,
         threads: vec![1, 2],
+        engines: ENGINES.iter().map(|e| e.0).collect(),
         out: None,
         filter: None,
     };
@@ -104,6 +123,20 @@ fn parse_args() -> Result<Args, String> {
                 a.threads = value()?
                     .split(',')
                     .map(|t| number(t.trim().to_string()))
+                    .collect::<Result<_, _>>()?;
+            }
+            "--engines" => {
+                a.engines = value()?
+                    .split(',')
+                    .map(|e| {
+                        ENGINES
+                            .iter()
+                            .find(|k| k.0 == e.trim())
+                            .map(|k| k.0)
+                            .ok_or_else(|| {
+                                format!("--engines: unknown engine '{e}' (ort, openvino)")
+                            })
+                    })
                     .collect::<Result<_, _>>()?;
             }
             "--out" => a.out = Some(PathBuf::from(value()?)),
@@ -168,17 +201,19 @@ struct Row {
     variant: &'static Variant,
     threads: usize,
     ghostc: Stats,
-    ort: Stats,
+    /// One per `args.engines`, in that order.
+    peers: Vec<Stats>,
     diff: f32,
 }
 
-/// Times one variant at one thread count: warm-up, then alternating rounds of `ROUND` ghostc
-/// runs and `ROUND` onnxruntime runs until each has `args.runs`.
+/// Times one variant at one thread count: warm-up, then rounds of `ROUND` runs of ghostc and
+/// of each peer engine in turn until each has `args.runs`. `versions[i]` gets the version
+/// engine `i` reported.
 fn bench(
     v: &'static Variant,
     threads: usize,
     args: &Args,
-    ort_version: &mut String,
+    versions: &mut [String],
 ) -> Result<Row, String> {
     let dir = Path::new(v.dir);
     let input_path = dir.join(format!("input{}.bin", v.suffix));
@@ -192,14 +227,19 @@ fn bench(
         ));
     }
 
-    let mut w = Worker::start(
-        &args.python,
-        &dir.join("model.onnx"),
-        &input_path,
-        shape,
-        threads,
-    )?;
-    *ort_version = w.version.clone();
+    let mut workers = Vec::new();
+    for (i, engine) in args.engines.iter().enumerate() {
+        let w = Worker::start(
+            &args.python,
+            engine,
+            &dir.join("model.onnx"),
+            &input_path,
+            shape,
+            threads,
+        )?;
+        versions[i] = w.version.clone();
+        workers.push(w);
+    }
     let mut run = (v.make)(threads);
     let mut output = vec![f32::NAN; reference.len()];
 
@@ -209,21 +249,27 @@ fn bench(
         run(&input, &mut output);
     }
     if args.warmup > 0 {
-        w.run(args.warmup)?;
+        for w in &mut workers {
+            w.run(args.warmup)?;
+        }
     }
 
-    let (mut g, mut o) = (Vec::with_capacity(args.runs), Vec::with_capacity(args.runs));
-    while g.len() < args.runs || o.len() < args.runs {
+    let mut g = Vec::with_capacity(args.runs);
+    let mut peers: Vec<Vec<f64>> = workers
+        .iter()
+        .map(|_| Vec::with_capacity(args.runs))
+        .collect();
+    while g.len() < args.runs {
         std::thread::sleep(SETTLE);
-        for _ in 0..ROUND.min(args.runs - g.len()) {
+        let k = ROUND.min(args.runs - g.len());
+        for _ in 0..k {
             let t = Instant::now();
             run(&input, &mut output);
             g.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        let k = ROUND.min(args.runs - o.len());
-        if k > 0 {
+        for (w, times) in workers.iter_mut().zip(&mut peers) {
             std::thread::sleep(SETTLE);
-            o.extend(w.run(k)?);
+            times.extend(w.run(k)?);
         }
     }
     // Checked again after timing, so a run that degrades (e.g. a data race) is visible too.
@@ -232,7 +278,7 @@ fn bench(
         variant: v,
         threads,
         ghostc: Stats::of(g),
-        ort: Stats::of(o),
+        peers: peers.into_iter().map(Stats::of).collect(),
         diff,
     })
 }
@@ -336,11 +382,11 @@ fn try_main() -> Result<(), String> {
     };
 
     let mut rows = Vec::new();
-    let mut ort_version = String::from("unknown");
+    let mut versions = vec![String::from("unknown"); args.engines.len()];
     for v in &variants {
         for &t in &args.threads {
             eprintln!("{} threads={t}...", v.name);
-            rows.push(bench(v, t, &args, &mut ort_version)?);
+            rows.push(bench(v, t, &args, &mut versions)?);
         }
     }
 
@@ -349,7 +395,7 @@ fn try_main() -> Result<(), String> {
         &rows,
         &peaks,
         &peak,
-        &ort_version,
+        &versions,
         &Header {
             command,
             date,
@@ -364,6 +410,15 @@ fn try_main() -> Result<(), String> {
     Ok(())
 }
 
+/// The [`ENGINES`] entry of a key `parse_args` accepted.
+fn engine(key: &'static str) -> (&'static str, &'static str, &'static str) {
+    ENGINES
+        .iter()
+        .copied()
+        .find(|e| e.0 == key)
+        .unwrap_or((key, key, ""))
+}
+
 struct Header {
     command: String,
     date: String,
@@ -375,13 +430,14 @@ fn report(
     rows: &[Row],
     peaks: &[(usize, Vec<(&str, f64)>)],
     peak: &dyn Fn(usize) -> Option<f64>,
-    ort_version: &str,
+    versions: &[String],
     h: &Header,
 ) -> String {
     let (cpu_model, cpus) = cpu();
     let avail = std::thread::available_parallelism().map_or(0, |n| n.get());
     let mut s = String::new();
-    let _ = writeln!(s, "# ghostc vs onnxruntime\n");
+    let names: Vec<&str> = args.engines.iter().map(|&e| engine(e).1).collect();
+    let _ = writeln!(s, "# ghostc vs {}\n", names.join(" and "));
     let _ = writeln!(
         s,
         "- Machine: {cpu_model}, {cpus} logical CPUs ({avail} available to this process){}",
@@ -390,11 +446,10 @@ fn report(
             .map(|l| format!(", load average {l} at start"))
             .unwrap_or_default()
     );
-    let _ = writeln!(
-        s,
-        "- onnxruntime {ort_version}: CPUExecutionProvider, ORT_ENABLE_ALL, intra-op threads = \
-         the row's threads, inter-op threads 1, sequential execution"
-    );
+    for (&e, version) in args.engines.iter().zip(versions) {
+        let (_, name, settings) = engine(e);
+        let _ = writeln!(s, "- {name} {version}: {settings}");
+    }
     let _ = writeln!(s, "- Date: {}", h.date);
     let _ = writeln!(s, "- Command: `{}`", h.command);
     let probe_text: Vec<String> = peaks
@@ -420,8 +475,8 @@ fn report(
     let _ = writeln!(
         s,
         "- Timing: {} timed runs per engine after {} warm-up runs each, interleaved in rounds of \
-         {ROUND} with {} ms idle before each round; ghostc timed in-process with `Instant` per run, onnxruntime with \
-         `perf_counter_ns` around `sess.run` per run",
+         {ROUND} with {} ms idle before each round; ghostc timed in-process with `Instant` per run, each peer in its own Python \
+         process with `perf_counter_ns` around its inference call per run",
         args.runs,
         args.warmup,
         SETTLE.as_millis()
@@ -441,22 +496,30 @@ fn report(
         let _ = writeln!(
             s,
             "- ghostc's generated code is single-threaded (no `with_threads`): rows marked \
-             \"ghostc threads: 1\" run ghostc on one thread while onnxruntime uses the row's \
+             \"ghostc threads: 1\" run ghostc on one thread while the peers use the row's \
              threads; % of peak is always against the peak for the row's thread count"
         );
     }
     let _ = writeln!(
         s,
-        "\nratio = ghostc median / onnxruntime median (below 1: ghostc faster). GFLOP/s = 2 x \
+        "\nratio = ghostc median / the best peer's median (below 1: ghostc faster). GFLOP/s = 2 x \
          multiply-adds x batch / ghostc median. max|diff| = largest |ghostc - reference| over \
          the fixture's output{{,_b4}}.bin.\n"
     );
+    let peer_cols: String = names
+        .iter()
+        .map(|n| format!(" {n} median ms (p10-p90) |"))
+        .collect();
     let _ = writeln!(
         s,
-        "| model | batch | threads | ghostc median ms (p10-p90) | onnxruntime median ms \
-         (p10-p90) | ratio | ghostc GFLOP/s | % of peak | max\\|diff\\| |"
+        "| model | batch | threads | ghostc median ms (p10-p90) |{peer_cols} best peer | ratio | \
+         ghostc GFLOP/s | % of peak | max\\|diff\\| |"
     );
-    let _ = writeln!(s, "|---|---:|---|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        s,
+        "|---|---:|---|---:|{}---|---:|---:|---:|---:|",
+        "---:|".repeat(names.len())
+    );
     for r in rows {
         let v = r.variant;
         let threads = if r.threads > 1 && !v.threaded {
@@ -466,18 +529,27 @@ fn report(
         };
         let gflops = 2.0 * v.macs_per_item as f64 * v.batch as f64 / (r.ghostc.median * 1e-3) / 1e9;
         let pct = peak(r.threads).map_or("n/a".into(), |p| format!("{:.1}%", 100.0 * gflops / p));
+        let peers: String = r
+            .peers
+            .iter()
+            .map(|p| format!(" {:.3} ({:.3}-{:.3}) |", p.median, p.p10, p.p90))
+            .collect();
+        let best = r
+            .peers
+            .iter()
+            .zip(&names)
+            .min_by(|a, b| a.0.median.total_cmp(&b.0.median));
+        let (best_name, ratio) = best.map_or(("n/a", "n/a".to_string()), |(p, n)| {
+            (*n, format!("{:.2}", r.ghostc.median / p.median))
+        });
         let _ = writeln!(
             s,
-            "| {} | {} | {threads} | {:.3} ({:.3}-{:.3}) | {:.3} ({:.3}-{:.3}) | {:.2} | {gflops:.1} | {pct} | {:.2e} |",
+            "| {} | {} | {threads} | {:.3} ({:.3}-{:.3}) |{peers} {best_name} | {ratio} | {gflops:.1} | {pct} | {:.2e} |",
             v.model,
             v.batch,
             r.ghostc.median,
             r.ghostc.p10,
             r.ghostc.p90,
-            r.ort.median,
-            r.ort.p10,
-            r.ort.p90,
-            r.ghostc.median / r.ort.median,
             r.diff
         );
     }

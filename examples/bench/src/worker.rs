@@ -1,33 +1,35 @@
-//! Client of `ort_worker.py`: starts the Python process for one model and thread count, waits
-//! for its `ready` line, and asks it for batches of timed onnxruntime runs.
+//! Client of `peer_worker.py`: starts the Python process for one engine, model and thread
+//! count, waits for its `ready` line, and asks it for batches of timed runs.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
-/// A running `ort_worker.py`; sends `quit` and waits for it when dropped.
+/// A running `peer_worker.py`; sends `quit` and waits for it when dropped.
 pub struct Worker {
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    /// onnxruntime's version, as the worker reported it.
+    /// The engine's version, as the worker reported it.
     pub version: String,
 }
 
 impl Worker {
-    /// Starts `python ort_worker.py model input shape threads` and waits until the session is
-    /// built. The worker's stderr goes to ours.
+    /// Starts `python peer_worker.py engine model input shape threads` and waits until the
+    /// model is compiled. The worker's stderr goes to ours.
     pub fn start(
         python: &str,
+        engine: &str,
         model: &Path,
         input: &Path,
         shape: &[usize],
         threads: usize,
     ) -> Result<Self, String> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("ort_worker.py");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("peer_worker.py");
         let shape_s: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
         let mut child = Command::new(python)
             .arg(&script)
+            .arg(engine)
             .arg(model)
             .arg(input)
             .arg(shape_s.join("x"))
@@ -63,15 +65,15 @@ impl Worker {
             .map_err(|e| format!("reading from worker: {e}"))?;
         if n == 0 {
             return Err(
-                "onnxruntime worker exited (see its error above; is onnxruntime installed for \
-                 this --python?)"
+                "peer worker exited (see its error above; is the engine installed for this \
+                 --python?)"
                     .into(),
             );
         }
         Ok(line)
     }
 
-    /// Runs onnxruntime `k` times; returns each run's time in milliseconds.
+    /// Runs the engine `k` times; returns each run's time in milliseconds.
     pub fn run(&mut self, k: usize) -> Result<Vec<f64>, String> {
         writeln!(self.stdin, "run {k}")
             .and_then(|()| self.stdin.flush())
