@@ -38,8 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
             let variant = format!("{folder}_b{batch}");
             shape[0] = batch;
+            // Profile mode costs nothing unless `profile()` is called (`--profile`).
             let built = ghostc::Builder::new(&model)
                 .name(&variant)
+                .profile(true)
                 .input_shape(&input.name, shape.clone())
                 .out_dir(&out)
                 .build()?;
@@ -49,20 +51,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .and_then(|f| f.to_str())
                 .ok_or("bad file name")?
                 .to_string();
-            // A future multi-threaded back end is expected to add `with_threads(usize) -> Self`;
-            // until then the bench runs the generated code on one thread and says so.
-            let threaded = std::fs::read_to_string(&built.source)?.contains("pub fn with_threads(");
             let st = &built.struct_name;
             let m = format!("v{}", modules.lines().count());
             writeln!(
                 modules,
                 r#"mod {m} {{ include!(concat!(env!("OUT_DIR"), "/{file}")); }}"#
             )?;
-            let make = if threaded {
-                format!("{m}::{st}::with_threads(threads)")
-            } else {
-                format!("{{ let _ = threads; {m}::{st}::new() }}")
-            };
             let dir_s = dir.display().to_string();
             writeln!(
                 table,
@@ -74,12 +68,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         batch: {batch},
         shape: &{shape:?},
         macs_per_item: {macs},
-        threaded: {threaded},
         make: |threads| {{
-            let mut m = Box::new({make});
+            let mut m = Box::new({m}::{st}::with_threads(threads));
             Box::new(move |i: &[f32], o: &mut [f32]| {{
                 m.run(i.try_into().expect("input length"), o.try_into().expect("output length"))
             }})
+        }},
+        profile: |threads, input, runs| {{
+            let mut m = Box::new({m}::{st}::with_threads(threads));
+            let mut o = vec![0f32; {m}::{st}::OUTPUT_LEN];
+            m.profile(
+                input.try_into().expect("input length"),
+                o.as_mut_slice().try_into().expect("output length"),
+                runs,
+            )
         }},
     }},"#
             )?;

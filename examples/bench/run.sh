@@ -21,12 +21,17 @@ fi
 # The table goes to examples/bench/RESULTS.md unless --out says otherwise.
 out=examples/bench/RESULTS.md
 prev=""
+profile=""
 for a in "$@"; do
     if [ "$prev" = "--out" ]; then out="$a"; fi
+    case "$a" in --profile|--profile=*) profile=1 ;; esac
     prev="$a"
 done
 
 cargo run --release -p ghostc-bench -- \
     --python "$venv/bin/python" --out "$out" "$@"
 
-{ echo; echo "## Build cost"; echo; examples/bench/build_cost.sh; } | tee -a "$out"
+# A profile (--profile) is a table of layers, not a comparison: no build cost under it.
+if [ -z "$profile" ]; then
+    { echo; echo "## Build cost"; echo; examples/bench/build_cost.sh; } | tee -a "$out"
+fi

@@ -45,9 +45,10 @@ mod timer {
             }
         }
 
-        /// Table of layers by median time (slowest first) with share of the total and GFLOP/s;
-        /// `layers` is the generated `LAYERS` table of (name, op, multiply-adds).
-        pub fn report(&self, layers: &[(&str, &str, u64)]) -> String {
+        /// Table of layers by median time (slowest first) with share of the total, GFLOP/s and
+        /// GB/s; `layers` is the generated `LAYERS` table of (name, op, multiply-adds, bytes
+        /// read and written).
+        pub fn report(&self, layers: &[(&str, &str, u64, u64)]) -> String {
             let median = |v: &[u64]| -> u64 {
                 let mut v = v.to_vec();
                 v.sort_unstable();
@@ -62,23 +63,21 @@ mod timer {
             let total: u64 = rows.iter().map(|r| r.1).sum();
             rows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let mut s = format!(
-                "{:>4}  {:<16} {:>10} {:>6} {:>9}  {}\n",
-                "#", "op", "median us", "share", "GFLOP/s", "layer"
+                "{:>4}  {:<16} {:>10} {:>6} {:>9} {:>7}  {}\n",
+                "#", "op", "median us", "share", "GFLOP/s", "GB/s", "layer"
             );
             for (i, ns) in rows {
-                let (name, op, macs) = layers.get(i).copied().unwrap_or(("?", "?", 0));
-                let gflops = if ns > 0 {
-                    2.0 * macs as f64 / ns as f64
-                } else {
-                    0.0
-                };
+                let (name, op, macs, bytes) = layers.get(i).copied().unwrap_or(("?", "?", 0, 0));
+                // Per nanosecond is per second in giga units.
+                let rate = |x: u64| if ns > 0 { x as f64 / ns as f64 } else { 0.0 };
+                let (gflops, gbs) = (rate(2 * macs), rate(bytes));
                 let share = if total > 0 {
                     100.0 * ns as f64 / total as f64
                 } else {
                     0.0
                 };
                 s += &format!(
-                    "{i:>4}  {op:<16} {:>10.1} {share:>5.1}% {gflops:>9.2}  {name}\n",
+                    "{i:>4}  {op:<16} {:>10.1} {share:>5.1}% {gflops:>9.2} {gbs:>7.2}  {name}\n",
                     ns as f64 / 1e3
                 );
             }

@@ -97,7 +97,7 @@ pub fn emit(
     let mut consts = Namer::with_reserved(&["ARENA_LEN", "ARENA_BYTES", "WEIGHTS_BYTES"]);
 
     let mut notes: Vec<String> = Vec::new();
-    let mut layers: Vec<(String, String, u64)> = Vec::new();
+    let mut layers: Vec<(String, String, u64, u64)> = Vec::new();
     let mut body = Vec::new();
     // One comment (and profiled layer) per node, over its calls (several for a Split).
     for calls in lowered.calls.chunk_by(|a, b| a.node == b.node) {
@@ -126,6 +126,7 @@ pub fn emit(
                 comment_text(&node.name),
                 node.op.name().to_string(),
                 crate::analysis::cost::macs(g, n),
+                calls.iter().map(|c| traffic(g, c)).sum(),
             ));
             body.push(quote! { __ghostc_note!(#k); probe.enter(#l); #stmt probe.exit(#l); });
         } else {
@@ -224,24 +225,26 @@ pub fn emit(
         quote! { _par }
     };
     let (probe_none, probe_param, profile_fn) = if opts.profile {
-        let entries = layers.iter().map(|(name, op, macs)| {
-            let (n, o, m) = (
+        let entries = layers.iter().map(|(name, op, macs, bytes)| {
+            let (n, o, m, b) = (
                 Literal::string(name),
                 Literal::string(op),
                 Literal::u64_unsuffixed(*macs),
+                Literal::u64_unsuffixed(*bytes),
             );
-            quote! { (#n, #o, #m) }
+            quote! { (#n, #o, #m, #b) }
         });
         let count = Literal::usize_unsuffixed(layers.len());
         (
             quote! { &mut ::ghostc_runtime::NoProbe, },
             quote! { probe: &mut impl ::ghostc_runtime::Probe, },
             quote! {
-                /// Per-layer (name, op, multiply-adds), in execution order, for [`Self::profile`].
-                pub const LAYERS: [(&'static str, &'static str, u64); #count] = [#(#entries),*];
+                /// Per-layer (name, op, multiply-adds, bytes read and written), in execution
+                /// order, for [`Self::profile`].
+                pub const LAYERS: [(&'static str, &'static str, u64, u64); #count] = [#(#entries),*];
 
                 /// Runs the model `runs` times and returns a table of layers by median time,
-                /// with GFLOP/s each (needs the runtime's `std` feature).
+                /// with GFLOP/s and GB/s each (needs the runtime's `std` feature).
                 pub fn profile(&mut self, #(#sig,)* runs: usize) -> ::std::string::String {
                     let mut timer = ::ghostc_runtime::LayerTimer::new(Self::LAYERS.len());
                     for _ in 0..runs {
@@ -356,4 +359,23 @@ pub fn f32_lit(x: f32) -> TokenStream {
         let l = Literal::f32_suffixed(x);
         quote! { #l }
     }
+}
+
+/// Bytes a kernel call reads and writes once each: its operands and its output (an in-place
+/// operand is read and written), the profile's GB/s.
+fn traffic(g: &Graph, c: &lower::KernelCall) -> u64 {
+    let out = c.output.len();
+    let read: usize = c
+        .inputs
+        .iter()
+        .map(|o| match o {
+            lower::Operand::Arena(r) | lower::Operand::Weights(r) => r.len(),
+            lower::Operand::InPlace => out,
+            lower::Operand::GraphInput(k) => g
+                .inputs
+                .get(*k)
+                .map_or(0, |&n| g.node(n).outputs[0].shape.iter().product()),
+        })
+        .sum();
+    4 * (read + out) as u64
 }

@@ -32,10 +32,11 @@ pub struct Variant {
     shape: &'static [usize],
     /// Multiply-adds of one batch item, counted on the imported graph.
     macs_per_item: u64,
-    /// Whether the generated struct has `with_threads` (else `make` ignores its argument).
-    threaded: bool,
     /// Builds the model for a thread count; the closure runs it on (input, output).
     make: fn(usize) -> Run,
+    /// `(threads, input, runs)`: the generated `profile()` table of a model built for that many
+    /// threads, `runs` runs on `input`.
+    profile: fn(usize, &[f32], usize) -> String,
 }
 
 include!(concat!(env!("OUT_DIR"), "/variants.rs"));
@@ -49,7 +50,7 @@ const ROUND: usize = 10;
 const SETTLE: Duration = Duration::from_millis(100);
 
 const USAGE: &str = "usage: ghostc-bench [--python PATH] [--runs N] [--warmup N] [--threads 1,2] \
-                     [--engines ort,openvino] [--out PATH] [--filter SUBSTR]";
+                     [--engines ort,openvino] [--out PATH] [--filter SUBSTR] [--profile TOP]";
 
 /// The peer engines `peer_worker.py` knows, with the settings it uses (for the report).
 const ENGINES: &[(&str, &str, &str)] = &[
@@ -76,6 +77,8 @@ struct Args {
     engines: Vec<&'static str>,
     out: Option<PathBuf>,
     filter: Option<String>,
+    /// `--profile N`: print each variant's N slowest layers instead of timing against peers.
+    profile: Option<usize>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Args, String> {
         engines: ENGINES.iter().map(|e| e.0).collect(),
         out: None,
         filter: None,
+        profile: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -141,6 +145,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--out" => a.out = Some(PathBuf::from(value()?)),
             "--filter" => a.filter = Some(value()?),
+            "--profile" => a.profile = Some(number(value()?)?),
             _ => return Err(format!("unknown argument '{arg}'\n{USAGE}")),
         }
     }
@@ -360,6 +365,16 @@ fn try_main() -> Result<(), String> {
         ));
     }
 
+    if let Some(top) = args.profile {
+        let md = profiles(&args, &variants, top, &command, &date)?;
+        print!("{md}");
+        if let Some(out) = &args.out {
+            std::fs::write(out, &md).map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+        }
+        return Ok(());
+    }
+
     // Peak per thread count: the best kernel's summed rate with that many threads.
     let isas = probe::available();
     let mut threads_sorted = args.threads.clone();
@@ -417,6 +432,51 @@ fn engine(key: &'static str) -> (&'static str, &'static str, &'static str) {
         .copied()
         .find(|e| e.0 == key)
         .unwrap_or((key, key, ""))
+}
+
+/// `--profile TOP`: for every variant and thread count, the generated `profile()` over
+/// `args.runs` runs (after `args.warmup` untimed ones), cut to its `top` slowest layers.
+fn profiles(
+    args: &Args,
+    variants: &[&'static Variant],
+    top: usize,
+    command: &str,
+    date: &str,
+) -> Result<String, String> {
+    let (cpu_model, _) = cpu();
+    let mut s = String::new();
+    let _ = writeln!(s, "# Slowest layers per model\n");
+    let _ = writeln!(
+        s,
+        "- Machine: {cpu_model}; kernels: {}; date: {date}\n- Command: `{command}`\n- Each \
+         table: the generated `profile()` (median per layer over {} runs after {} warm-up \
+         runs), its {top} slowest layers; GFLOP/s = 2 x the layer's multiply-adds / its median, \
+         GB/s = the bytes its kernels read and write once (operands, weights, output) / its \
+         median\n",
+        ghostc_runtime::kernel_isa(),
+        args.runs,
+        args.warmup
+    );
+    for v in variants {
+        let dir = Path::new(v.dir);
+        let input = read_f32(&dir.join(format!("input{}.bin", v.suffix)))?;
+        for &t in &args.threads {
+            eprintln!("{} threads={t}: profiling...", v.name);
+            if args.warmup > 0 {
+                (v.profile)(t, &input, args.warmup);
+            }
+            let table = (v.profile)(t, &input, args.runs);
+            let mut lines = table.lines();
+            let header = lines.next().unwrap_or_default();
+            let per = if t == 1 { "thread" } else { "threads" };
+            let _ = writeln!(s, "## {} at {t} {per}\n\n```\n{header}", v.name);
+            for l in lines.take(top) {
+                let _ = writeln!(s, "{l}");
+            }
+            let _ = writeln!(s, "```\n");
+        }
+    }
+    Ok(s)
 }
 
 struct Header {
@@ -492,14 +552,6 @@ fn report(
         "- Multiply-adds per image (imported graph): {}",
         macs.join(", ")
     );
-    if rows.iter().any(|r| r.threads > 1 && !r.variant.threaded) {
-        let _ = writeln!(
-            s,
-            "- ghostc's generated code is single-threaded (no `with_threads`): rows marked \
-             \"ghostc threads: 1\" run ghostc on one thread while the peers use the row's \
-             threads; % of peak is always against the peak for the row's thread count"
-        );
-    }
     let _ = writeln!(
         s,
         "\nratio = ghostc median / the best peer's median (below 1: ghostc faster). GFLOP/s = 2 x \
@@ -522,11 +574,7 @@ fn report(
     );
     for r in rows {
         let v = r.variant;
-        let threads = if r.threads > 1 && !v.threaded {
-            format!("{} (ghostc threads: 1)", r.threads)
-        } else {
-            r.threads.to_string()
-        };
+        let threads = r.threads;
         let gflops = 2.0 * v.macs_per_item as f64 * v.batch as f64 / (r.ghostc.median * 1e-3) / 1e9;
         let pct = peak(r.threads).map_or("n/a".into(), |p| format!("{:.1}%", 100.0 * gflops / p));
         let peers: String = r
