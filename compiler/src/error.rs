@@ -4,7 +4,11 @@
 use std::path::PathBuf;
 
 /// Anything that stops a compilation.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the same message as `Display`, so that a `build.rs` returning
+/// `Result<(), Box<dyn std::error::Error>>` shows `Error: <message>` like the CLI, not the
+/// enum's fields.
+#[derive(thiserror::Error)]
 pub enum Error {
     #[error("cannot read {path}: {source}")]
     Io {
@@ -20,7 +24,11 @@ pub enum Error {
     Decode(#[from] prost::DecodeError),
     #[error("invalid model: {0}")]
     Model(String),
-    #[error("unsupported operators ({} nodes): {}", .0.len(), list_unsupported(.0))]
+    #[error(
+        "unsupported operators ({} nodes): {}\n{UNSUPPORTED_HINT}",
+        .0.len(),
+        list_unsupported(.0)
+    )]
     Unsupported(Vec<Unsupported>),
     #[error("node '{node}' ({op}): {msg}")]
     Node {
@@ -37,6 +45,17 @@ pub enum Error {
     #[error("code generation: {0}")]
     Emit(String),
 }
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+/// What to do about unsupported operators: the line after their list. (`--stop-after import`
+/// cannot show such a graph: import is what refuses it.)
+const UNSUPPORTED_HINT: &str = "the operators and attributes ghostc compiles are listed in \
+    README.md, section \"Supported ONNX\"";
 
 /// One node whose operator ghostc cannot compile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ pub mod passes;
 pub mod pipeline;
 
 pub use error::{Error, Result};
-pub use front::ImportOptions;
+pub use front::{Caller, ImportOptions};
 
 /// Parses `1x3x224x224` into dims.
 pub fn parse_dims(s: &str) -> Result<Vec<usize>> {
@@ -56,6 +56,24 @@ pub fn weights_file_name(source: &Path) -> String {
     format!("{stem}.weights.bin")
 }
 
+/// Creates folder `dir` and its parents if missing; a file standing where a folder must be is
+/// named in the error (`create_dir_all` alone says only "File exists").
+pub fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| {
+        let file = dir.ancestors().find(|a| a.is_file()).map(Path::to_path_buf);
+        match file {
+            Some(f) => Error::Write {
+                path: dir.to_path_buf(),
+                source: std::io::Error::other(format!("{} is a file, not a folder", f.display())),
+            },
+            None => Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            },
+        }
+    })
+}
+
 /// Compiles `model` and writes the source to `source` and the weights beside it. Returns the
 /// compilation and the weights path (None with inline weights). The CLI and [`Builder`] both
 /// go through here.
@@ -69,10 +87,7 @@ pub fn compile_to(
     let c = compile(model, &opts)?;
     let write = |p: &Path, data: &[u8]| {
         if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-                path: dir.to_path_buf(),
-                source,
-            })?;
+            create_dir(dir)?;
         }
         std::fs::write(p, data).map_err(|source| Error::Write {
             path: p.to_path_buf(),
@@ -124,9 +139,11 @@ pub struct Built {
 
 impl Builder {
     pub fn new(model: impl AsRef<Path>) -> Self {
+        let mut opts = CompileOptions::default();
+        opts.import.caller = Caller::Builder;
         Builder {
             model: model.as_ref().to_path_buf(),
-            opts: CompileOptions::default(),
+            opts,
             out_dir: None,
         }
     }

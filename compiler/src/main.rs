@@ -1,6 +1,7 @@
 //! The `ghostc` command line: parses arguments, calls the library, prints.
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -120,11 +121,39 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(&cli) {
         Ok(code) => code,
+        // The reader of our output went away (`ghostc ... | head`): stop quietly, as `cat` does.
+        Err(ghostc::Error::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// Writes `text` to standard output; a failure (e.g. a closed pipe) is an error, not a panic.
+fn out(text: &str) -> ghostc::Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(text.as_bytes())
+        .and_then(|()| o.flush())
+        .map_err(|source| ghostc::Error::Write {
+            path: PathBuf::from("standard output"),
+            source,
+        })
+}
+
+/// Writes `text` to the file `p`, creating its folder if missing.
+fn write_file(p: &Path, text: &str) -> ghostc::Result<()> {
+    if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+        ghostc::create_dir(dir)?;
+    }
+    std::fs::write(p, text).map_err(|source| ghostc::Error::Write {
+        path: p.to_path_buf(),
+        source,
+    })
 }
 
 fn import_options(c: &Common) -> ghostc::Result<ImportOptions> {
@@ -144,10 +173,17 @@ fn pass_options(c: &Common) -> PassOptions {
     }
 }
 
-fn print_dumps(dumps: &[(String, String)]) {
+fn print_dumps(dumps: &[(String, String)]) -> ghostc::Result<()> {
     for (stage, ir) in dumps {
-        println!("// ---- IR after {stage} ----\n{ir}");
+        out(&dump_header(stage))?;
+        out(ir)?;
+        out("\n")?;
     }
+    Ok(())
+}
+
+fn dump_header(stage: &str) -> String {
+    format!("// ---- IR after {stage} ----\n")
 }
 
 fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
@@ -164,7 +200,7 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
             &import_options(&cli.common)?,
             &pass_options(&cli.common),
         )?;
-        print!("{}", report.text);
+        out(&report.text)?;
         return Ok(if report.ok {
             ExitCode::SUCCESS
         } else {
@@ -172,9 +208,14 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
         });
     }
     if cli.list_passes {
+        let mut text = format!(
+            "{:<22} {}\n",
+            "import", "read the ONNX model into the IR (`--stop-after import` runs no pass)"
+        );
         for p in ghostc::passes::PASSES {
-            println!("{:<22} {}", p.name, p.about);
+            text += &format!("{:<22} {}\n", p.name, p.about);
         }
+        out(&text)?;
         return Ok(ExitCode::SUCCESS);
     }
     let model = cli
@@ -193,16 +234,18 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
         ..CompileOptions::default()
     };
     opts.passes.validate()?;
-    if cli.emit == Emit::Rust && !cli.summary {
-        let out = cli.output.as_ref().ok_or_else(|| {
+    // Rust output, unless only dumps were asked for (no --output): then the dumps alone.
+    let dumps_only = cli.output.is_none() && !opts.passes.dump_after.is_empty();
+    if cli.emit == Emit::Rust && !cli.summary && !dumps_only {
+        let path = cli.output.as_ref().ok_or_else(|| {
             ghostc::Error::Option("Rust output needs --output PATH.rs (the weights are written beside it); use --emit ir to print the IR".into())
         })?;
-        let (compiled, weights) = ghostc::compile_to(model, out, &opts)?;
+        let (compiled, weights) = ghostc::compile_to(model, path, &opts)?;
         print_warnings(&compiled.warnings);
-        print_dumps(&compiled.dumps);
+        print_dumps(&compiled.dumps)?;
         eprintln!(
             "wrote {} (struct {}, arena {} bytes){}",
-            out.display(),
+            path.display(),
             compiled.struct_name,
             compiled.plan.arena_len * 4,
             weights
@@ -220,7 +263,10 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
         &opts.passes,
         &mut pipeline::dump_hook(&opts.passes, &mut dumps),
     )?;
-    print_dumps(&dumps);
+    print_dumps(&dumps)?;
+    if dumps_only && cli.emit == Emit::Rust && !cli.summary {
+        return Ok(ExitCode::SUCCESS);
+    }
     let text = if cli.summary {
         cost::summary(&g)
     } else {
@@ -231,18 +277,21 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
                 ghostc::back::lower(&g, &plan)?.to_text(&g)
             }
             Emit::Ir | Emit::Rust => {
-                // Annotate each value with where the memory plan puts it.
+                // Annotate each value with where the memory plan puts it; after dumps, with a
+                // header of the same form saying what this last one is.
                 let plan = ghostc::analysis::memory::plan(&g);
-                ghostc::ir::text::to_text(&g, &|n| plan.describe(n))
+                let header = if dumps.is_empty() || cli.output.is_some() {
+                    String::new()
+                } else {
+                    dump_header("the passes, with the memory plan (--emit ir)")
+                };
+                header + &ghostc::ir::text::to_text(&g, &|n| plan.describe(n))
             }
         }
     };
     match &cli.output {
-        Some(p) => std::fs::write(p, text).map_err(|source| ghostc::Error::Write {
-            path: p.clone(),
-            source,
-        })?,
-        None => print!("{text}"),
+        Some(p) => write_file(p, &text)?,
+        None => out(&text)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -27,6 +27,36 @@ use proto::{type_proto, ModelProto, NodeProto};
 pub struct ImportOptions {
     /// Concrete shapes for graph inputs, by name: pins symbolic dims such as a dynamic batch.
     pub input_shapes: BTreeMap<String, Vec<usize>>,
+    /// How messages name the option that sets `input_shapes`.
+    pub caller: Caller,
+}
+
+/// Who set the options, so that errors and warnings name the option the user can change.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Caller {
+    /// The command line: `--input-shape NAME=DIMS`.
+    #[default]
+    Cli,
+    /// [`crate::Builder`] (a `build.rs`): `.input_shape("NAME", [..])`.
+    Builder,
+}
+
+impl Caller {
+    /// The input-shape option as this caller spells it.
+    fn option(self) -> &'static str {
+        match self {
+            Caller::Cli => "--input-shape",
+            Caller::Builder => ".input_shape(..)",
+        }
+    }
+
+    /// How to pin input `name`'s shape, with placeholder dims.
+    fn pin(self, name: &str) -> String {
+        match self {
+            Caller::Cli => format!("--input-shape {name}=NxCxHxW"),
+            Caller::Builder => format!(".input_shape({name:?}, [n, c, h, w])"),
+        }
+    }
 }
 
 /// An imported graph and the warnings met on the way.
@@ -216,7 +246,8 @@ fn import_model(
     }
     if let Some(extra) = opts.input_shapes.keys().find(|k| !seen_inputs.contains(*k)) {
         return Err(Error::Option(format!(
-            "--input-shape names '{extra}', but the model's inputs are: {}",
+            "{} names '{extra}', but the model's inputs are: {}",
+            opts.caller.option(),
             seen_inputs
                 .iter()
                 .cloned()
@@ -358,18 +389,23 @@ fn input_shape(
     if let Some(g) = given {
         if g.len() != dims.len() && !dims.is_empty() {
             return Err(Error::Option(format!(
-                "--input-shape {name} has rank {}, the model's input has rank {}",
+                "{} {name} has rank {}, the model's input has rank {}",
+                opts.caller.option(),
                 g.len(),
                 dims.len()
             )));
         }
-        crate::ir::checked_len(g)
-            .ok_or_else(|| Error::Option(format!("--input-shape {name} is too large")))?;
+        crate::ir::checked_len(g).ok_or_else(|| {
+            Error::Option(format!("{} {name} is too large", opts.caller.option()))
+        })?;
     }
     if tt.shape.is_none() {
-        return given
-            .cloned()
-            .ok_or_else(|| err("has no shape; give one with --input-shape".into()));
+        return given.cloned().ok_or_else(|| {
+            err(format!(
+                "has no shape; give one with {}",
+                opts.caller.pin(&name)
+            ))
+        });
     }
     if dims.len() > crate::ir::MAX_RANK {
         return Err(err(format!(
@@ -393,19 +429,24 @@ fn input_shape(
         let dim = match (fixed, given) {
             (Some(f), Some(g)) if g[i] != f => {
                 return Err(Error::Option(format!(
-                    "--input-shape {name}: dimension {i} is fixed to {f} by the model, not {}",
+                    "{} {name}: dimension {i} is fixed to {f} by the model, not {}",
+                    opts.caller.option(),
                     g[i]
                 )))
             }
             (Some(f), _) => f,
             (None, Some(g)) => g[i],
             (None, None) if i == 0 => {
-                warnings.push(format!("input '{name}': symbolic batch dimension '{sym}' set to 1 (pin it with --input-shape {name}=NxCxHxW)"));
+                warnings.push(format!(
+                    "input '{name}': symbolic batch dimension '{sym}' set to 1 (pin it with {})",
+                    opts.caller.pin(&name)
+                ));
                 1
             }
             (None, None) => {
                 return Err(err(format!(
-                    "dimension {i} ('{sym}') is symbolic; give a shape with --input-shape"
+                    "dimension {i} ('{sym}') is symbolic; give a shape with {}",
+                    opts.caller.pin(&name)
                 )))
             }
         };

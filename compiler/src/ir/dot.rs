@@ -2,11 +2,22 @@
 
 use std::fmt::Write;
 
+use crate::ir::layout::Layout;
 use crate::ir::text::numbering;
-use crate::ir::Graph;
+use crate::ir::{Graph, ValueRef};
 use crate::ops::{Attrs, Op};
 
-/// The graph in DOT syntax. Labels are escaped, so any node name is safe.
+/// The type of `v` as the IR text shows it: `f32[1,960,7,7]`, then ` nhwc` if `plan_layout`
+/// made it channels-last.
+fn value_label(g: &Graph, v: ValueRef) -> String {
+    match g.layout(v) {
+        Layout::Nhwc => format!("{} nhwc", g.ty(v)),
+        Layout::Nchw => g.ty(v).to_string(),
+    }
+}
+
+/// The graph in DOT syntax. Labels are escaped, so any node name is safe. Values keep the
+/// IR text's notation, layout included (`f32[1,960,7,7] nhwc`).
 pub fn to_dot(g: &Graph) -> String {
     let (order, num) = numbering(g);
     let mut s = String::from("digraph ghostc {\n  rankdir=TB;\n  node [shape=box, fontname=\"monospace\", fontsize=10];\n");
@@ -23,7 +34,9 @@ pub fn to_dot(g: &Graph) -> String {
                     .map(|t| crate::ir::Shape(&t.shape).to_string())
             })
             .collect();
-        let tys: Vec<String> = node.outputs.iter().map(ToString::to_string).collect();
+        let tys: Vec<String> = (0..node.outputs.len())
+            .map(|p| value_label(g, ValueRef::new(n, p)))
+            .collect();
         let mut label = format!(
             "%{} {}{}\\n{}",
             num[&n],
@@ -48,7 +61,7 @@ pub fn to_dot(g: &Graph) -> String {
                     "  n{} -> n{} [label=\"{}\"];",
                     num[&v.node],
                     num[&n],
-                    g.ty(v)
+                    value_label(g, v)
                 );
             }
         }

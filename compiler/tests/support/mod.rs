@@ -64,6 +64,7 @@ pub fn shapes(pins: &[(&str, &[usize])]) -> ghostc::ImportOptions {
             .iter()
             .map(|(n, d)| (n.to_string(), d.to_vec()))
             .collect::<BTreeMap<_, _>>(),
+        ..Default::default()
     }
 }
 
