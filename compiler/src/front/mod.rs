@@ -211,6 +211,14 @@ fn import_model(
             ..Graph::default()
         },
         values: HashMap::new(),
+        read: graph
+            .node
+            .iter()
+            .flat_map(|n| n.input.iter())
+            .chain(graph.output.iter().filter_map(|o| o.name.as_ref()))
+            .filter(|s| !s.is_empty())
+            .cloned()
+            .collect(),
         opset,
         fold_budget: FOLD_BUDGET_BASE.saturating_add(file_size),
     };
@@ -460,6 +468,9 @@ fn input_shape(
 struct Importer {
     g: Graph,
     values: HashMap<String, ValueRef>,
+    /// Every value name some node reads or the graph outputs: an optional output nothing
+    /// reads (Dropout's mask) may be left undefined.
+    read: std::collections::HashSet<String>,
     opset: i64,
     /// Elements the constants folded from here on may still hold, all together: folding can
     /// grow data (Expand, ConstantOfShape, Concat of one value with itself, Identity copies),

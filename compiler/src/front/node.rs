@@ -37,7 +37,8 @@ impl Importer {
             .collect();
         let results = self.convert(&cx, &ins)?;
         for (i, out) in n.output.iter().enumerate() {
-            if out.is_empty() {
+            // An optional output nothing reads (Dropout's mask) need not exist.
+            if out.is_empty() || (i >= results.len() && !self.read.contains(out)) {
                 continue;
             }
             let v = *results.get(i).ok_or_else(|| {
@@ -223,9 +224,6 @@ impl Importer {
                             }
                         }
                     }
-                }
-                if min > max {
-                    return Err(cx.err(format!("min {min} is greater than max {max}")));
                 }
                 return self.add_op(
                     cx,
@@ -422,8 +420,10 @@ impl Importer {
             }
             "Identity" => Op::Identity,
             "Dropout" => {
-                if cx.node.output.get(1).is_some_and(|s| !s.is_empty()) {
-                    return Err(cx.err("the mask output is not supported (inference only)"));
+                if cx.node.output.get(1).is_some_and(|s| self.read.contains(s)) {
+                    return Err(cx.err(
+                        "the mask output is not supported when something reads it (inference only)",
+                    ));
                 }
                 if let Some(t) = self.konst(ins.get(2).copied().flatten()) {
                     if t.to_f64s().first().is_some_and(|&v| v != 0.0) {
@@ -562,8 +562,11 @@ impl Importer {
             if scales[0] != 1.0 || scales[1] != 1.0 {
                 return Err(cx.err(format!("scales {scales:?} must be 1 on N and C")));
             }
+            // As onnxruntime computes it: the f32 scale times the size, in f32, truncated.
+            // (In f64, 10 x 1.3f is 12.9999995 and gives 12 rows where onnxruntime, and
+            // PyTorch's intent, give 13.)
             let sz = |d: usize, s: f64| -> Result<usize> {
-                let v = (d as f64 * s).floor();
+                let v = f64::from((d as f32 * s as f32).floor());
                 if !(1.0..=crate::ir::MAX_ELEMENTS as f64).contains(&v) {
                     return Err(cx.err(format!("scale {s} gives an impossible size")));
                 }

@@ -45,13 +45,14 @@ impl Activation {
                     x
                 }
             }
+            // min first, then max: with min > max every value becomes max (the spec), NaN
+            // stays NaN.
             Activation::Clip { min, max } => {
-                if x < min {
-                    min
-                } else if x > max {
+                let y = if x < min { min } else { x };
+                if y > max {
                     max
                 } else {
-                    x
+                    y
                 }
             }
             Activation::HardSigmoid { alpha, beta } => (alpha * x + beta).clamp(0.0, 1.0),

@@ -472,9 +472,12 @@ fn resize(r: &crate::ops::Resize, x: &Tensor) -> Result<Vec<f32>, String> {
     let xv = f(x)?;
     let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = (r.size[0], r.size[1]);
+    // Source coordinates in f32, as onnxruntime computes them: with a scale not exact in f32
+    // (1.3), f64 moves coordinates off the .5 ties onnxruntime's rounding sees (6.5 / 1.3f is
+    // 5 in f32, 5.0000002 in f64) and picks other rows.
     let src = |o: usize, len_in: usize, len_out: usize, scale: f32| -> f64 {
-        let (o, s, li, lo) = (o as f64, f64::from(scale), len_in as f64, len_out as f64);
-        match r.coord {
+        let (o, s, li, lo) = (o as f32, scale, len_in as f32, len_out as f32);
+        f64::from(match r.coord {
             CoordTransform::HalfPixel => (o + 0.5) / s - 0.5,
             CoordTransform::PytorchHalfPixel => {
                 if lo > 1.0 {
@@ -492,7 +495,7 @@ fn resize(r: &crate::ops::Resize, x: &Tensor) -> Result<Vec<f32>, String> {
             }
             CoordTransform::Asymmetric => o / s,
             CoordTransform::TfHalfPixelForCenter => (o + 0.5) / s,
-        }
+        })
     };
     let mut v = Vec::with_capacity(nc * oh * ow);
     for p in 0..nc {
