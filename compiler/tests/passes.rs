@@ -680,6 +680,27 @@ fn dense_cheap_conv_does_not_fuse() {
 }
 
 #[test]
+fn grouped_or_wide_primary_conv_does_not_fuse() {
+    // Found by the random graphs (examples/synthetic/random_02): a depthwise 1x1 "primary" made
+    // a Ghost module the kernels (a matrix product for the primary half) cannot run.
+    for (k, group) in [(1, 4), (1, 2), (3, 1)] {
+        let m = Model::new(13)
+            .input("x", &[1, 4, 5, 5])
+            .conv("g.primary_conv", "x", 4, 4, k, group, true)
+            .conv("g.cheap_conv", "g.primary_conv", 4, 4, 3, 4, true);
+        let g = optimise(
+            &ghost_with(m, &["g.primary_conv", "g.cheap_conv"]),
+            "fuse_ghost_module",
+        );
+        assert_eq!(
+            ops(&g),
+            "concat:1 conv:2",
+            "primary {k}x{k} in {group} groups"
+        );
+    }
+}
+
+#[test]
 fn ghost_module_with_swapped_halves_does_not_fuse() {
     let m = Model::new(13)
         .input("x", &[1, 4, 5, 5])

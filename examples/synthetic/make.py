@@ -239,6 +239,68 @@ def spec_corners():
     g.save("spec_corners", [1, 3, 10, 9], y, full_check=False)
 
 
+def random_graph(seed):
+    # A seeded random chain of the supported ops with branches (residual Add, Concat, Mul
+    # gates), valid by construction, ending in Flatten + Gemm to 10 values: differential testing
+    # against onnxruntime, so that the next difference is found by the suite.
+    rng = np.random.default_rng(1000 + seed)
+    g = G(2000 + seed)
+    c, h, w = int(rng.integers(3, 20)), int(rng.integers(5, 18)), int(rng.integers(5, 18))
+    shape = [1, c, h, w]
+    x = "input"
+    f32 = lambda v: g.op("Constant", [], value=numpy_helper.from_array(np.array(v, np.float32)))
+
+    def conv(x, c, h, w):
+        k = int(rng.choice([k for k in (1, 3, 5) if k <= min(h, w)]))
+        s = int(rng.choice([1, 1, 2])) if min(h, w) > k else 1
+        group = c if rng.random() < 0.4 else 1
+        c_out = c if group > 1 else int(rng.integers(2, 40))
+        pad = int(rng.integers(0, k // 2 + 1))
+        y = g.conv(x, c, c_out, k=(k, k), stride=s, pad=[pad] * 4, group=group, bias=rng.random() < 0.8)
+        return y, c_out, (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+
+    for _ in range(int(rng.integers(4, 9))):
+        kind = rng.choice(["conv", "conv", "act", "bn", "pool", "residual", "concat", "gate", "resize"])
+        if kind == "conv" or (kind == "pool" and min(h, w) < 4):
+            x, c, h, w = conv(x, c, h, w)
+        elif kind == "act":
+            op = rng.choice(["Relu", "Sigmoid", "HardSigmoid", "HardSwish", "Clip"])
+            if op == "Clip":
+                x = g.op("Clip", [x, f32(float(rng.uniform(-1, 0))), f32(float(rng.uniform(0, 2)))])
+            elif op == "HardSigmoid":
+                x = g.op("HardSigmoid", [x], alpha=float(rng.uniform(0.1, 0.5)), beta=0.5)
+            else:
+                x = g.op(op, [x])
+        elif kind == "bn":
+            x = g.bn(x, c)
+        elif kind == "pool":
+            k, s = int(rng.choice([2, 3])), int(rng.choice([1, 2]))
+            pad = int(rng.integers(0, k // 2 + 1))
+            op = rng.choice(["MaxPool", "AveragePool"])
+            attrs = dict(kernel_shape=[k, k], strides=[s, s], pads=[pad] * 4)
+            if op == "AveragePool":
+                attrs["count_include_pad"] = int(rng.integers(0, 2))
+            x = g.op(op, [x], **attrs)
+            h, w = (h + 2 * pad - k) // s + 1, (w + 2 * pad - k) // s + 1
+        elif kind == "residual" and min(h, w) >= 3:
+            y = g.conv(x, c, c, k=(3, 3), group=c)
+            x = g.op("Add", [x, y])
+        elif kind == "concat" and min(h, w) >= 3 and c <= 64:
+            y = g.conv(x, c, c, k=(3, 3), group=c)
+            x = g.op("Concat", [x, y], axis=1)
+            c *= 2
+        elif kind == "gate":
+            m = g.op("ReduceMean", [x], axes=[2, 3], keepdims=1)
+            x = g.op("Mul", [x, g.op("Sigmoid", [g.conv(m, c, c)])])
+        elif kind == "resize" and h * w < 150:
+            mode = rng.choice(["nearest", "linear"])
+            x = g.op("Resize", [x, "", f32([1, 1, 2, 2])], mode=mode)
+            h, w = 2 * h, 2 * w
+    x = g.op("Flatten", [x], axis=1)
+    y = g.op("Gemm", [x, g.w((10, c * h * w)), g.w((10,), scale=0.1)], transB=1)
+    g.save(f"random_{seed:02}", shape, y, opset=int(rng.choice([14, 17])))
+
+
 if __name__ == "__main__":
     ghost_module()
     ghost_module_odd()
@@ -248,3 +310,5 @@ if __name__ == "__main__":
     nan_inf()
     small_planes()
     spec_corners()
+    for seed in range(12):
+        random_graph(seed)

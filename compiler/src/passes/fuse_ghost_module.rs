@@ -5,7 +5,8 @@
 //! A residual `Add(module, r)` that follows is absorbed too.
 //!
 //! It does not fuse when `p` or `c` is read by anything else (including as a graph output), when
-//! the cheap conv is not depthwise with multiplier 1 on `p` at the same resolution, or when the
+//! the primary conv is not pointwise (1x1, stride 1, unpadded, one group: the module's kernels
+//! run it as a matrix product), when the cheap conv is not depthwise with multiplier 1 on `p` at the same resolution, or when the
 //! Slice is anything but a leading channel range.
 
 use crate::ir::{Graph, Tensor, ValueRef};
@@ -35,6 +36,7 @@ pub fn fuse_ghost_module(g: &mut Graph) -> Result<bool, String> {
         let p_users: Vec<_> = g.users(p).into_iter().map(|(u, _)| u).collect();
         let shape_ok = g.ty(c).shape == g.ty(p).shape && g.ty(cins[1]).shape[..2] == [init, 1];
         if pc.residual
+            || !pc.is_pointwise()
             || cc.residual
             || cins[0] != p
             || cc.group != init
