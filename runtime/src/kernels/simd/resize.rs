@@ -6,8 +6,8 @@
 use super::Simd;
 use crate::params::GateUpsample;
 
-/// Output columns the gate kernel expands one gate row into at a time (a stack buffer).
-const GATE_BLOCK: usize = 256;
+/// Output elements the gate kernel expands the gate into at a time (a stack buffer).
+const GATE_BLOCK: usize = 1024;
 
 /// `out[j] = wa[j] * a[j] + wb[j] * b[j]` for `j < out.len()`: two products and a sum, no
 /// fused multiply-add, so every ISA gives the scalar code's bits.
@@ -87,8 +87,11 @@ unsafe fn mul_row<S: Simd>(s: S, a: *const f32, b: &[f32], d: *mut f32, n: usize
 }
 
 /// `out = x * upsample(gate)` (see [`GateUpsample`]); `x` `None`: `out` holds `x` and is
-/// updated in place. Each gate row is expanded once (along the width) and multiplies the
-/// `factor_h` output rows it covers.
+/// updated in place. Gate row `r` (of all planes, in order) covers output rows `r * fh..(r +
+/// 1) * fh`, which are contiguous: as many gate rows as fit in a stack buffer are expanded
+/// into it (each element `fw` times, then the row `fh` times) and multiply one contiguous
+/// run of the output, so a small plane costs no per-row overhead. A row too long for the
+/// buffer goes by column blocks.
 #[inline(always)]
 pub(crate) fn gate_upsample<S: Simd>(
     s: S,
@@ -97,43 +100,77 @@ pub(crate) fn gate_upsample<S: Simd>(
     gate: &[f32],
     out: &mut [f32],
 ) {
-    let (fh, fw) = (p.factor_h, p.factor_w);
-    assert!(fh > 0 && fw > 0 && p.h.is_multiple_of(fh) && p.w.is_multiple_of(fw));
-    let (gh, gw) = (p.h / fh, p.w / fw);
-    let planes = p.n * p.c;
-    let len = planes * p.h * p.w;
-    assert!(out.len() >= len && gate.len() >= planes * gh * gw);
+    let (fh, fw, w) = (p.factor_h, p.factor_w, p.w);
+    assert!(fh > 0 && fw > 0 && p.h.is_multiple_of(fh) && w.is_multiple_of(fw));
+    let gw = w / fw;
+    let gate_rows = p.n * p.c * (p.h / fh);
+    let len = gate_rows * fh * w;
+    assert!(out.len() >= len && gate.len() >= gate_rows * gw);
     assert!(x.is_none_or(|x| x.len() >= len));
     let dst = out.as_mut_ptr();
     let src = x.map_or(dst as *const f32, <[f32]>::as_ptr);
     let mut buf = [0f32; GATE_BLOCK];
-    for plane in 0..planes {
-        for gy in 0..gh {
-            let grow = &gate[(plane * gh + gy) * gw..][..gw];
-            let mut x0 = 0;
-            while x0 < p.w {
-                let n = GATE_BLOCK.min(p.w - x0);
-                let up: &[f32] = if fw == 1 {
-                    &grow[x0..x0 + n]
-                } else {
-                    let (mut gx, mut k) = (x0 / fw, x0 % fw);
-                    for b in &mut buf[..n] {
-                        *b = grow[gx];
-                        k += 1;
-                        if k == fw {
-                            k = 0;
-                            gx += 1;
-                        }
-                    }
-                    &buf[..n]
-                };
-                for r in 0..fh {
-                    let off = (plane * p.h + gy * fh + r) * p.w + x0;
-                    // SAFETY: off + n <= planes * h * w = len, inside `out` and `x` (asserted);
-                    // in place, src and dst are the same row.
-                    unsafe { mul_row(s, src.add(off), up, dst.add(off), n) };
+    let span = fh * w; // output elements per gate row
+    if span <= GATE_BLOCK {
+        let per = GATE_BLOCK / span;
+        let mut r0 = 0;
+        while r0 < gate_rows {
+            let k = per.min(gate_rows - r0);
+            for i in 0..k {
+                let grow = &gate[(r0 + i) * gw..][..gw];
+                let (first, rest) = buf[i * span..(i + 1) * span].split_at_mut(w);
+                expand(grow, fw, first);
+                for row in rest.chunks_exact_mut(w) {
+                    row.copy_from_slice(first);
                 }
-                x0 += n;
+            }
+            let off = r0 * span;
+            // SAFETY: off + k * span <= len, inside `out` and `x` (asserted); in place, src and
+            // dst are the same run.
+            unsafe { mul_row(s, src.add(off), &buf[..k * span], dst.add(off), k * span) };
+            r0 += k;
+        }
+        return;
+    }
+    for r in 0..gate_rows {
+        let grow = &gate[r * gw..][..gw];
+        let mut x0 = 0;
+        while x0 < w {
+            let n = GATE_BLOCK.min(w - x0);
+            let (mut gx, mut phase) = (x0 / fw, x0 % fw);
+            for b in &mut buf[..n] {
+                *b = grow[gx];
+                phase += 1;
+                if phase == fw {
+                    phase = 0;
+                    gx += 1;
+                }
+            }
+            for y in 0..fh {
+                let off = (r * fh + y) * w + x0;
+                // SAFETY: off + n <= len, inside `out` and `x` (asserted).
+                unsafe { mul_row(s, src.add(off), &buf[..n], dst.add(off), n) };
+            }
+            x0 += n;
+        }
+    }
+}
+
+/// `out[j] = g[j / fw]` for `j < out.len()` (a multiple of `fw`).
+#[inline(always)]
+fn expand(g: &[f32], fw: usize, out: &mut [f32]) {
+    match fw {
+        1 => out.copy_from_slice(&g[..out.len()]),
+        // The DFC case: a form LLVM turns into lane shuffles.
+        2 => {
+            for (pair, &v) in out.chunks_exact_mut(2).zip(g) {
+                pair[0] = v;
+                pair[1] = v;
+            }
+        }
+        _ => {
+            for (group, &v) in out.chunks_exact_mut(fw).zip(g) {
+                group.fill(v);
             }
         }
     }
