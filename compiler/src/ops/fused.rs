@@ -206,14 +206,10 @@ impl GateUpsample {
         };
         let [fh, fw] = self.factor;
         if fh == 0 || fw == 0 || !h.is_multiple_of(fh) || !w.is_multiple_of(fw) {
-            return Err(format!(
-                "factors {fh}x{fw} do not divide the plane of {x}"
-            ));
+            return Err(format!("factors {fh}x{fw} do not divide the plane of {x}"));
         }
         if gate.shape != [n, c, h / fh, w / fw] {
-            return Err(format!(
-                "gate {gate} upsampled {fh}x{fw} does not give {x}"
-            ));
+            return Err(format!("gate {gate} upsampled {fh}x{fw} does not give {x}"));
         }
         Ok(x.clone())
     }

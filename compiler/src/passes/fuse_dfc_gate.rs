@@ -36,7 +36,10 @@ pub fn fuse_dfc_gate(g: &mut Graph) -> Result<bool, String> {
             let Some(factor) = whole_factors(r, &g.ty(gate).shape, &g.ty(up).shape) else {
                 continue;
             };
-            if x == up || g.single_user(up).is_none() || g.ty(x) != g.ty(out) || g.ty(up) != g.ty(out)
+            if x == up
+                || g.single_user(up).is_none()
+                || g.ty(x) != g.ty(out)
+                || g.ty(up) != g.ty(out)
             {
                 continue;
             }
@@ -70,8 +73,10 @@ fn whole_factors(r: &Resize, gate: &[usize], up: &[usize]) -> Option<[usize; 2]>
         let f = len_out / len_in;
         (0..len_out)
             .all(|o| {
-                let runtime = nearest_f32(m, source_f32(r.coord, o, len_in, len_out, scale), len_in);
-                let reference = nearest_index(m, resize_source(r.coord, o, len_in, len_out, scale), len_in);
+                let runtime =
+                    nearest_f32(m, source_f32(r.coord, o, len_in, len_out, scale), len_in);
+                let reference =
+                    nearest_index(m, resize_source(r.coord, o, len_in, len_out, scale), len_in);
                 runtime == o / f && reference == o / f
             })
             .then_some(f)
@@ -156,9 +161,14 @@ mod tests {
             size: c.size,
             scales: c.scales,
         };
-        let up = ValueRef::new(g.add_op("resize", Op::Resize(r), &[gate]).unwrap(), 0);
+        let up = ValueRef::new(
+            g.add_op("resize", Op::Resize(r), &[gate]).expect("resize"),
+            0,
+        );
         let ops = if c.swap { [up, x] } else { [x, up] };
-        let mul = g.add_op("mul", Op::Binary(BinaryOp::Mul), &ops).unwrap();
+        let mul = g
+            .add_op("mul", Op::Binary(BinaryOp::Mul), &ops)
+            .expect("mul");
         g.outputs.push(("y".into(), ValueRef::new(mul, 0)));
         if c.extra_user {
             g.outputs.push(("up".into(), up));
@@ -175,17 +185,16 @@ mod tests {
             crate::ir::Tensor::f32(shape.to_vec(), v)
         };
         let inputs = [rand(&c.gate), rand(&c.x)];
-        let before = crate::ops::eval::run(&g, &inputs).unwrap();
+        let before = crate::ops::eval::run(&g, &inputs).expect("eval before");
         let y_before = before[&g.outputs[0].1].clone();
-        let fused = fuse_dfc_gate(&mut g).unwrap();
-        crate::ir::verify::verify(&g).unwrap();
-        let after = crate::ops::eval::run(&g, &inputs).unwrap();
+        let fused = fuse_dfc_gate(&mut g).expect("pass");
+        crate::ir::verify::verify(&g).expect("verify");
+        let after = crate::ops::eval::run(&g, &inputs).expect("eval after");
         assert_eq!(after[&g.outputs[0].1], y_before);
-        let gates = g
-            .g
-            .node_indices()
-            .filter(|&n| matches!(g.node(n).op, Op::GateUpsample(_)))
-            .count();
+        let gates =
+            g.g.node_indices()
+                .filter(|&n| matches!(g.node(n).op, Op::GateUpsample(_)))
+                .count();
         assert_eq!(gates, usize::from(fused));
         fused
     }
@@ -193,7 +202,10 @@ mod tests {
     #[test]
     fn fuses_the_dfc_gate() {
         assert!(run(dfc()));
-        assert!(run(Case { swap: true, ..dfc() }));
+        assert!(run(Case {
+            swap: true,
+            ..dfc()
+        }));
         // Batch 2, odd channels, non-square planes, a 3x1 factor.
         assert!(run(Case {
             gate: [2, 3, 3, 7],

@@ -20,8 +20,8 @@
 //! Every pass returns whether it changed the graph; the pipeline verifies the IR after each.
 
 pub mod fold_batch_norm;
-pub mod fuse_dfc_gate;
 pub mod fuse_activation;
+pub mod fuse_dfc_gate;
 pub mod fuse_ghost_module;
 pub mod fuse_squeeze_excite;
 pub mod plan_layout;

@@ -29,8 +29,16 @@ pub fn resize(p: &Resize, input: &[f32], output: &mut [f32]) {
 }
 
 fn resize_with(k: &Kernels, p: &Resize, input: &[f32], output: &mut [f32]) {
-    assert_eq!(input.len(), p.n * p.c * p.h_in * p.w_in, "resize: input size");
-    assert_eq!(output.len(), p.n * p.c * p.h_out * p.w_out, "resize: output size");
+    assert_eq!(
+        input.len(),
+        p.n * p.c * p.h_in * p.w_in,
+        "resize: input size"
+    );
+    assert_eq!(
+        output.len(),
+        p.n * p.c * p.h_out * p.w_out,
+        "resize: output size"
+    );
     if p.h_in == 0 || p.w_in == 0 {
         output.fill(0.0);
         return;
@@ -58,7 +66,8 @@ fn resize_with(k: &Kernels, p: &Resize, input: &[f32], output: &mut [f32]) {
                 ResizeMode::Nearest(r) => {
                     let mut prev = None;
                     for oy in 0..p.h_out {
-                        let iy = nearest(source(p.coord, oy, p.scale_h, p.h_in, p.h_out), r, p.h_in);
+                        let iy =
+                            nearest(source(p.coord, oy, p.scale_h, p.h_in, p.h_out), r, p.h_in);
                         let at = oy * p.w_out + x0;
                         if prev == Some(iy) {
                             y.copy_within(at - p.w_out..at - p.w_out + n, at);
@@ -162,7 +171,11 @@ fn gate_upsample_with(k: &Kernels, p: &GateUpsample, data: InOut<'_>, gate: &[f3
         p.h.is_multiple_of(p.factor_h) && p.w.is_multiple_of(p.factor_w),
         "gate_upsample: the factors must divide the plane"
     );
-    assert_eq!(gate.len(), len / (p.factor_h * p.factor_w), "gate_upsample: gate size");
+    assert_eq!(
+        gate.len(),
+        len / (p.factor_h * p.factor_w),
+        "gate_upsample: gate size"
+    );
     match data {
         InOut::Separate(x, out) => {
             assert!(x.len() == len && out.len() == len, "gate_upsample: sizes");
@@ -579,7 +592,13 @@ mod tests {
             assert_eq!(out[3], f32::NEG_INFINITY, "{coord:?}: {out:?}");
         }
         // 2-D, and opposite infinities mixing give NaN, as in onnxruntime.
-        let p = make((1, 1), (2, 2), (4, 4), ResizeMode::Linear, CoordTransform::HalfPixel);
+        let p = make(
+            (1, 1),
+            (2, 2),
+            (4, 4),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
         let x = [f32::INFINITY, 1.0, 2.0, 3.0];
         let mut out = [0.0; 16];
         resize(&p, &x, &mut out);

@@ -80,18 +80,21 @@ unsafe fn mul_row<S: Simd>(s: S, a: *const f32, b: &[f32], d: *mut f32, n: usize
         }
         if j < n {
             let m = n - j;
-            let v = s.mul(s.load_partial(a.add(j), m), s.load_partial(b.as_ptr().add(j), m));
+            let v = s.mul(
+                s.load_partial(a.add(j), m),
+                s.load_partial(b.as_ptr().add(j), m),
+            );
             s.store_partial(d.add(j), v, m);
         }
     }
 }
 
 /// `out = x * upsample(gate)` (see [`GateUpsample`]); `x` `None`: `out` holds `x` and is
-/// updated in place. Gate row `r` (of all planes, in order) covers output rows `r * fh..(r +
-/// 1) * fh`, which are contiguous: as many gate rows as fit in a stack buffer are expanded
-/// into it (each element `fw` times, then the row `fh` times) and multiply one contiguous
-/// run of the output, so a small plane costs no per-row overhead. A row too long for the
-/// buffer goes by column blocks.
+/// updated in place. Gate row `r` (of all planes, in order) covers the `fh` contiguous output
+/// rows from `r * fh`: as many gate rows as fit in a stack buffer are expanded into it (each
+/// element `fw` times, then the row `fh` times) and multiply one contiguous run of the
+/// output, so a small plane costs no per-row overhead. A row too long for the buffer goes by
+/// column blocks.
 #[inline(always)]
 pub(crate) fn gate_upsample<S: Simd>(
     s: S,
