@@ -48,8 +48,8 @@ pub use kernels::reduce::*;
 pub use kernels::resize::*;
 pub use kernels::softmax::*;
 pub use params::{
-    Activation, BinaryOp, Conv2d, CoordTransform, Gemm, GhostModule, InOut, NearestRounding,
-    Pool2d, Resize, ResizeMode, SqueezeExcite,
+    Activation, BinaryOp, Conv2d, CoordTransform, GateUpsample, Gemm, GhostModule, InOut,
+    NearestRounding, Pool2d, Resize, ResizeMode, SqueezeExcite,
 };
 #[cfg(feature = "std")]
 pub use probe::LayerTimer;

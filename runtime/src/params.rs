@@ -172,6 +172,25 @@ pub enum CoordTransform {
     TfHalfPixelForCenter,
 }
 
+/// Gating by a nearest-upsampled gate (GhostNetV2's DFC attention): `out[b][c][y][x] =
+/// x[b][c][y][x] * gate[b][c][y / factor_h][x / factor_w]` for an `[n, c, h, w]` input and an
+/// `[n, c, h / factor_h, w / factor_w]` gate, without materialising the upsampled gate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GateUpsample {
+    /// Batch size.
+    pub n: usize,
+    /// Channels.
+    pub c: usize,
+    /// Height of the input and output (a multiple of `factor_h`).
+    pub h: usize,
+    /// Width of the input and output (a multiple of `factor_w`).
+    pub w: usize,
+    /// Vertical upsampling factor of the gate, > 0.
+    pub factor_h: usize,
+    /// Horizontal upsampling factor of the gate, > 0.
+    pub factor_w: usize,
+}
+
 /// Resize of `[n, c, h_in, w_in]` to `[n, c, h_out, w_out]`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Resize {

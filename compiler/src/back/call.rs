@@ -9,8 +9,8 @@ use quote::{format_ident, quote};
 
 use super::f32_lit;
 use super::lower::{
-    Conv2d, Copy2d, Gemm, GhostModule, Kernel, KernelCall, Operand, Pool2d, Resize, RuntimeType,
-    SqueezeExcite,
+    Conv2d, Copy2d, GateUpsample, Gemm, GhostModule, Kernel, KernelCall, Operand, Pool2d, Resize,
+    RuntimeType, SqueezeExcite,
 };
 use crate::ops::resize::{CoordTransform, NearestMode, ResizeMode};
 use crate::ops::{Activation, BinaryOp};
@@ -95,6 +95,12 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
         Kernel::SqueezeExcite {
             params, in_place, ..
         } => write_squeeze_excite(&f, params, *in_place, &args)?,
+        Kernel::GateUpsample { params, in_place } => {
+            let [x, gate] = take(&args)?;
+            let params = gate_upsample(params);
+            let data = in_out(*in_place, x);
+            quote! { #f(&#params, #data, #gate); }
+        }
         Kernel::Activation { act, in_place } => {
             let [x] = take(&args)?;
             let (act, data) = (activation(Some(*act)), in_out(*in_place, x));
@@ -364,6 +370,14 @@ fn resize(r: &Resize) -> TokenStream {
         #t { n: #n, c: #c, h_in: #h_in, w_in: #w_in, h_out: #h_out, w_out: #w_out,
             scale_h: #scale_h, scale_w: #scale_w, mode: #mode, coord: #coord_t::#coord }
     }
+}
+
+/// A `GateUpsample` literal.
+fn gate_upsample(p: &GateUpsample) -> TokenStream {
+    let t = ty(RuntimeType::GateUpsample);
+    let [n, c, h, w] = [p.n, p.c, p.h, p.w].map(lit);
+    let [factor_h, factor_w] = p.factor.map(lit);
+    quote! { #t { n: #n, c: #c, h: #h, w: #w, factor_h: #factor_h, factor_w: #factor_w } }
 }
 
 /// A `Gemm` literal.

@@ -82,6 +82,11 @@ pub enum Kernel {
         nhwc: bool,
         in_place: bool,
     },
+    /// `x * upsample(gate)`. `[x (or in place), gate]`.
+    GateUpsample {
+        params: GateUpsample,
+        in_place: bool,
+    },
     /// `[x (or in place)]`.
     Activation { act: Activation, in_place: bool },
     /// `y = x * scale + shift` per channel: a BatchNorm that survived the passes, folded here
@@ -155,6 +160,7 @@ impl Kernel {
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
             Kernel::SqueezeExcite { nhwc: true, .. } => "squeeze_excite_nhwc",
+            Kernel::GateUpsample { .. } => "gate_upsample",
             Kernel::Activation { .. } => "activation",
             Kernel::ChannelAffine { .. } => "channel_affine",
             Kernel::Binary { .. } => "binary",
@@ -193,6 +199,7 @@ pub enum RuntimeType {
     BinaryOp,
     Conv2d,
     CoordTransform,
+    GateUpsample,
     Gemm,
     GhostModule,
     InOut,
@@ -211,6 +218,7 @@ impl RuntimeType {
             RuntimeType::BinaryOp => "BinaryOp",
             RuntimeType::Conv2d => "Conv2d",
             RuntimeType::CoordTransform => "CoordTransform",
+            RuntimeType::GateUpsample => "GateUpsample",
             RuntimeType::Gemm => "Gemm",
             RuntimeType::GhostModule => "GhostModule",
             RuntimeType::InOut => "InOut",
@@ -267,6 +275,16 @@ impl SqueezeExcite {
     pub fn scratch_len(&self) -> usize {
         self.c + self.mid
     }
+}
+
+/// `ghostc_runtime::GateUpsample`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateUpsample {
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    pub factor: [usize; 2],
 }
 
 /// `ghostc_runtime::Pool2d`.
@@ -607,6 +625,19 @@ fn lower_node(
                 in_place: runs_in_place(plan, g, n),
             }
         }
+        Op::GateUpsample(gu) => {
+            let [batch, c, h, w] = dims4(&shape(0))?;
+            Kernel::GateUpsample {
+                params: GateUpsample {
+                    n: batch,
+                    c,
+                    h,
+                    w,
+                    factor: gu.factor,
+                },
+                in_place: runs_in_place(plan, g, n),
+            }
+        }
         Op::Activation(act) => Kernel::Activation {
             act: *act,
             in_place: runs_in_place(plan, g, n),
@@ -939,6 +970,17 @@ impl fmt::Display for KernelParams<'_> {
                     p.mid,
                     act_text(p.act),
                     act_text(p.gate)
+                )?;
+                in_place(f, *ip)
+            }
+            Kernel::GateUpsample {
+                params: p,
+                in_place: ip,
+            } => {
+                write!(
+                    f,
+                    "n={} c={} h={} w={} factor={}x{}",
+                    p.n, p.c, p.h, p.w, p.factor[0], p.factor[1]
                 )?;
                 in_place(f, *ip)
             }

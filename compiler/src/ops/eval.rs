@@ -124,6 +124,24 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
             }
             one(v)
         }
+        Op::GateUpsample(gu) => {
+            let (x, gate) = (f(a[0])?, f(a[1])?);
+            let [n, c, h, w] = out[..] else {
+                return Err("gate_upsample output must be rank 4".into());
+            };
+            let [fh, fw] = gu.factor;
+            let (gh, gw) = (h / fh, w / fw);
+            let mut v = Vec::with_capacity(x.len());
+            for plane in 0..n * c {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let g = gate[(plane * gh + y / fh) * gw + xx / fw];
+                        v.push(x[(plane * h + y) * w + xx] * g);
+                    }
+                }
+            }
+            one(v)
+        }
         Op::SqueezeExcite(se) => {
             let x = f(a[0])?;
             let (w1, b1, w2, b2) = (f(a[1])?, f(a[2])?, f(a[3])?, f(a[4])?);
@@ -467,35 +485,63 @@ fn conv(
     Ok(v)
 }
 
+/// The source coordinate of output coordinate `o` along one axis (the ONNX spec's table),
+/// computed in f32 as onnxruntime does: with a scale not exact in f32 (1.3), f64 moves
+/// coordinates off the .5 ties onnxruntime's rounding sees (6.5 / 1.3f is 5 in f32,
+/// 5.0000002 in f64) and picks other rows.
+pub(crate) fn resize_source(
+    coord: CoordTransform,
+    o: usize,
+    len_in: usize,
+    len_out: usize,
+    scale: f32,
+) -> f64 {
+    let (o, s, li, lo) = (o as f32, scale, len_in as f32, len_out as f32);
+    f64::from(match coord {
+        CoordTransform::HalfPixel => (o + 0.5) / s - 0.5,
+        CoordTransform::PytorchHalfPixel => {
+            if lo > 1.0 {
+                (o + 0.5) / s - 0.5
+            } else {
+                0.0
+            }
+        }
+        CoordTransform::AlignCorners => {
+            if lo > 1.0 {
+                o * (li - 1.0) / (lo - 1.0)
+            } else {
+                0.0
+            }
+        }
+        CoordTransform::Asymmetric => o / s,
+        CoordTransform::TfHalfPixelForCenter => (o + 0.5) / s,
+    })
+}
+
+/// The index nearest mode `m` picks for source coordinate `s` along an axis of `len > 0`.
+pub(crate) fn nearest_index(m: NearestMode, s: f64, len: usize) -> usize {
+    let i = match m {
+        NearestMode::RoundPreferFloor => {
+            if s.fract() == 0.5 {
+                s.floor()
+            } else {
+                s.round()
+            }
+        }
+        NearestMode::RoundPreferCeil => s.round(),
+        NearestMode::Floor => s.floor(),
+        NearestMode::Ceil => s.ceil(),
+    };
+    i.clamp(0.0, (len - 1) as f64) as usize
+}
+
 /// ONNX Resize on the last two dims (nearest and linear), following the spec's formulas.
 fn resize(r: &crate::ops::Resize, x: &Tensor) -> Result<Vec<f32>, String> {
     let xv = f(x)?;
     let (nc, h, w) = (x.shape[0] * x.shape[1], x.shape[2], x.shape[3]);
     let (oh, ow) = (r.size[0], r.size[1]);
-    // Source coordinates in f32, as onnxruntime computes them: with a scale not exact in f32
-    // (1.3), f64 moves coordinates off the .5 ties onnxruntime's rounding sees (6.5 / 1.3f is
-    // 5 in f32, 5.0000002 in f64) and picks other rows.
     let src = |o: usize, len_in: usize, len_out: usize, scale: f32| -> f64 {
-        let (o, s, li, lo) = (o as f32, scale, len_in as f32, len_out as f32);
-        f64::from(match r.coord {
-            CoordTransform::HalfPixel => (o + 0.5) / s - 0.5,
-            CoordTransform::PytorchHalfPixel => {
-                if lo > 1.0 {
-                    (o + 0.5) / s - 0.5
-                } else {
-                    0.0
-                }
-            }
-            CoordTransform::AlignCorners => {
-                if lo > 1.0 {
-                    o * (li - 1.0) / (lo - 1.0)
-                } else {
-                    0.0
-                }
-            }
-            CoordTransform::Asymmetric => o / s,
-            CoordTransform::TfHalfPixelForCenter => (o + 0.5) / s,
-        })
+        resize_source(r.coord, o, len_in, len_out, scale)
     };
     let mut v = Vec::with_capacity(nc * oh * ow);
     for p in 0..nc {
@@ -506,21 +552,7 @@ fn resize(r: &crate::ops::Resize, x: &Tensor) -> Result<Vec<f32>, String> {
                 let sx = src(ox, w, ow, r.scales[1]);
                 v.push(match r.mode {
                     ResizeMode::Nearest(m) => {
-                        let pick = |s: f64, len: usize| -> usize {
-                            let i = match m {
-                                NearestMode::RoundPreferFloor => {
-                                    if s.fract() == 0.5 {
-                                        s.floor()
-                                    } else {
-                                        s.round()
-                                    }
-                                }
-                                NearestMode::RoundPreferCeil => s.round(),
-                                NearestMode::Floor => s.floor(),
-                                NearestMode::Ceil => s.ceil(),
-                            };
-                            i.clamp(0.0, (len - 1) as f64) as usize
-                        };
+                        let pick = |s: f64, len: usize| nearest_index(m, s, len);
                         plane[pick(sy, h) * w + pick(sx, w)]
                     }
                     ResizeMode::Linear => {

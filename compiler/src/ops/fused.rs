@@ -1,4 +1,4 @@
-//! Ops that only fusion passes create: the Ghost module and squeeze-and-excite.
+//! Ops that only fusion passes create: the Ghost module, squeeze-and-excite and the DFC gate.
 
 use std::fmt;
 
@@ -179,5 +179,44 @@ impl fmt::Display for SqueezeExcite {
             name(&self.act),
             name(&self.gate)
         )
+    }
+}
+
+/// `x * upsample(gate)`, the gate upsampled by whole factors with nearest neighbours:
+/// `out[b][c][y][x] = x[b][c][y][x] * gate[b][c][y / factor[0]][x / factor[1]]`, GhostNetV2's
+/// DFC attention gating the Ghost module's output (pass `fuse_dfc_gate`). Inputs: x
+/// `[n, c, h, w]`, gate `[n, c, h / factor[0], w / factor[1]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GateUpsample {
+    /// Vertical and horizontal upsampling factor (> 0, dividing the plane).
+    pub factor: [usize; 2],
+}
+
+impl GateUpsample {
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        let [x, gate] = inputs else {
+            return Err(format!(
+                "gate_upsample takes 2 inputs, got {}",
+                inputs.len()
+            ));
+        };
+        let (x, gate) = (float(x)?, float(gate)?);
+        let [n, c, h, w] = x.shape[..] else {
+            return Err(format!("input must be NCHW, got {x}"));
+        };
+        let [fh, fw] = self.factor;
+        if fh == 0 || fw == 0 || !h.is_multiple_of(fh) || !w.is_multiple_of(fw) {
+            return Err(format!("factors {fh}x{fw} do not divide the plane of {x}"));
+        }
+        if gate.shape != [n, c, h / fh, w / fw] {
+            return Err(format!("gate {gate} upsampled {fh}x{fw} does not give {x}"));
+        }
+        Ok(x.clone())
+    }
+}
+
+impl fmt::Display for GateUpsample {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{factor: {}x{}}}", self.factor[0], self.factor[1])
     }
 }

@@ -46,6 +46,9 @@ pub enum Op {
     /// A fused squeeze-and-excite block (pass `fuse_squeeze_excite`): x * gate(mlp(mean(x))).
     /// Inputs: x, w1, b1, w2, b2.
     SqueezeExcite(fused::SqueezeExcite),
+    /// A product with a nearest-upsampled gate (pass `fuse_dfc_gate`): x * upsample(gate).
+    /// Inputs: x, gate.
+    GateUpsample(fused::GateUpsample),
     /// Inference BatchNormalization. Inputs: x, scale, bias, mean, var (all per channel).
     BatchNorm {
         epsilon: f32,
@@ -137,6 +140,7 @@ impl Op {
             Op::Conv(_) => "conv",
             Op::GhostModule(_) => "ghost_module",
             Op::SqueezeExcite(_) => "squeeze_excite",
+            Op::GateUpsample(_) => "gate_upsample",
             Op::BatchNorm { .. } => "batch_norm",
             Op::Activation(a) => a.name(),
             Op::Binary(b) => b.name(),
@@ -187,6 +191,7 @@ impl Op {
             Op::Conv(c) => c.infer_all(inputs).map(|t| vec![t]),
             Op::GhostModule(gm) => gm.infer(inputs).map(|t| vec![t]),
             Op::SqueezeExcite(se) => se.infer(inputs).map(|t| vec![t]),
+            Op::GateUpsample(gu) => gu.infer(inputs).map(|t| vec![t]),
             Op::BatchNorm { .. } => {
                 arity(5, 5)?;
                 norm::infer_batch_norm(x(0)?, [x(1)?, x(2)?, x(3)?, x(4)?]).map(|t| vec![t])
@@ -304,6 +309,7 @@ impl Op {
             Op::MatMul => gemm::matmul_macs(inputs, output),
             Op::Input
             | Op::Const(_)
+            | Op::GateUpsample(_)
             | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)
@@ -332,7 +338,9 @@ impl Op {
             Op::Flatten { .. } | Op::Reshape { .. } | Op::Squeeze { .. } | Op::Unsqueeze { .. } => {
                 OutputStorage::Reshaped
             }
-            Op::Activation(_) | Op::SqueezeExcite(_) => OutputStorage::InPlace,
+            Op::Activation(_) | Op::SqueezeExcite(_) | Op::GateUpsample(_) => {
+                OutputStorage::InPlace
+            }
             Op::Input
             | Op::Const(_)
             | Op::Conv(_)
@@ -360,6 +368,7 @@ impl Op {
             Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_) => true,
             Op::Input
             | Op::Const(_)
+            | Op::GateUpsample(_)
             | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)
@@ -396,7 +405,8 @@ impl Op {
             Op::GhostModule(gm) => gm.has_kernel_for(inputs, out),
             Op::SqueezeExcite(_) => layout_at(inputs, 0) == out,
             Op::GlobalAveragePool => out == Layout::Nchw,
-            Op::BatchNorm { .. }
+            Op::GateUpsample(_)
+            | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)
             | Op::Concat { .. }
@@ -427,6 +437,7 @@ impl Op {
             Op::Input
             | Op::Const(_)
             | Op::SqueezeExcite(_)
+            | Op::GateUpsample(_)
             | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)
@@ -476,6 +487,7 @@ impl fmt::Display for Attrs<'_> {
             Op::Conv(c) => write!(f, " {c}"),
             Op::GhostModule(gm) => write!(f, " {gm}"),
             Op::SqueezeExcite(se) => write!(f, " {se}"),
+            Op::GateUpsample(gu) => write!(f, " {gu}"),
             Op::BatchNorm { epsilon } => write!(f, " {{epsilon: {epsilon:e}}}"),
             Op::Activation(a) => a.fmt_attrs(f),
             Op::Concat { axis } => write!(f, " {{axis: {axis}}}"),

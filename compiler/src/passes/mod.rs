@@ -11,13 +11,17 @@
 //!    and absorbs a residual Add that follows the module;
 //! 5. `fuse_squeeze_excite`: its mean -> conv{relu} -> conv{gate} -> Mul chain needs the
 //!    activations already fused;
-//! 6. `plan_layout` last: it picks each value's memory layout for the kernels of the ops that
+//! 6. `fuse_dfc_gate`: GhostNetV2's `Mul(ghost output, nearest Resize(gate))`; after the
+//!    Ghost module and activation fusions only so its operands are the final producers (it
+//!    matches the Mul and the Resize alone, so its place among the fusions is otherwise free);
+//! 7. `plan_layout` last: it picks each value's memory layout for the kernels of the ops that
 //!    are left, so it must see the final ops (disable it to run everything in NCHW).
 //!
 //! Every pass returns whether it changed the graph; the pipeline verifies the IR after each.
 
 pub mod fold_batch_norm;
 pub mod fuse_activation;
+pub mod fuse_dfc_gate;
 pub mod fuse_ghost_module;
 pub mod fuse_squeeze_excite;
 pub mod plan_layout;
@@ -43,6 +47,7 @@ pub const PASSES: &[Pass] = &[
     Pass { name: "fuse_activation", run: fuse_activation::fuse_activation, about: "move residual Adds and activations (Relu, Clip, HardSigmoid, HardSwish, Sigmoid) into conv epilogues" },
     Pass { name: "fuse_ghost_module", run: fuse_ghost_module::fuse_ghost_module, about: "primary conv + cheap depthwise conv + Concat (+ Slice) -> one ghost_module writing both halves in place" },
     Pass { name: "fuse_squeeze_excite", run: fuse_squeeze_excite::fuse_squeeze_excite, about: "mean -> conv -> act -> conv -> gate -> Mul -> one squeeze_excite" },
+    Pass { name: "fuse_dfc_gate", run: fuse_dfc_gate::fuse_dfc_gate, about: "Mul(x, nearest Resize(gate)) by whole factors -> one gate_upsample that never materialises the upsampled gate" },
     Pass { name: "plan_layout", run: plan_layout::plan_layout, about: "choose NHWC for the small planes where kernels exist for it, NCHW elsewhere" },
 ];
 

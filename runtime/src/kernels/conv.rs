@@ -1439,6 +1439,81 @@ mod tests {
         assert!(checked > 0 && checked % (4 * cases.len()) == 0);
     }
 
+    /// GhostNetV2's DFC convs: 1xK and Kx1 depthwise (K = 3, 5, 7) with "same" padding (and
+    /// one-sided), odd channel counts, planes from 1x1 to wider than a vector, batch 2, every
+    /// activation the vector epilogue takes: the depthwise vector kernel of every table takes
+    /// them (not the direct fallback) and matches the scalar reference.
+    #[test]
+    fn one_by_k_depthwise_matches_reference() {
+        let mut checked = 0;
+        let mut seed = 700;
+        for k in [3, 5, 7] {
+            for vertical in [false, true] {
+                let kernel = if vertical { (k, 1) } else { (1, k) };
+                let half = k / 2;
+                let pads = if vertical {
+                    [(half, 0, half, 0), (half, 0, 0, 0)]
+                } else {
+                    [(0, half, 0, half), (0, 0, 0, half)]
+                };
+                for (h, w) in [
+                    (1, 1),
+                    (3, 3),
+                    (7, 7),
+                    (10, 10),
+                    (2, 2),
+                    (5, 5),
+                    (20, 20),
+                    (4, 37),
+                ] {
+                    for pad in pads {
+                        for (n, c) in [(1, 7), (2, 3), (1, 1)] {
+                            if h + pad.0 + pad.2 < kernel.0 || w + pad.1 + pad.3 < kernel.1 {
+                                continue;
+                            }
+                            let p = make(n, c, (h, w), c, kernel, (1, 1), pad, (1, 1), c, NONE);
+                            for act in [NONE, Activation::Relu] {
+                                let p = Conv2d {
+                                    activation: act,
+                                    ..p
+                                };
+                                seed += 1;
+                                let mut rng = Rng::new(seed);
+                                let x = rng.vec(n * c * h * w);
+                                let wt = rng.vec(c * k);
+                                let b = rng.vec(c);
+                                let len = n * c * p.h_out * p.w_out;
+                                let mut want = vec![f32::NAN; len];
+                                conv2d_reference(&p, &x, &wt, Some(&b), None, &mut want);
+                                for t in crate::dispatch::all() {
+                                    let mut got = vec![f32::NAN; len];
+                                    assert!(
+                                        (t.depthwise)(&p, &x, &wt, Some(&b), &mut got, act),
+                                        "{} {p:?}",
+                                        t.name
+                                    );
+                                    assert_close(&got, &want);
+                                    // And through the public entry point, with a sigmoid.
+                                    let ps = Conv2d {
+                                        activation: Activation::Sigmoid,
+                                        ..p
+                                    };
+                                    let mut want_s = vec![f32::NAN; len];
+                                    conv2d_reference(&ps, &x, &wt, Some(&b), None, &mut want_s);
+                                    let mut got = vec![f32::NAN; len];
+                                    conv2d_with(t, &ps, &x, &wt, Some(&b), None, &mut got);
+                                    assert_close(&got, &want_s);
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100);
+    }
+
     /// Split over two threads against one thread.
     #[cfg(feature = "std")]
     mod threaded {

@@ -1,26 +1,124 @@
-//! ONNX Resize (opset 11+) over the last two axes: nearest and bilinear.
+//! ONNX Resize (opset 11+) over the last two axes, nearest and bilinear, and the DFC gate
+//! (a product with a nearest-upsampled gate, never materialised).
 
-use crate::params::{CoordTransform, NearestRounding, Resize, ResizeMode};
+use crate::dispatch::{kernels, Kernels};
+use crate::params::{CoordTransform, GateUpsample, InOut, NearestRounding, Resize, ResizeMode};
+
+/// Output columns whose source indices and weights are computed together (stack buffers).
+const BLOCK: usize = 128;
 
 /// ONNX Resize over the last two axes. Each output coordinate is mapped to a
 /// source coordinate by `p.coord` (computed in `f32` like onnxruntime), then
 /// - `Nearest`: rounded per the rounding mode and clamped to `[0, len - 1]`;
 /// - `Linear`: clamped to `[0, len - 1]` and interpolated between the two
-///   neighbouring rows/columns (the upper one clamped to `len - 1`).
+///   neighbouring rows/columns (the upper one clamped to `len - 1`) as
+///   `w0 * a + w1 * b` per axis, horizontally first. Where the coordinate is a whole
+///   number (or clamped to the last row), only that row/column is read, with weights
+///   `0.5, 0.5` like onnxruntime: an infinite input stays infinite instead of becoming NaN
+///   through `0 * inf`.
 ///
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 /// If the input planes are empty (`h_in` or `w_in` is 0) the output is zeroed.
+///
+/// The column indices and weights are computed once per call (per block of columns), rows once
+/// per output row; nearest output rows that read the same source row as the row above are
+/// copies of it, and bilinear interpolates each source row horizontally once (vector kernels)
+/// and then each output row vertically (vector kernels).
 pub fn resize(p: &Resize, input: &[f32], output: &mut [f32]) {
-    debug_assert_eq!(
+    resize_with(kernels(), p, input, output);
+}
+
+fn resize_with(k: &Kernels, p: &Resize, input: &[f32], output: &mut [f32]) {
+    assert_eq!(
         input.len(),
         p.n * p.c * p.h_in * p.w_in,
         "resize: input size"
     );
-    debug_assert_eq!(
+    assert_eq!(
         output.len(),
         p.n * p.c * p.h_out * p.w_out,
         "resize: output size"
     );
+    if p.h_in == 0 || p.w_in == 0 {
+        output.fill(0.0);
+        return;
+    }
+    let in_plane = p.h_in * p.w_in;
+    let out_plane = p.h_out * p.w_out;
+    let mut x0 = 0;
+    while x0 < p.w_out {
+        let n = BLOCK.min(p.w_out - x0);
+        let mut i0 = [0usize; BLOCK];
+        let mut i1 = [0usize; BLOCK];
+        let mut w0 = [0f32; BLOCK];
+        let mut w1 = [0f32; BLOCK];
+        for j in 0..n {
+            let sx = source(p.coord, x0 + j, p.scale_w, p.w_in, p.w_out);
+            match p.mode {
+                ResizeMode::Nearest(r) => i0[j] = nearest(sx, r, p.w_in),
+                ResizeMode::Linear => (i0[j], i1[j], w0[j], w1[j]) = linear(sx, p.w_in),
+            }
+        }
+        for plane in 0..p.n * p.c {
+            let x = &input[plane * in_plane..][..in_plane];
+            let y = &mut output[plane * out_plane..][..out_plane];
+            match p.mode {
+                ResizeMode::Nearest(r) => {
+                    let mut prev = None;
+                    for oy in 0..p.h_out {
+                        let iy =
+                            nearest(source(p.coord, oy, p.scale_h, p.h_in, p.h_out), r, p.h_in);
+                        let at = oy * p.w_out + x0;
+                        if prev == Some(iy) {
+                            y.copy_within(at - p.w_out..at - p.w_out + n, at);
+                        } else {
+                            let row = &x[iy * p.w_in..][..p.w_in];
+                            for (o, &i) in y[at..at + n].iter_mut().zip(&i0[..n]) {
+                                *o = row[i];
+                            }
+                        }
+                        prev = Some(iy);
+                    }
+                }
+                ResizeMode::Linear => {
+                    // Two source rows interpolated horizontally, with the row each holds.
+                    let mut rows = [[0f32; BLOCK]; 2];
+                    let mut held = [usize::MAX; 2];
+                    let mut a = [0f32; BLOCK];
+                    let mut b = [0f32; BLOCK];
+                    for oy in 0..p.h_out {
+                        let (y0, y1, v0, v1) =
+                            linear(source(p.coord, oy, p.scale_h, p.h_in, p.h_out), p.h_in);
+                        for want in [y0, y1] {
+                            if held.contains(&want) {
+                                continue;
+                            }
+                            // Replace the row not needed now.
+                            let slot = if held[0] == y0 || held[0] == y1 { 1 } else { 0 };
+                            let row = &x[want * p.w_in..][..p.w_in];
+                            for j in 0..n {
+                                a[j] = row[i0[j]];
+                                b[j] = row[i1[j]];
+                            }
+                            (k.blend)(&a[..n], &w0[..n], &b[..n], &w1[..n], &mut rows[slot][..n]);
+                            held[slot] = want;
+                        }
+                        let r0 = &rows[usize::from(held[0] != y0)][..n];
+                        let r1 = &rows[usize::from(held[0] != y1)][..n];
+                        let at = oy * p.w_out + x0;
+                        (k.blend_rows)(r0, v0, r1, v1, &mut y[at..at + n]);
+                    }
+                }
+            }
+        }
+        x0 += n;
+    }
+}
+
+/// The scalar Resize, one output element at a time: the reference the vector path is tested
+/// against (the same arithmetic, so the same bits).
+#[cfg(test)]
+fn resize_reference(p: &Resize, input: &[f32], output: &mut [f32]) {
     if p.h_in == 0 || p.w_in == 0 {
         output.fill(0.0);
         return;
@@ -42,18 +140,50 @@ pub fn resize(p: &Resize, input: &[f32], output: &mut [f32]) {
                     }
                 }
                 ResizeMode::Linear => {
-                    let (y0, y1, fy) = linear(sy, p.h_in);
+                    let (y0, y1, v0, v1) = linear(sy, p.h_in);
                     let row0 = &x[y0 * p.w_in..][..p.w_in];
                     let row1 = &x[y1 * p.w_in..][..p.w_in];
                     for (ox, o) in out_row.iter_mut().enumerate() {
-                        let (x0, x1, fx) =
+                        let (x0, x1, u0, u1) =
                             linear(source(p.coord, ox, p.scale_w, p.w_in, p.w_out), p.w_in);
-                        let top = row0[x0] + fx * (row0[x1] - row0[x0]);
-                        let bottom = row1[x0] + fx * (row1[x1] - row1[x0]);
-                        *o = top + fy * (bottom - top);
+                        let top = u0 * row0[x0] + u1 * row0[x1];
+                        let bottom = u0 * row1[x0] + u1 * row1[x1];
+                        *o = v0 * top + v1 * bottom;
                     }
                 }
             }
+        }
+    }
+}
+
+/// `out = x * upsample(gate)` (see [`GateUpsample`]): `data` is `[n, c, h, w]` (or the
+/// output, updated in place), `gate` is `[n, c, h / factor_h, w / factor_w]`. What ONNX
+/// computes as `Mul(x, Resize(gate))` for a nearest Resize that picks source pixel
+/// `o / factor` for output coordinate `o` (the compiler checks that before fusing).
+pub fn gate_upsample(p: &GateUpsample, data: InOut<'_>, gate: &[f32]) {
+    gate_upsample_with(kernels(), p, data, gate);
+}
+
+fn gate_upsample_with(k: &Kernels, p: &GateUpsample, data: InOut<'_>, gate: &[f32]) {
+    let len = p.n * p.c * p.h * p.w;
+    assert!(p.factor_h > 0 && p.factor_w > 0, "gate_upsample: factors");
+    assert!(
+        p.h.is_multiple_of(p.factor_h) && p.w.is_multiple_of(p.factor_w),
+        "gate_upsample: the factors must divide the plane"
+    );
+    assert_eq!(
+        gate.len(),
+        len / (p.factor_h * p.factor_w),
+        "gate_upsample: gate size"
+    );
+    match data {
+        InOut::Separate(x, out) => {
+            assert!(x.len() == len && out.len() == len, "gate_upsample: sizes");
+            (k.gate_upsample)(p, Some(x), gate, out);
+        }
+        InOut::InPlace(out) => {
+            assert_eq!(out.len(), len, "gate_upsample: size");
+            (k.gate_upsample)(p, None, gate, out);
         }
     }
 }
@@ -111,17 +241,22 @@ fn nearest(x: f32, rounding: NearestRounding, len: usize) -> usize {
     (r.max(0.0) as usize).min(len - 1)
 }
 
-/// Neighbouring indices and the weight of the upper one, for a source
-/// coordinate clamped to `[0, len - 1]` (`len > 0`).
+/// Neighbouring indices and their weights for a source coordinate clamped to
+/// `[0, len - 1]` (`len > 0`): `(i0, i1, 1 - f, f)`, or `(i, i, 0.5, 0.5)` where the
+/// coordinate is a whole number `i` (then only that index is read, as onnxruntime does).
 #[inline]
-fn linear(x: f32, len: usize) -> (usize, usize, f32) {
+fn linear(x: f32, len: usize) -> (usize, usize, f32, f32) {
     let hi = (len - 1) as f32;
     // Written so that NaN clamps to 0.
     let x = if x > 0.0 { x } else { 0.0 };
     let x = if x < hi { x } else { hi };
     let i0 = x as usize;
-    let i1 = (i0 + 1).min(len - 1);
-    (i0, i1, x - i0 as f32)
+    let f = x - i0 as f32;
+    if f == 0.0 {
+        (i0, i0, 0.5, 0.5)
+    } else {
+        (i0, i0 + 1, 1.0 - f, f)
+    }
 }
 
 #[cfg(test)]
@@ -392,6 +527,156 @@ mod tests {
         assert_eq!(nearest(f32::INFINITY, NearestRounding::Floor, 10), 9);
         // x + 0.5 would round up to 1.0 here.
         assert_eq!(nearest(0.49999997, NearestRounding::RoundPreferCeil, 10), 0);
+    }
+
+    /// Bit-equal outputs of every table and the scalar reference.
+    fn check_tables(p: Resize, x: &[f32]) {
+        let len = p.n * p.c * p.h_out * p.w_out;
+        let mut want = vec![f32::NAN; len];
+        resize_reference(&p, x, &mut want);
+        for k in crate::dispatch::all() {
+            let mut out = vec![f32::NAN; len];
+            resize_with(k, &p, x, &mut out);
+            for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{} {p:?} at {i}: {a} vs {b}",
+                    k.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn vector_resize_matches_scalar_bits() {
+        // Wider than one column block, odd sizes, down- and upsampling, batch 2.
+        let sizes = [
+            (3, 5, 7, 2),
+            (1, 1, 3, 4),
+            (5, 4, 1, 1),
+            (20, 20, 40, 40),
+            (2, 2, 5, 5),
+            (3, 70, 7, 300),
+            (9, 9, 4, 4),
+        ];
+        let mut seed = 500;
+        for (h_in, w_in, h_out, w_out) in sizes {
+            for coord in COORDS {
+                let mut modes = vec![ResizeMode::Linear];
+                modes.extend(ROUNDINGS.map(ResizeMode::Nearest));
+                for mode in modes {
+                    seed += 1;
+                    let p = make((2, 3), (h_in, w_in), (h_out, w_out), mode, coord);
+                    let x = Rng::new(seed).vec(p.n * p.c * h_in * w_in);
+                    check_tables(p, &x);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn linear_keeps_infinities() {
+        // onnxruntime: [inf, 1] upsampled keeps inf wherever inf has a non-zero weight, and
+        // reads only the exact pixel at whole-number coordinates (no 0 * inf).
+        for coord in COORDS {
+            let p = make((1, 1), (1, 2), (1, 4), ResizeMode::Linear, coord);
+            let x = [f32::INFINITY, 1.0];
+            let mut out = [0.0; 4];
+            resize(&p, &x, &mut out);
+            assert!(out.iter().all(|v| !v.is_nan()), "{coord:?}: {out:?}");
+            assert_eq!(out[0], f32::INFINITY, "{coord:?}: {out:?}");
+            check_tables(p, &x);
+            let x = [2.0, f32::NEG_INFINITY];
+            resize(&p, &x, &mut out);
+            assert!(out.iter().all(|v| !v.is_nan()), "{coord:?}: {out:?}");
+            assert_eq!(out[3], f32::NEG_INFINITY, "{coord:?}: {out:?}");
+        }
+        // 2-D, and opposite infinities mixing give NaN, as in onnxruntime.
+        let p = make(
+            (1, 1),
+            (2, 2),
+            (4, 4),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
+        let x = [f32::INFINITY, 1.0, 2.0, 3.0];
+        let mut out = [0.0; 16];
+        resize(&p, &x, &mut out);
+        assert_eq!(out[0], f32::INFINITY);
+        assert_eq!(out[5], f32::INFINITY);
+        assert_eq!(out[15], 3.0);
+        let x = [f32::INFINITY, f32::NEG_INFINITY, 2.0, 3.0];
+        resize(&p, &x, &mut out);
+        assert!(out[1].is_nan());
+        assert_eq!(out[0], f32::INFINITY);
+    }
+
+    fn gate_reference(p: &GateUpsample, x: &[f32], g: &[f32]) -> Vec<f32> {
+        let (gh, gw) = (p.h / p.factor_h, p.w / p.factor_w);
+        let mut out = Vec::new();
+        for plane in 0..p.n * p.c {
+            for y in 0..p.h {
+                for xx in 0..p.w {
+                    let v = x[(plane * p.h + y) * p.w + xx];
+                    out.push(v * g[(plane * gh + y / p.factor_h) * gw + xx / p.factor_w]);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn gate_upsample_matches_resize_then_mul() {
+        let cases = [
+            (1, 72, 40, 40, 2, 2),
+            (2, 3, 10, 10, 2, 2),
+            (1, 5, 6, 9, 3, 3),
+            (2, 7, 4, 6, 1, 2),
+            (1, 3, 6, 5, 2, 1),
+            (1, 2, 2, 600, 2, 2),
+            (1, 2, 4, 1100, 2, 2),
+            (1, 2, 3, 2100, 3, 3),
+            (1, 2, 1, 1050, 1, 1050),
+            (1, 1, 2, 3, 2, 3),
+            (1, 1, 1, 1, 1, 1),
+            (2, 3, 2, 2, 2, 2),
+        ];
+        let mut seed = 900;
+        for (n, c, h, w, fh, fw) in cases {
+            seed += 1;
+            let p = GateUpsample {
+                n,
+                c,
+                h,
+                w,
+                factor_h: fh,
+                factor_w: fw,
+            };
+            let mut rng = Rng::new(seed);
+            let x = rng.vec(n * c * h * w);
+            let g = rng.vec(n * c * (h / fh) * (w / fw));
+            let want = gate_reference(&p, &x, &g);
+            // The unfused graph: nearest Resize (asymmetric, floor) then Mul.
+            let r = make(
+                (n, c),
+                (h / fh, w / fw),
+                (h, w),
+                ResizeMode::Nearest(NearestRounding::Floor),
+                CoordTransform::Asymmetric,
+            );
+            let mut up = vec![0.0; n * c * h * w];
+            resize_reference(&r, &g, &mut up);
+            let unfused: Vec<f32> = x.iter().zip(&up).map(|(a, b)| a * b).collect();
+            assert_eq!(want, unfused);
+            for k in crate::dispatch::all() {
+                let mut out = vec![f32::NAN; x.len()];
+                gate_upsample_with(k, &p, InOut::Separate(&x, &mut out), &g);
+                assert_eq!(out, want, "{} {p:?}", k.name);
+                let mut inplace = x.clone();
+                gate_upsample_with(k, &p, InOut::InPlace(&mut inplace), &g);
+                assert_eq!(inplace, want, "{} in place {p:?}", k.name);
+            }
+        }
     }
 
     #[test]

@@ -91,10 +91,11 @@ unsafe fn load_cols<S: Simd, const ST: usize>(s: S, row: *const f32, n: usize) -
     }
 }
 
-/// Depthwise (`group == c_in == c_out`) with a square 3x3 or 5x5 kernel,
-/// horizontal stride 1 or 2 and no dilation, plus `residual` (the output's
-/// shape) before the activation. Returns false (doing nothing) for other
-/// shapes. `act` must not be `Sigmoid`.
+/// Depthwise (`group == c_in == c_out`) with a square 3x3 or 5x5 kernel and horizontal
+/// stride 1 or 2, or a 1xK or Kx1 kernel (K = 3, 5, 7; GhostNetV2's DFC attention) and
+/// horizontal stride 1, no dilation, plus `residual` (the output's shape, square kernels only)
+/// before the activation. Returns false (doing nothing) for other shapes. `act` must not be
+/// `Sigmoid`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<S: Simd>(
@@ -107,29 +108,36 @@ pub(crate) fn depthwise<S: Simd>(
     output: &mut [f32],
     act: Activation,
 ) -> bool {
-    if p.dilation_h != 1 || p.dilation_w != 1 || p.kernel_h != p.kernel_w {
+    if p.dilation_h != 1 || p.dilation_w != 1 {
         return false;
     }
     // The residual is a separate instantiation, so the plain epilogue is unchanged.
     let r = residual;
-    match (p.kernel_w, p.stride_w, r.is_some()) {
-        (3, 1, false) => depthwise_k::<S, 3, 1, false>(s, p, input, weight, bias, r, output, act),
-        (3, 2, false) => depthwise_k::<S, 3, 2, false>(s, p, input, weight, bias, r, output, act),
-        (5, 1, false) => depthwise_k::<S, 5, 1, false>(s, p, input, weight, bias, r, output, act),
-        (5, 2, false) => depthwise_k::<S, 5, 2, false>(s, p, input, weight, bias, r, output, act),
-        (3, 1, true) => depthwise_k::<S, 3, 1, true>(s, p, input, weight, bias, r, output, act),
-        (3, 2, true) => depthwise_k::<S, 3, 2, true>(s, p, input, weight, bias, r, output, act),
-        (5, 1, true) => depthwise_k::<S, 5, 1, true>(s, p, input, weight, bias, r, output, act),
-        (5, 2, true) => depthwise_k::<S, 5, 2, true>(s, p, input, weight, bias, r, output, act),
+    let (x, w, y) = (input, weight, output);
+    match (p.kernel_h, p.kernel_w, p.stride_w, r.is_some()) {
+        (3, 3, 1, false) => depthwise_k::<S, 3, 3, 1, false>(s, p, x, w, bias, r, y, act),
+        (3, 3, 2, false) => depthwise_k::<S, 3, 3, 2, false>(s, p, x, w, bias, r, y, act),
+        (5, 5, 1, false) => depthwise_k::<S, 5, 5, 1, false>(s, p, x, w, bias, r, y, act),
+        (5, 5, 2, false) => depthwise_k::<S, 5, 5, 2, false>(s, p, x, w, bias, r, y, act),
+        (3, 3, 1, true) => depthwise_k::<S, 3, 3, 1, true>(s, p, x, w, bias, r, y, act),
+        (3, 3, 2, true) => depthwise_k::<S, 3, 3, 2, true>(s, p, x, w, bias, r, y, act),
+        (5, 5, 1, true) => depthwise_k::<S, 5, 5, 1, true>(s, p, x, w, bias, r, y, act),
+        (5, 5, 2, true) => depthwise_k::<S, 5, 5, 2, true>(s, p, x, w, bias, r, y, act),
+        (1, 3, 1, false) => depthwise_k::<S, 1, 3, 1, false>(s, p, x, w, bias, r, y, act),
+        (3, 1, 1, false) => depthwise_k::<S, 3, 1, 1, false>(s, p, x, w, bias, r, y, act),
+        (1, 5, 1, false) => depthwise_k::<S, 1, 5, 1, false>(s, p, x, w, bias, r, y, act),
+        (5, 1, 1, false) => depthwise_k::<S, 5, 1, 1, false>(s, p, x, w, bias, r, y, act),
+        (1, 7, 1, false) => depthwise_k::<S, 1, 7, 1, false>(s, p, x, w, bias, r, y, act),
+        (7, 1, 1, false) => depthwise_k::<S, 7, 1, 1, false>(s, p, x, w, bias, r, y, act),
         _ => return false,
     }
     true
 }
 
-/// `depthwise` for one kernel size and stride; `RES`: `residual` is given.
+/// `depthwise` for one `KH x KW` kernel and stride; `RES`: `residual` is given.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
+fn depthwise_k<S: Simd, const KH: usize, const KW: usize, const ST: usize, const RES: bool>(
     s: S,
     p: &Conv2d,
     input: &[f32],
@@ -142,7 +150,7 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
     check_sizes(p, input, weight, bias, residual, output);
     assert!(RES == residual.is_some());
     let residual = residual.unwrap_or(&[]);
-    assert!(p.group == p.c_in && p.group == p.c_out && p.kernel_h == K && p.kernel_w == K);
+    assert!(p.group == p.c_in && p.group == p.c_out && p.kernel_h == KH && p.kernel_w == KW);
     let (lo, hi) = interior(p);
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
@@ -155,12 +163,12 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
             } else {
                 &[]
             };
-            let k = &weight[c * K * K..][..K * K];
+            let k = &weight[c * KH * KW..][..KH * KW];
             let bv = bias_at(bias, c);
-            let mut wv = [[s.splat(0.0); K]; K];
+            let mut wv = [[s.splat(0.0); KW]; KH];
             for (ky, row) in wv.iter_mut().enumerate() {
                 for (kx, v) in row.iter_mut().enumerate() {
-                    *v = s.splat(k[ky * K + kx]);
+                    *v = s.splat(k[ky * KW + kx]);
                 }
             }
             // Rows whose every tap is inside the input go four at a time.
@@ -190,10 +198,12 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
                 let mut oy = 0;
                 while oy < p.h_out {
                     if oy >= row_lo && oy + DW_ROWS <= row_hi {
-                        dw_rows::<S, K, ST, DW_ROWS, RES>(s, p, x, &wv, bv, res, y, oy, &col, act);
+                        dw_rows::<S, KH, KW, ST, DW_ROWS, RES>(
+                            s, p, x, &wv, bv, res, y, oy, &col, act,
+                        );
                         oy += DW_ROWS;
                     } else {
-                        dw_rows::<S, K, ST, 1, RES>(s, p, x, &wv, bv, res, y, oy, &col, act);
+                        dw_rows::<S, KH, KW, ST, 1, RES>(s, p, x, &wv, bv, res, y, oy, &col, act);
                         oy += 1;
                     }
                 }
@@ -203,7 +213,7 @@ fn depthwise_k<S: Simd, const K: usize, const ST: usize, const RES: bool>(
     }
 }
 
-/// One vector of output columns `ox..ox + n` of a depthwise plane.
+/// One vector of output columns `ox..ox + n` of a depthwise plane (`K` taps per row).
 struct Column<M, const K: usize> {
     ox: usize,
     n: usize,
@@ -238,25 +248,32 @@ fn interior_rows(p: &Conv2d) -> (usize, usize) {
 /// like `y`) is added before the activation: it starts the sums, with the bias.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const RES: bool>(
+fn dw_rows<
+    S: Simd,
+    const KH: usize,
+    const KW: usize,
+    const ST: usize,
+    const R: usize,
+    const RES: bool,
+>(
     s: S,
     p: &Conv2d,
     x: &[f32],
-    wv: &[[S::V; K]; K],
+    wv: &[[S::V; KW]; KH],
     bias: f32,
     res: &[f32],
     y: &mut [f32],
     oy: usize,
-    col: &Column<S::Mask, K>,
+    col: &Column<S::Mask, KW>,
     act: Activation,
 ) {
     // Input rows oy * stride - pad_top + j for j in rows (R == 1: the valid taps).
     let rows = if R == 1 {
-        valid_range(oy * p.stride_h, p.pad_top, 1, K, p.h_in)
+        valid_range(oy * p.stride_h, p.pad_top, 1, KH, p.h_in)
     } else {
-        0..(R - 1) * ST + K
+        0..(R - 1) * ST + KH
     };
-    assert!(R == 1 || (oy * ST + (R - 1) * ST + K <= p.h_in + p.pad_top && oy * ST >= p.pad_top));
+    assert!(R == 1 || (oy * ST + (R - 1) * ST + KH <= p.h_in + p.pad_top && oy * ST >= p.pad_top));
     assert!(x.len() >= p.h_in * p.w_in && y.len() >= (oy + R) * p.w_out);
     assert!(!RES || res.len() >= (oy + R) * p.w_out);
     assert!(col.ox + col.n <= p.w_out && col.n <= S::LANES);
@@ -285,7 +302,7 @@ fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const RES: 
         unsafe {
             let row = x.as_ptr().add(iy * p.w_in);
             #[allow(clippy::needless_range_loop)] // kx indexes the weights of several rows
-            for kx in 0..K {
+            for kx in 0..KW {
                 let first = row.wrapping_offset(col.start + kx as isize);
                 let v = if col.fast {
                     load_cols::<S, ST>(s, first, col.n)
@@ -298,7 +315,7 @@ fn dw_rows<S: Simd, const K: usize, const ST: usize, const R: usize, const RES: 
                     // Output row oy + r reads input row j through tap ky.
                     if R == 1 {
                         *acc = s.mul_add(wv[j][kx], v, *acc);
-                    } else if j >= r * ST && j - r * ST < K {
+                    } else if j >= r * ST && j - r * ST < KH {
                         *acc = s.mul_add(wv[j - r * ST][kx], v, *acc);
                     }
                 }

@@ -14,9 +14,10 @@ pub(crate) mod elementwise;
 pub(crate) mod gemm;
 pub(crate) mod nhwc;
 pub(crate) mod portable;
+pub(crate) mod resize;
 
 use crate::activation::apply_in_place;
-use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
+use crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
 use core::ops::Range;
 
@@ -176,6 +177,12 @@ pub(crate) struct Kernels {
     pub(crate) scale_pixels_nhwc: fn(&[f32], &[f32], &mut [f32]),
     /// [`nhwc::add_channels`].
     pub(crate) add_channels_nhwc: fn(&mut [f32], &[f32], usize, Range<usize>),
+    /// [`resize::blend`].
+    pub(crate) blend: fn(&[f32], &[f32], &[f32], &[f32], &mut [f32]),
+    /// [`resize::blend_rows`].
+    pub(crate) blend_rows: fn(&[f32], f32, &[f32], f32, &mut [f32]),
+    /// [`resize::gate_upsample`].
+    pub(crate) gate_upsample: fn(&GateUpsample, Option<&[f32]>, &[f32], &mut [f32]),
 }
 
 /// `kernel_table!(S, "name")` (portable: `S::new()` makes the token) or `kernel_table!(S,
@@ -186,8 +193,8 @@ pub(crate) struct Kernels {
 /// Safety of the second form: the table must only be handed out on CPUs with `features`.
 macro_rules! kernel_table {
     ($S:ty, $name:literal $(, $features:literal)?) => {{
-        use $crate::kernels::simd::{conv, elementwise, gemm, nhwc, Kernels, Simd};
-        use $crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
+        use $crate::kernels::simd::{conv, elementwise, gemm, nhwc, resize, Kernels, Simd};
+        use $crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
         use $crate::threads::{SplitRead, SplitWrite};
         use core::ops::Range;
         $crate::kernels::simd::kernel_table! { @fns $S $(, $features)?;
@@ -263,6 +270,16 @@ macro_rules! kernel_table {
                                  chans: Range<usize>) {
                 nhwc::add_channels(s, dst, src, stride, chans)
             }
+            fn blend(s, a: &[f32], wa: &[f32], b: &[f32], wb: &[f32], out: &mut [f32]) {
+                resize::blend(s, a, wa, b, wb, out)
+            }
+            fn blend_rows(s, a: &[f32], wa: f32, b: &[f32], wb: f32, out: &mut [f32]) {
+                resize::blend_rows(s, a, wa, b, wb, out)
+            }
+            fn gate_upsample(s, p: &GateUpsample, x: Option<&[f32]>, gate: &[f32],
+                             out: &mut [f32]) {
+                resize::gate_upsample(s, p, x, gate, out)
+            }
         }
         Kernels {
             name: $name,
@@ -282,6 +299,9 @@ macro_rules! kernel_table {
             sum_pixels_nhwc,
             scale_pixels_nhwc,
             add_channels_nhwc,
+            blend,
+            blend_rows,
+            gate_upsample,
         }
     }};
     (@fns $S:ty; $(fn $f:ident($s:ident, $($arg:ident: $ty:ty),*) $(-> $ret:ty)? $body:block)*) => {$(
