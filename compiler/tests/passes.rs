@@ -417,7 +417,9 @@ fn exported_silu(x_is_conv: bool, x_first: bool) -> Model {
         (m, "x")
     };
     let mul = if x_first { [x, "sig"] } else { ["sig", x] };
-    m.op("Sigmoid", "sig", &[x]).op("Mul", "mul", &mul).output("mul")
+    m.op("Sigmoid", "sig", &[x])
+        .op("Mul", "mul", &mul)
+        .output("mul")
 }
 
 #[test]
@@ -509,7 +511,9 @@ fn exported_gelu(spelling: u32, divisor: f32, half_shape: &[i64]) -> Model {
     } else {
         m.op("Div", "scaled", &["conv", "root2"])
     };
-    let m = m.op("Erf", "erf", &["scaled"]).op("Add", "plus1", &["erf", "one"]);
+    let m = m
+        .op("Erf", "erf", &["scaled"])
+        .op("Add", "plus1", &["erf", "one"]);
     let m = if spelling == 1 {
         m.op("Mul", "halfx", &["half", "conv"])
             .op("Mul", "gelu", &["halfx", "plus1"])
@@ -521,6 +525,7 @@ fn exported_gelu(spelling: u32, divisor: f32, half_shape: &[i64]) -> Model {
 }
 
 #[test]
+#[allow(clippy::approx_constant)] // 1.41421 on purpose: an exporter's rounded sqrt 2
 fn exported_gelu_fuses_into_the_conv() {
     for spelling in [0, 1] {
         let g = optimise(
@@ -531,7 +536,7 @@ fn exported_gelu_fuses_into_the_conv() {
         assert_eq!(the_conv(&g).1.act, Some(Activation::Gelu));
     }
     // A constant of shape [1] (tracing exports) and one rounded to 5 digits.
-    let g = optimise(&exported_gelu(0, 1.41421, &[1]), "fuse_activation");
+    let g = optimise(&exported_gelu(0, 1.414_21, &[1]), "fuse_activation");
     assert_eq!(ops(&g), "conv:1", "{g}");
 }
 

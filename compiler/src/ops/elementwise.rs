@@ -8,8 +8,14 @@ use crate::ir::TensorType;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     Relu,
-    Clip { min: f32, max: f32 },
-    HardSigmoid { alpha: f32, beta: f32 },
+    Clip {
+        min: f32,
+        max: f32,
+    },
+    HardSigmoid {
+        alpha: f32,
+        beta: f32,
+    },
     HardSwish,
     Sigmoid,
     /// `x * sigmoid(x)` (SiLU, Swish).

@@ -111,9 +111,7 @@ fn plus_const(g: &Graph, v: ValueRef, c: f64) -> Option<ValueRef> {
 
 /// `x * c` (either order) or `x / (1 / c)`: `Some(x)`.
 fn scaled(g: &Graph, v: ValueRef, c: f64) -> Option<ValueRef> {
-    if g.single_user(v).is_none() {
-        return None;
-    }
+    g.single_user(v)?;
     let ins = g.inputs(v.node);
     match g.node(v.node).op {
         Op::Binary(BinaryOp::Mul) => [(ins[0], ins[1]), (ins[1], ins[0])]
@@ -186,9 +184,7 @@ fn gelu(g: &mut Graph) -> Result<bool, String> {
                 .into_iter()
                 .find_map(|(x, s)| {
                     let e = plus_const(g, s, 1.0)?;
-                    if g.single_user(e).is_none() {
-                        return None;
-                    }
+                    g.single_user(e)?;
                     let (act, arg) = match g.node(e.node).op {
                         Op::Activation(Activation::Erf) => (
                             Activation::Gelu,

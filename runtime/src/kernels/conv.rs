@@ -2,8 +2,8 @@
 //! threads by output channels.
 
 use super::{axpy, valid_range};
-use crate::kernels::simd::activation::apply_in_place;
 use crate::dispatch::{kernels, Kernels};
+use crate::kernels::simd::activation::apply_in_place;
 use crate::params::Conv2d;
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 

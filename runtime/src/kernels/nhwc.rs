@@ -397,9 +397,9 @@ mod tests {
 
     use super::*;
     use crate::kernels::fused::squeeze_excite;
+    use crate::kernels::pool::global_avg_pool;
     use crate::kernels::simd::activation::apply_in_place;
     use crate::params::Activation;
-    use crate::kernels::pool::global_avg_pool;
     use crate::testutil::{assert_close, Rng};
     use std::vec;
     use std::vec::Vec;

@@ -72,7 +72,10 @@ impl Simd for Avx512 {
         unsafe {
             let m = _mm512_set1_epi32(i32::MIN);
             let (a, b) = (_mm512_castps_si512(a), _mm512_castps_si512(b));
-            _mm512_castsi512_ps(_mm512_or_epi32(_mm512_andnot_epi32(m, a), _mm512_and_epi32(m, b)))
+            _mm512_castsi512_ps(_mm512_or_epi32(
+                _mm512_andnot_epi32(m, a),
+                _mm512_and_epi32(m, b),
+            ))
         }
     }
     #[inline(always)]

@@ -16,9 +16,9 @@ pub(crate) mod gemm;
 pub(crate) mod nhwc;
 pub(crate) mod portable;
 
-pub(crate) use activation::act_vec;
 use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
+pub(crate) use activation::act_vec;
 use core::ops::Range;
 
 /// One SIMD instruction set: a vector type of `LANES` `f32`s and its operations.
