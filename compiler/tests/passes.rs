@@ -407,6 +407,213 @@ fn mul_by_other_hard_sigmoid_stays() {
     assert_eq!(ops(&g), "conv:1 hard_sigmoid:1 mul:1");
 }
 
+/// `Mul(x, Sigmoid(x))` (SiLU as PyTorch exports it), `x` a conv's output or the graph input,
+/// the Mul's operands in either order.
+fn exported_silu(x_is_conv: bool, x_first: bool) -> Model {
+    let m = Model::new(17).input("x", &[1, 3, 6, 6]);
+    let (m, x) = if x_is_conv {
+        (m.conv("conv", "x", 3, 4, 3, 1, true), "conv")
+    } else {
+        (m, "x")
+    };
+    let mul = if x_first { [x, "sig"] } else { ["sig", x] };
+    m.op("Sigmoid", "sig", &[x])
+        .op("Mul", "mul", &mul)
+        .output("mul")
+}
+
+#[test]
+fn mul_by_sigmoid_becomes_silu() {
+    for x_first in [true, false] {
+        let g = optimise(&exported_silu(false, x_first), "fuse_activation");
+        assert_eq!(ops(&g), "silu:1", "x first: {x_first}");
+    }
+}
+
+#[test]
+fn mul_by_sigmoid_after_a_conv_becomes_a_fused_silu() {
+    for x_first in [true, false] {
+        let g = optimise(&exported_silu(true, x_first), "fuse_activation");
+        assert_eq!(ops(&g), "conv:1", "x first: {x_first}");
+        assert_eq!(the_conv(&g).1.act, Some(Activation::Silu));
+        assert!(g.to_string().contains("act: silu"), "{g}");
+    }
+}
+
+#[test]
+fn silu_with_an_identity_between_fuses() {
+    // `simplify` drops the Identity first.
+    let m = Model::new(17)
+        .input("x", &[1, 3, 6, 6])
+        .conv("conv", "x", 3, 4, 3, 1, true)
+        .op("Identity", "id", &["conv"])
+        .op("Sigmoid", "sig", &["id"])
+        .op("Mul", "mul", &["conv", "sig"])
+        .output("mul");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:1");
+    assert_eq!(the_conv(&g).1.act, Some(Activation::Silu));
+}
+
+#[test]
+fn mul_by_the_sigmoid_of_another_value_stays() {
+    let m = Model::new(17)
+        .input("x", &[1, 3, 6, 6])
+        .input("y", &[1, 3, 6, 6])
+        .op("Sigmoid", "sig", &["y"])
+        .op("Mul", "mul", &["x", "sig"])
+        .output("mul");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "mul:1 sigmoid:1");
+}
+
+#[test]
+fn mul_by_a_sigmoid_with_a_second_reader_stays() {
+    let m = exported_silu(true, true).output("sig");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "conv:1 mul:1 sigmoid:1");
+    let m = exported_silu(false, true)
+        .op("Relu", "other", &["sig"])
+        .output("other");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "mul:1 relu:1 sigmoid:1");
+}
+
+#[test]
+fn broadcasting_mul_by_a_sigmoid_stays() {
+    // x is [1, 1, 6, 6], the Mul's other operand the sigmoid of a [1, 3, 6, 6] value: the
+    // product is not x's SiLU (nor is any Sigmoid(x) read).
+    let m = Model::new(17)
+        .input("x", &[1, 1, 6, 6])
+        .input("y", &[1, 3, 6, 6])
+        .op("Sigmoid", "sig", &["x"])
+        .op("Add", "wide", &["sig", "y"])
+        .op("Mul", "mul", &["x", "wide"])
+        .output("mul");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 mul:1 sigmoid:1");
+}
+
+/// GELU as exporters write it after a conv: `0.5 * x * (1 + Erf(x / sqrt 2))`. `spelling`
+/// picks the form: 0 PyTorch's (`Div`, then `Mul(x, .)`, then `Mul(., 0.5)`), 1 with
+/// `x * (1 / sqrt 2)` and the half first (`Mul(0.5, x)` then `Mul(., 1 + erf)`), 2 the
+/// `Div` by `divisor` (a wrong constant when not sqrt 2).
+fn exported_gelu(spelling: u32, divisor: f32, half_shape: &[i64]) -> Model {
+    let m = Model::new(17)
+        .input("x", &[1, 3, 6, 6])
+        .conv("conv", "x", 3, 4, 3, 1, true)
+        .init_f32("root2", &[], &[divisor])
+        .init_f32("inv_root2", &[], &[1.0 / divisor])
+        .init_f32("one", &[], &[1.0])
+        .init_f32("half", half_shape, &[0.5]);
+    let m = if spelling == 1 {
+        m.op("Mul", "scaled", &["inv_root2", "conv"])
+    } else {
+        m.op("Div", "scaled", &["conv", "root2"])
+    };
+    let m = m
+        .op("Erf", "erf", &["scaled"])
+        .op("Add", "plus1", &["erf", "one"]);
+    let m = if spelling == 1 {
+        m.op("Mul", "halfx", &["half", "conv"])
+            .op("Mul", "gelu", &["halfx", "plus1"])
+    } else {
+        m.op("Mul", "xp", &["conv", "plus1"])
+            .op("Mul", "gelu", &["xp", "half"])
+    };
+    m.output("gelu")
+}
+
+#[test]
+#[allow(clippy::approx_constant)] // 1.41421 on purpose: an exporter's rounded sqrt 2
+fn exported_gelu_fuses_into_the_conv() {
+    for spelling in [0, 1] {
+        let g = optimise(
+            &exported_gelu(spelling, std::f32::consts::SQRT_2, &[]),
+            "fuse_activation",
+        );
+        assert_eq!(ops(&g), "conv:1", "spelling {spelling}:\n{g}");
+        assert_eq!(the_conv(&g).1.act, Some(Activation::Gelu));
+    }
+    // A constant of shape [1] (tracing exports) and one rounded to 5 digits.
+    let g = optimise(&exported_gelu(0, 1.414_21, &[1]), "fuse_activation");
+    assert_eq!(ops(&g), "conv:1", "{g}");
+}
+
+#[test]
+fn gelu_look_alikes_stay() {
+    // Dividing by 1.5 is not GELU.
+    let g = optimise(&exported_gelu(0, 1.5, &[]), "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1 div:1 erf:1 mul:2");
+    // A half of shape [1, 1, 1, 1, 1] broadcasts the product to rank 5.
+    let g = optimise(
+        &exported_gelu(0, std::f32::consts::SQRT_2, &[1, 1, 1, 1, 1]),
+        "fuse_activation",
+    );
+    assert_eq!(ops(&g), "add:1 conv:1 div:1 erf:1 mul:2");
+    // The erf read elsewhere.
+    let m = exported_gelu(0, std::f32::consts::SQRT_2, &[]).output("erf");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1 div:1 erf:1 mul:2");
+    // The inner product read elsewhere.
+    let m = exported_gelu(0, std::f32::consts::SQRT_2, &[]).output("xp");
+    let g = optimise(&m, "fuse_activation");
+    assert_eq!(ops(&g), "add:1 conv:1 div:1 erf:1 mul:2");
+}
+
+/// The tanh form `0.5 * x * (1 + Tanh(sqrt(2/pi) * (x + 0.044715 * x * x * x)))`, with the
+/// coefficient `c` of the cube.
+fn exported_gelu_tanh(c: f32) -> Model {
+    Model::new(17)
+        .input("x", &[1, 3, 6, 6])
+        .conv("conv", "x", 3, 4, 3, 1, true)
+        .init_f32("k", &[], &[(2.0 / std::f32::consts::PI).sqrt()])
+        .init_f32("c", &[], &[c])
+        .init_f32("one", &[], &[1.0])
+        .init_f32("half", &[], &[0.5])
+        .op("Mul", "x2", &["conv", "conv"])
+        .op("Mul", "x3", &["x2", "conv"])
+        .op("Mul", "cx3", &["c", "x3"])
+        .op("Add", "inner", &["conv", "cx3"])
+        .op("Mul", "arg", &["inner", "k"])
+        .op("Tanh", "tanh", &["arg"])
+        .op("Add", "plus1", &["one", "tanh"])
+        .op("Mul", "halfx", &["conv", "half"])
+        .op("Mul", "gelu", &["halfx", "plus1"])
+        .output("gelu")
+}
+
+#[test]
+fn exported_gelu_tanh_fuses_into_the_conv() {
+    let g = optimise(&exported_gelu_tanh(0.044715), "fuse_activation");
+    assert_eq!(ops(&g), "conv:1", "{g}");
+    assert_eq!(the_conv(&g).1.act, Some(Activation::GeluTanh));
+}
+
+#[test]
+fn gelu_tanh_with_another_coefficient_stays() {
+    let g = optimise(&exported_gelu_tanh(0.05), "fuse_activation");
+    assert_eq!(ops(&g), "add:2 conv:1 mul:6 tanh:1");
+}
+
+#[test]
+fn tanh_erf_and_exp_fuse_into_the_conv() {
+    for (op, act) in [
+        ("Tanh", Activation::Tanh),
+        ("Erf", Activation::Erf),
+        ("Exp", Activation::Exp),
+    ] {
+        let m = Model::new(17)
+            .input("x", &[1, 3, 6, 6])
+            .conv("conv", "x", 3, 4, 3, 1, true)
+            .op(op, "act", &["conv"])
+            .output("act");
+        let g = optimise(&m, "fuse_activation");
+        assert_eq!(ops(&g), "conv:1", "{op}");
+        assert_eq!(the_conv(&g).1.act, Some(act), "{op}");
+    }
+}
+
 #[test]
 fn residual_add_then_relu_fuse_into_the_conv() {
     for (a, b) in [("conv", "x"), ("x", "conv")] {
@@ -792,6 +999,47 @@ fn squeeze_excite_with_reduce_mean_fuses() {
             beta: 0.5
         })
     );
+}
+
+/// EfficientNet's squeeze-excite: `x = SiLU(conv(input))`, then `Mul(x, Sigmoid(Conv(SiLU(
+/// Conv(ReduceMean(x))))))`, each SiLU spelled `Mul(v, Sigmoid(v))`.
+fn efficientnet_squeeze_excite() -> Model {
+    Model::new(17)
+        .input("input", &[1, 8, 4, 4])
+        .conv("stem", "input", 8, 8, 3, 1, true)
+        .op("Sigmoid", "stem_sig", &["stem"])
+        .op("Mul", "x", &["stem", "stem_sig"])
+        .node(
+            "ReduceMean",
+            "mean",
+            &["x"],
+            &["mean"],
+            vec![a_ints("axes", &[2, 3]), a_int("keepdims", 1)],
+        )
+        .conv("reduce", "mean", 8, 4, 1, 1, true)
+        .op("Sigmoid", "reduce_sig", &["reduce"])
+        .op("Mul", "hidden", &["reduce", "reduce_sig"])
+        .conv("expand", "hidden", 4, 8, 1, 1, true)
+        .op("Sigmoid", "gate", &["expand"])
+        .op("Mul", "mul", &["x", "gate"])
+        .output("mul")
+}
+
+#[test]
+fn squeeze_excite_with_silu_and_sigmoid_fuses() {
+    let g = optimise(&efficientnet_squeeze_excite(), "fuse_squeeze_excite");
+    assert_eq!(ops(&g), "conv:1 squeeze_excite:1", "{g}");
+    let se = squeeze_excites(&g);
+    assert_eq!(se[0].act, Some(Activation::Silu));
+    assert_eq!(se[0].gate, Some(Activation::Sigmoid));
+    assert_eq!(the_conv(&g).1.act, Some(Activation::Silu));
+}
+
+#[test]
+fn squeeze_excite_with_a_gate_read_elsewhere_does_not_fuse() {
+    let m = efficientnet_squeeze_excite().output("gate");
+    let g = optimise(&m, "fuse_squeeze_excite");
+    assert_eq!(ops(&g), "conv:3 global_avg_pool:1 mul:1", "{g}");
 }
 
 #[test]

@@ -29,6 +29,18 @@ pub enum Activation {
     HardSwish,
     /// `1 / (1 + exp(-x))`.
     Sigmoid,
+    /// SiLU (Swish): `x * sigmoid(x)`.
+    Silu,
+    /// `tanh(x)`.
+    Tanh,
+    /// GELU, erf form: `x / 2 * (1 + erf(x / sqrt(2)))`.
+    Gelu,
+    /// GELU, tanh form: `x / 2 * (1 + tanh(sqrt(2 / pi) * (x + 0.044715 x^3)))`.
+    GeluTanh,
+    /// The error function `erf(x)`.
+    Erf,
+    /// `e^x`.
+    Exp,
 }
 
 /// Shape and attributes of a 2-D convolution. Bottom/right padding is implied
@@ -274,7 +286,6 @@ pub(crate) struct PwNhwc<'a> {
     pub(crate) bias: Option<&'a [f32]>,
     /// The run's first pixel.
     pub(crate) first: usize,
-    /// Never `Sigmoid` (the kernels leave it to their callers).
     pub(crate) act: Activation,
 }
 
@@ -285,7 +296,6 @@ pub(crate) struct DwNhwc<'a> {
     /// `[kernel_h * kernel_w][c_out]`.
     pub(crate) w: &'a [f32],
     pub(crate) bias: Option<&'a [f32]>,
-    /// Never `Sigmoid` (the kernels leave it to their callers).
     pub(crate) act: Activation,
 }
 
@@ -296,7 +306,6 @@ impl DwNhwc<'_> {
         assert!(p.steps_positive());
         assert!(self.w.len() >= p.kernel_h * p.kernel_w * p.c_out);
         assert!(self.bias.is_none_or(|b| b.len() >= p.c_out));
-        assert!(self.act != Activation::Sigmoid);
     }
 }
 

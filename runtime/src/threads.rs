@@ -283,7 +283,9 @@ mod split {
     }
 
     impl SplitWrite<'_> {
-        /// The `write` channels of pixel `i`, which must be one of this part's.
+        /// The `write` channels of pixel `i`, which must be one of this part's (the tests'
+        /// view; the kernels write through `base`).
+        #[cfg(test)]
         #[inline]
         pub(crate) fn pixel(&mut self, i: usize) -> &mut [f32] {
             assert!(self.pixels.contains(&i));

@@ -401,6 +401,12 @@ fn activation(a: Option<Activation>) -> TokenStream {
         Some(Activation::Relu) => quote! { #t::Relu },
         Some(Activation::Sigmoid) => quote! { #t::Sigmoid },
         Some(Activation::HardSwish) => quote! { #t::HardSwish },
+        Some(Activation::Silu) => quote! { #t::Silu },
+        Some(Activation::Tanh) => quote! { #t::Tanh },
+        Some(Activation::Gelu) => quote! { #t::Gelu },
+        Some(Activation::GeluTanh) => quote! { #t::GeluTanh },
+        Some(Activation::Erf) => quote! { #t::Erf },
+        Some(Activation::Exp) => quote! { #t::Exp },
         Some(Activation::Clip { min, max }) => {
             let (min, max) = (f32_lit(min), f32_lit(max));
             quote! { #t::Clip { min: #min, max: #max } }

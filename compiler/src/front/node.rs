@@ -198,6 +198,14 @@ impl Importer {
             }
             "Relu" => Op::Activation(Activation::Relu),
             "Sigmoid" => Op::Activation(Activation::Sigmoid),
+            "Tanh" => Op::Activation(Activation::Tanh),
+            "Erf" => Op::Activation(Activation::Erf),
+            "Exp" => Op::Activation(Activation::Exp),
+            "Gelu" => match cx.string_or("approximate", "none")?.as_str() {
+                "none" => Op::Activation(Activation::Gelu),
+                "tanh" => Op::Activation(Activation::GeluTanh),
+                a => return Err(cx.err(format!("approximate={a:?} is not supported (none, tanh)"))),
+            },
             "HardSwish" => Op::Activation(Activation::HardSwish),
             "HardSigmoid" => Op::Activation(Activation::HardSigmoid {
                 alpha: cx.float_or("alpha", 0.2)?,

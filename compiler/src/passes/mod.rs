@@ -44,7 +44,7 @@ pub struct Pass {
 pub const PASSES: &[Pass] = &[
     Pass { name: "simplify", run: simplify::simplify, about: "fold constants; drop Identity, Dropout, no-op Slice/Reshape chains and dead nodes" },
     Pass { name: "fold_batch_norm", run: fold_batch_norm::fold_batch_norm, about: "fold BatchNormalization into the conv before it, else make it a per-channel scale-and-shift" },
-    Pass { name: "fuse_activation", run: fuse_activation::fuse_activation, about: "move residual Adds and activations (Relu, Clip, HardSigmoid, HardSwish, Sigmoid) into conv epilogues" },
+    Pass { name: "fuse_activation", run: fuse_activation::fuse_activation, about: "recognise SiLU, HardSwish and GELU spellings; move residual Adds and activations into conv epilogues" },
     Pass { name: "fuse_ghost_module", run: fuse_ghost_module::fuse_ghost_module, about: "primary conv + cheap depthwise conv + Concat (+ Slice) -> one ghost_module writing both halves in place" },
     Pass { name: "fuse_squeeze_excite", run: fuse_squeeze_excite::fuse_squeeze_excite, about: "mean -> conv -> act -> conv -> gate -> Mul -> one squeeze_excite" },
     Pass { name: "fuse_dfc_gate", run: fuse_dfc_gate::fuse_dfc_gate, about: "Mul(x, nearest Resize(gate)) by whole factors -> one gate_upsample that never materialises the upsampled gate" },

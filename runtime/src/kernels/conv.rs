@@ -2,9 +2,8 @@
 //! threads by output channels.
 
 use super::{axpy, valid_range};
-use crate::activation::apply_in_place;
 use crate::dispatch::{kernels, Kernels};
-use crate::kernels::simd::{finish, split_act};
+use crate::kernels::simd::activation::apply_in_place;
 use crate::params::Conv2d;
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
@@ -153,7 +152,7 @@ fn conv2d_vector(
     residual: Option<&[f32]>,
     output: &mut [f32],
 ) -> bool {
-    let (act, sigmoid) = split_act(p.activation);
+    let act = p.activation;
     let cig = p.c_in / p.group;
     let cog = p.c_out / p.group;
     if p.is_pointwise() {
@@ -193,7 +192,6 @@ fn conv2d_vector(
     } else {
         return false;
     }
-    finish(sigmoid, output, output.len(), 0..output.len());
     true
 }
 
@@ -1016,6 +1014,8 @@ mod tests {
             },
             Activation::HardSwish,
             Activation::Sigmoid,
+            Activation::Silu,
+            Activation::Gelu,
         ];
         let mut cases = Vec::new();
         let pw = |c_in, hw, c_out, group| {
@@ -1369,6 +1369,10 @@ mod tests {
             hs,
             Activation::HardSwish,
             Activation::Sigmoid,
+            Activation::Silu,
+            Activation::Tanh,
+            Activation::Gelu,
+            Activation::GeluTanh,
         ] {
             cases.push(make(
                 1,

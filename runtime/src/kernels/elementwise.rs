@@ -1,7 +1,7 @@
 //! Element-wise ops: standalone activations, broadcasting binary arithmetic
 //! and per-channel affine (folded BatchNormalization).
 
-use crate::activation::{apply_in_place, apply_to};
+use crate::dispatch::kernels;
 use crate::params::{Activation, BinaryOp, InOut};
 
 /// `output[i] = act(input[i])` on separate buffers (the same length) or in place.
@@ -9,9 +9,9 @@ pub fn activation(act: Activation, data: InOut<'_>) {
     match data {
         InOut::Separate(input, output) => {
             debug_assert_eq!(input.len(), output.len(), "activation: sizes differ");
-            apply_to(act, input, output);
+            (kernels().activation_to)(act, input, output);
         }
-        InOut::InPlace(data) => apply_in_place(act, data),
+        InOut::InPlace(data) => (kernels().activation_in_place)(act, data),
     }
 }
 

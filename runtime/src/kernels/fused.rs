@@ -82,12 +82,14 @@ pub(crate) fn excite(
     // The gate reuses `mean` once the hidden layer is computed.
     (k.dot_rows)(mean, w1, c, hidden);
     for (h, &bias) in hidden.iter_mut().zip(b1) {
-        *h = p.act.apply(*h + bias);
+        *h += bias;
     }
+    (k.activation_in_place)(p.act, hidden);
     (k.dot_rows)(hidden, w2, mid, mean);
     for (g, &bias) in mean.iter_mut().zip(b2) {
-        *g = p.gate.apply(*g + bias);
+        *g += bias;
     }
+    (k.activation_in_place)(p.gate, mean);
 }
 
 /// A Ghost module in NCHW. `primary` is pointwise (`c_in -> init = primary.c_out`), `cheap`
@@ -369,6 +371,7 @@ mod tests {
             {
                 for (act, gate) in [
                     (Activation::Relu, Activation::Sigmoid),
+                    (Activation::Silu, Activation::Sigmoid),
                     (
                         Activation::Relu,
                         Activation::HardSigmoid {

@@ -47,6 +47,11 @@ impl Simd for Avx512 {
         unsafe { _mm512_add_ps(a, b) }
     }
     #[inline(always)]
+    fn sub(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_sub_ps(a, b) }
+    }
+    #[inline(always)]
     fn mul(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: token proves AVX-512F.
         unsafe { _mm512_mul_ps(a, b) }
@@ -55,6 +60,46 @@ impl Simd for Avx512 {
     fn div(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: token proves AVX-512F.
         unsafe { _mm512_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn abs(self, a: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_abs_ps(a) }
+    }
+    #[inline(always)]
+    fn copysign(self, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F (which has the bitwise ops in their integer form).
+        unsafe {
+            let m = _mm512_set1_epi32(i32::MIN);
+            let (a, b) = (_mm512_castps_si512(a), _mm512_castps_si512(b));
+            _mm512_castsi512_ps(_mm512_or_epi32(
+                _mm512_andnot_epi32(m, a),
+                _mm512_and_epi32(m, b),
+            ))
+        }
+    }
+    #[inline(always)]
+    fn round(self, a: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe {
+            let e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(e))
+        }
+    }
+    #[inline(always)]
+    fn lt(self, a: __m512, b: __m512) -> __mmask16 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_cmp_ps_mask::<_CMP_LT_OQ>(a, b) }
+    }
+    #[inline(always)]
+    fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_mask_blend_ps(m, b, a) }
     }
     #[inline(always)]
     fn max_nan(self, a: __m512, b: __m512) -> __m512 {
@@ -199,6 +244,11 @@ impl Simd for Avx2 {
         unsafe { _mm256_add_ps(a, b) }
     }
     #[inline(always)]
+    fn sub(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_sub_ps(a, b) }
+    }
+    #[inline(always)]
     fn mul(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: token proves AVX.
         unsafe { _mm256_mul_ps(a, b) }
@@ -207,6 +257,42 @@ impl Simd for Avx2 {
     fn div(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: token proves AVX.
         unsafe { _mm256_div_ps(a, b) }
+    }
+    #[inline(always)]
+    fn abs(self, a: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_andnot_ps(_mm256_set1_ps(-0.0), a) }
+    }
+    #[inline(always)]
+    fn copysign(self, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe {
+            let m = _mm256_set1_ps(-0.0);
+            _mm256_or_ps(_mm256_andnot_ps(m, a), _mm256_and_ps(m, b))
+        }
+    }
+    #[inline(always)]
+    fn round(self, a: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(a) }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: __m256) -> __m256 {
+        // SAFETY: token proves AVX2.
+        unsafe {
+            let e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+        }
+    }
+    #[inline(always)]
+    fn lt(self, a: __m256, b: __m256) -> __m256i {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_castps_si256(_mm256_cmp_ps::<_CMP_LT_OQ>(a, b)) }
+    }
+    #[inline(always)]
+    fn select(self, m: __m256i, a: __m256, b: __m256) -> __m256 {
+        // SAFETY: token proves AVX.
+        unsafe { _mm256_blendv_ps(b, a, _mm256_castsi256_ps(m)) }
     }
     #[inline(always)]
     fn max_nan(self, a: __m256, b: __m256) -> __m256 {

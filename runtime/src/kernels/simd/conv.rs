@@ -2,7 +2,8 @@
 //! vectorised along the output width. Vectors whose window reaches into the
 //! left or right padding use masked loads.
 
-use super::{act_vec, bias_at, Simd};
+use super::activation::{act_cheap, activation_in_place};
+use super::{bias_at, Simd};
 use crate::kernels::valid_range;
 use crate::params::{Activation, Conv2d};
 
@@ -94,8 +95,7 @@ unsafe fn load_cols<S: Simd, const ST: usize>(s: S, row: *const f32, n: usize) -
 /// Depthwise (`group == c_in == c_out`) with a square 3x3 or 5x5 kernel and horizontal
 /// stride 1 or 2, or a 1xK or Kx1 kernel (K = 3, 5, 7; GhostNetV2's DFC attention) and
 /// horizontal stride 1, no dilation, plus `residual` (the output's shape, square kernels only)
-/// before the activation. Returns false (doing nothing) for other shapes. `act` must not be
-/// `Sigmoid`.
+/// before the activation. Returns false (doing nothing) for other shapes.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn depthwise<S: Simd>(
@@ -208,6 +208,10 @@ fn depthwise_k<S: Simd, const KH: usize, const KW: usize, const ST: usize, const
                     }
                 }
                 ox += n;
+            }
+            if !act.is_cheap() {
+                // `dw_rows` applied only the cheap activations: the others over the plane.
+                activation_in_place(s, act, y);
             }
         }
     }
@@ -323,7 +327,7 @@ fn dw_rows<
         }
     }
     for (r, &acc) in acc.iter().enumerate() {
-        let v = act_vec(s, act, acc);
+        let v = act_cheap(s, act, acc);
         // SAFETY: ox + n <= w_out and row oy + r < h_out (asserted `y` size).
         unsafe {
             let yp = y.as_mut_ptr().add((oy + r) * p.w_out + col.ox);
@@ -338,8 +342,7 @@ fn dw_rows<
 
 /// Any group count and kernel size, horizontal stride 1 or 2, no horizontal
 /// dilation: eight output channels at a time share each loaded input vector.
-/// `residual` (the output's shape) is added before the activation. `act` must
-/// not be `Sigmoid`.
+/// `residual` (the output's shape) is added before the activation.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn direct<S: Simd>(
@@ -357,6 +360,11 @@ pub(crate) fn direct<S: Simd>(
         direct_st::<S, 1>(s, p, input, weight, bias, residual, output, act);
     } else {
         direct_st::<S, 2>(s, p, input, weight, bias, residual, output, act);
+    }
+    if !act.is_cheap() {
+        // The blocks applied only the cheap activations (`act_cheap`): the others now.
+        let len = p.n * p.c_out * p.h_out * p.w_out;
+        activation_in_place(s, act, &mut output[..len]);
     }
 }
 
@@ -485,7 +493,7 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
                         }
                         None => acc,
                     };
-                    let v = act_vec(s, a.act, acc);
+                    let v = act_cheap(s, a.act, acc);
                     let yp = y.as_mut_ptr().add(off);
                     if n == S::LANES {
                         s.store(yp, v);

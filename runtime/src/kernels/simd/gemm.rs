@@ -2,7 +2,8 @@
 //! register-blocked GEMM, and matrix-vector products (rows of a matrix
 //! against one vector) for 1x1-spatial convolutions and one-row Gemm.
 
-use super::{act_vec, bias_at, Simd};
+use super::activation::{act_cheap, activation_raw};
+use super::{bias_at, Simd};
 use crate::params::Activation;
 
 /// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s] + residual[co, s])`
@@ -11,7 +12,7 @@ use crate::params::Activation;
 ///
 /// Tiles of `MR` output channels x `NV` vectors of positions are accumulated in
 /// registers over the whole `ci` loop, then bias, residual and activation are
-/// applied before the single store. `act` must not be `Sigmoid` (see `act_vec`).
+/// applied before the single store..
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
@@ -103,6 +104,17 @@ unsafe fn tiles<S: Simd, const MR: usize, const NV: usize, const RES: bool>(
                     cols,
                     [b[0], b[1], b[2], b[3], b[4], b[5], b[6]],
                 ),
+            }
+        }
+        if !t.act.is_cheap() {
+            // The strips applied only the cheap activations (`act_cheap`): the others now,
+            // over the columns just stored (in cache).
+            for co in 0..cog {
+                // SAFETY: row co, columns s0..s0 + cols of `t.y` (caller's guarantee).
+                unsafe {
+                    let y = t.y.add(co * hw + s0);
+                    activation_raw(s, t.act, y, y, cols);
+                }
             }
         }
         s0 += cols;
@@ -211,7 +223,7 @@ unsafe fn tile<S: Simd, const MR: usize, const NV: usize, const PARTIAL: bool, c
                 } else {
                     a
                 };
-                let v = act_vec(s, t.act, a);
+                let v = act_cheap(s, t.act, a);
                 if partial {
                     s.store_partial(yp.add(j * l), v, last);
                 } else {

@@ -9,6 +9,7 @@
 //! no architecture table applies. The scalar kernels in the op modules are the references
 //! all of them are tested against.
 
+pub(crate) mod activation;
 pub(crate) mod conv;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
@@ -16,9 +17,9 @@ pub(crate) mod nhwc;
 pub(crate) mod portable;
 pub(crate) mod resize;
 
-use crate::activation::apply_in_place;
 use crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
+pub(crate) use activation::act_vec;
 use core::ops::Range;
 
 /// One SIMD instruction set: a vector type of `LANES` `f32`s and its operations.
@@ -35,8 +36,23 @@ pub(crate) trait Simd: Copy {
     /// portable lanes round twice: `core` has no fused multiply-add).
     fn mul_add(self, a: Self::V, b: Self::V, c: Self::V) -> Self::V;
     fn add(self, a: Self::V, b: Self::V) -> Self::V;
+    fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `|a|`: the sign bit cleared (NaN stays NaN).
+    fn abs(self, a: Self::V) -> Self::V;
+    /// The magnitude of `a` with the sign bit of `b`.
+    fn copysign(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `a` rounded to the nearest integer, ties to even, for `|a| <= 2^22` (larger values are
+    /// integers already and come back unchanged); NaN stays NaN.
+    fn round(self, a: Self::V) -> Self::V;
+    /// `2^n` for lanes of `n` holding an integer in `-126..=127` (the integer shifted into the
+    /// exponent bits); other lanes give some value, with no undefined behaviour.
+    fn pow2i(self, n: Self::V) -> Self::V;
+    /// The lanes where `a < b` (false where either is NaN).
+    fn lt(self, a: Self::V, b: Self::V) -> Self::Mask;
+    /// `m ? a : b` lane-wise.
+    fn select(self, m: Self::Mask, a: Self::V, b: Self::V) -> Self::V;
     /// `a < b ? b : a` lane-wise: NaN in `a` gives NaN, like scalar `if a < b { b } else { a }`.
     fn max_nan(self, a: Self::V, b: Self::V) -> Self::V;
     /// `a > b ? b : a` lane-wise: NaN in `a` gives NaN.
@@ -59,7 +75,7 @@ pub(crate) trait Simd: Copy {
     /// Of the elements `p + lo..p + hi` (`hi <= 2 * LANES`), the even offsets
     /// `e` go to lane `e / 2`; other lanes are zero. Safety: as `load_range`.
     unsafe fn load_even_range(self, p: *const f32, lo: usize, hi: usize) -> Self::V;
-    /// Lane selection for the masked loads below.
+    /// Lane selection, for the masked loads below and for [`Simd::select`].
     type Mask: Copy;
     /// Selects elements `lo..hi` (`hi <= 2 * LANES`) of a window of two
     /// registers: the mask of the first and of the second.
@@ -81,51 +97,6 @@ pub(crate) trait Simd: Copy {
 #[inline(always)]
 fn bias_at(bias: Option<&[f32]>, c: usize) -> f32 {
     bias.map_or(0.0, |b| b[c])
-}
-
-/// `act` on every lane, bit-identical to `Activation::apply` (no FMA, true
-/// division). `Sigmoid` is left to the scalar code: callers split it off with
-/// [`split_act`].
-#[inline(always)]
-fn act_vec<S: Simd>(s: S, act: Activation, v: S::V) -> S::V {
-    match act {
-        Activation::None | Activation::Sigmoid => v,
-        Activation::Relu => s.max_nan(v, s.splat(0.0)),
-        Activation::Clip { min, max } => s.min_nan(s.max_nan(v, s.splat(min)), s.splat(max)),
-        Activation::HardSigmoid { alpha, beta } => {
-            let t = s.add(s.mul(v, s.splat(alpha)), s.splat(beta));
-            s.min_nan(s.max_nan(t, s.splat(0.0)), s.splat(1.0))
-        }
-        Activation::HardSwish => {
-            let t = s.add(s.div(v, s.splat(6.0)), s.splat(0.5));
-            s.mul(v, s.min_nan(s.max_nan(t, s.splat(0.0)), s.splat(1.0)))
-        }
-    }
-}
-
-/// The activation the vector kernels apply (never `Sigmoid`), and whether a sigmoid
-/// remains to be applied after them (see [`finish`]).
-#[inline]
-pub(crate) fn split_act(act: Activation) -> (Activation, bool) {
-    match act {
-        Activation::Sigmoid => (Activation::None, true),
-        a => (a, false),
-    }
-}
-
-/// Applies the sigmoid [`split_act`] left out to channels `chans` of every pixel of `y`
-/// (pixels of `stride` f32s; NCHW data is one pixel of all its elements).
-pub(crate) fn finish(sigmoid: bool, y: &mut [f32], stride: usize, chans: Range<usize>) {
-    if !sigmoid {
-        return;
-    }
-    if chans == (0..stride) {
-        apply_in_place(Activation::Sigmoid, y);
-    } else {
-        for px in y.chunks_exact_mut(stride) {
-            apply_in_place(Activation::Sigmoid, &mut px[chans.clone()]);
-        }
-    }
 }
 
 /// `(x, w, bias, y, (c_in, c_out, hw), act)` of one NCHW pointwise group.
@@ -164,6 +135,10 @@ pub(crate) struct Kernels {
     pub(crate) scale_rows_in_place: fn(&mut [f32], usize, &[f32]),
     /// [`elementwise::add_assign`].
     pub(crate) add_assign: fn(&mut [f32], &[f32]),
+    /// [`activation::activation_to`].
+    pub(crate) activation_to: fn(Activation, &[f32], &mut [f32]),
+    /// [`activation::activation_in_place`].
+    pub(crate) activation_in_place: fn(Activation, &mut [f32]),
     /// [`nhwc::pointwise`].
     pub(crate) pointwise_nhwc: fn(&PwNhwc, Option<&[f32]>, &mut [f32], usize, usize),
     /// [`nhwc::depthwise`].
@@ -193,7 +168,9 @@ pub(crate) struct Kernels {
 /// Safety of the second form: the table must only be handed out on CPUs with `features`.
 macro_rules! kernel_table {
     ($S:ty, $name:literal $(, $features:literal)?) => {{
-        use $crate::kernels::simd::{conv, elementwise, gemm, nhwc, resize, Kernels, Simd};
+        use $crate::kernels::simd::{
+            activation, conv, elementwise, gemm, nhwc, resize, Kernels, Simd,
+        };
         use $crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
         use $crate::threads::{SplitRead, SplitWrite};
         use core::ops::Range;
@@ -241,6 +218,12 @@ macro_rules! kernel_table {
             }
             fn add_assign(s, dst: &mut [f32], src: &[f32]) {
                 elementwise::add_assign(s, dst, src)
+            }
+            fn activation_to(s, act: Activation, x: &[f32], y: &mut [f32]) {
+                activation::activation_to(s, act, x, y)
+            }
+            fn activation_in_place(s, act: Activation, data: &mut [f32]) {
+                activation::activation_in_place(s, act, data)
             }
             fn pointwise_nhwc(s, a: &PwNhwc, residual: Option<&[f32]>, y: &mut [f32], ys: usize,
                               count: usize) {
@@ -293,6 +276,8 @@ macro_rules! kernel_table {
             scale_rows,
             scale_rows_in_place,
             add_assign,
+            activation_to,
+            activation_in_place,
             pointwise_nhwc,
             depthwise_nhwc,
             ghost_cheap_nhwc,

@@ -5,6 +5,7 @@
 //! pooling, squeeze-excite). Channel counts that are not a multiple of the
 //! vector width end in masked loads and stores.
 
+use super::activation::{act_cheap, activation_raw};
 use super::{act_vec, Simd};
 use crate::kernels::valid_range;
 use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
@@ -55,7 +56,7 @@ struct PwPtrs {
 
 /// `y[q, co] = act(bias[co] + sum_ci x[first + q, ci] * w[ci, co] + res[q, co])`
 /// for the pixels `q < count` of `y` (`count` rows of `ys` f32s, the first
-/// `c_out` of each written). `act` must not be `Sigmoid` (see `act_vec`).
+/// `c_out` of each written)..
 ///
 /// Panels of up to `NV` channel vectors times `MR` pixels (4 vectors times
 /// `MR4` pixels with AVX-512) are accumulated in registers; each step loads the
@@ -113,6 +114,17 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize, const MR4: us
                 pw_panels::<S, MR, NV, MR4, true>(s, &t, count, &k, first, last)
             } else {
                 pw_panels::<S, MR, NV, MR4, false>(s, &t, count, &k, first, last)
+            }
+        }
+    }
+    if !a.act.is_cheap() {
+        // The tiles applied only the cheap activations (`act_cheap`): the rest now, over
+        // what they stored.
+        for q in 0..count {
+            // SAFETY: pixel q's c_out channels are inside `y` (asserted).
+            unsafe {
+                let p = t.y.add(q * ys);
+                activation_raw(s, a.act, p, p, c_out);
             }
         }
     }
@@ -368,7 +380,7 @@ unsafe fn pw_tile<S: Simd, const MR: usize, const NV: usize, const P: bool, cons
                 });
             }
             unroll!(8, MR, r => {
-                unroll!(8, NV, j => { acc[r][j] = act_vec(s, t.act, acc[r][j]); });
+                unroll!(8, NV, j => { acc[r][j] = act_cheap(s, t.act, acc[r][j]); });
             });
         }
         unroll!(8, MR, r => {
@@ -386,6 +398,7 @@ unsafe fn pw_tile<S: Simd, const MR: usize, const NV: usize, const P: bool, cons
 
 /// Operands of a depthwise convolution over some output rows of one batch
 /// item, as raw pointers.
+#[derive(Clone, Copy)]
 struct DwPtrs {
     /// Input pixel `(iy, ix)`, channel `c` at `src + (iy * w_in + ix) * sx + c`.
     src: *const f32,
@@ -409,7 +422,6 @@ struct DwPtrs {
 
 /// Depthwise convolution of one batch item's NHWC input `x` (`[h_in * w_in][c]`)
 /// into output rows `rows` (`y` and `residual` are `[rows.len() * w_out][c]`).
-/// `act` must not be `Sigmoid`.
 #[inline(always)]
 pub(crate) fn depthwise<S: Simd>(
     s: S,
@@ -448,7 +460,7 @@ pub(crate) fn depthwise<S: Simd>(
 /// batch item `item` of `src` (`c = read().len()` channels, `h_in = h_out`
 /// rows), into channels `write()` (as many) of output rows `rows`, which must
 /// be pixels `dst` owns. `residual` is `[rows.len() * w_out][stride]`, its
-/// channels `write()` added after the activation. `act` must not be `Sigmoid`.
+/// channels `write()` added after the activation..
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ghost_cheap<S: Simd>(
@@ -503,6 +515,51 @@ pub(crate) fn ghost_cheap<S: Simd>(
 /// Safety: `t` describes valid operands for `rows` of the geometry `p`.
 #[inline(always)]
 unsafe fn dw_rows<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
+    if t.act.is_cheap() {
+        // SAFETY: forwarded.
+        return unsafe { dw_blocks(s, p, t, rows) };
+    }
+    // The blocks apply only the cheap activations (`act_cheap`, in `dw_store`): the
+    // others in a second pass over each stored pixel, before a residual that comes after.
+    let after = if t.res_after { t.res } else { None };
+    let u = DwPtrs {
+        res: if t.res_after { None } else { t.res },
+        ..*t
+    };
+    let pixels = rows.len() * p.w_out;
+    // SAFETY: forwarded; the second pass touches the c channels of the pixels written.
+    unsafe {
+        dw_blocks(s, p, &u, rows);
+        for o in 0..pixels {
+            let y = t.dst.add(o * t.dy);
+            activation_raw(s, t.act, y, y, t.c);
+            if let Some(r) = after {
+                add_raw(s, y, r.add(o * t.rs), t.c);
+            }
+        }
+    }
+}
+
+/// `y[i] += r[i]` for `i < n`. Safety: both ranges are valid (`y` writable).
+#[inline(always)]
+unsafe fn add_raw<S: Simd>(s: S, y: *mut f32, r: *const f32, n: usize) {
+    let l = S::LANES;
+    let mut i = 0;
+    // SAFETY: every access is below n.
+    unsafe {
+        while i < n {
+            let k = l.min(n - i);
+            let v = s.add(s.load_partial(y.add(i), k), s.load_partial(r.add(i), k));
+            s.store_partial(y.add(i), v, k);
+            i += k;
+        }
+    }
+}
+
+/// [`dw_rows`] for the activations the blocks apply themselves.
+/// Safety: as [`dw_rows`].
+#[inline(always)]
+unsafe fn dw_blocks<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
     // SAFETY: forwarded.
     unsafe {
         if S::LANES == 1 {
@@ -694,12 +751,12 @@ unsafe fn dw_store<S: Simd, const NV: usize, const M: bool>(
                         s.load(rp)
                     };
                     if t.res_after {
-                        s.add(act_vec(s, t.act, a), r)
+                        s.add(act_cheap(s, t.act, a), r)
                     } else {
-                        act_vec(s, t.act, s.add(a, r))
+                        act_cheap(s, t.act, s.add(a, r))
                     }
                 }
-                None => act_vec(s, t.act, a),
+                None => act_cheap(s, t.act, a),
             };
             if part {
                 s.store_partial(yp.add(j * l), v, n);

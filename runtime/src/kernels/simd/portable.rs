@@ -40,12 +40,52 @@ impl Simd for Portable {
         a + b
     }
     #[inline(always)]
+    fn sub(self, a: f32, b: f32) -> f32 {
+        a - b
+    }
+    #[inline(always)]
     fn mul(self, a: f32, b: f32) -> f32 {
         a * b
     }
     #[inline(always)]
     fn div(self, a: f32, b: f32) -> f32 {
         a / b
+    }
+    #[inline(always)]
+    fn abs(self, a: f32) -> f32 {
+        f32::from_bits(a.to_bits() & 0x7fff_ffff)
+    }
+    #[inline(always)]
+    fn copysign(self, a: f32, b: f32) -> f32 {
+        f32::from_bits((a.to_bits() & 0x7fff_ffff) | (b.to_bits() & 0x8000_0000))
+    }
+    #[inline(always)]
+    fn round(self, a: f32) -> f32 {
+        // `core` has no `f32::round`: adding and subtracting 1.5 * 2^23 rounds (ties to even,
+        // in the default rounding mode) every |a| <= 2^22.
+        const MAGIC: f32 = 12_582_912.0;
+        if self.abs(a) <= 4_194_304.0 {
+            (a + MAGIC) - MAGIC
+        } else {
+            a
+        }
+    }
+    #[inline(always)]
+    fn pow2i(self, n: f32) -> f32 {
+        // `as` saturates (NaN gives 0), and the wrapping arithmetic only matters out of range.
+        f32::from_bits(((n as i32).wrapping_add(127) as u32).wrapping_shl(23))
+    }
+    #[inline(always)]
+    fn lt(self, a: f32, b: f32) -> bool {
+        a < b
+    }
+    #[inline(always)]
+    fn select(self, m: bool, a: f32, b: f32) -> f32 {
+        if m {
+            a
+        } else {
+            b
+        }
     }
     #[inline(always)]
     fn max_nan(self, a: f32, b: f32) -> f32 {
