@@ -68,7 +68,11 @@ fn dense_with(
         "conv2d_dense: strides and dilations must be positive"
     );
     assert_eq!(input.len(), p.input_len(), "conv2d_dense: input size");
-    assert_eq!(weight.len(), dense_weight_len(p), "conv2d_dense: weight size");
+    assert_eq!(
+        weight.len(),
+        dense_weight_len(p),
+        "conv2d_dense: weight size"
+    );
     assert!(
         bias.is_none_or(|b| b.len() == p.c_out),
         "conv2d_dense: bias size"
@@ -250,7 +254,9 @@ mod tests {
                 let mut threaded = vec![f32::NAN; p.output_len()];
                 run(pool.par(), &mut threaded);
                 assert!(
-                    got.iter().zip(&threaded).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    got.iter()
+                        .zip(&threaded)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{}: threaded result differs ({in_nhwc}, {out_nhwc})",
                     k.name
                 );
@@ -265,8 +271,32 @@ mod tests {
         for &(c_in, c_out) in &[(3, 17), (17, 33), (33, 3), (16, 64), (24, 80)] {
             for &hw in &[(1, 1), (3, 3), (7, 7), (13, 11)] {
                 for &s in &[1, 2] {
-                    check(1, c_in, hw, c_out, (3, 3), (s, s), (1, 1, 1, 1), (1, 1), relu, true, false);
-                    check(2, c_in, hw, c_out, (3, 3), (s, s), (1, 1, 1, 1), (1, 1), none, false, true);
+                    check(
+                        1,
+                        c_in,
+                        hw,
+                        c_out,
+                        (3, 3),
+                        (s, s),
+                        (1, 1, 1, 1),
+                        (1, 1),
+                        relu,
+                        true,
+                        false,
+                    );
+                    check(
+                        2,
+                        c_in,
+                        hw,
+                        c_out,
+                        (3, 3),
+                        (s, s),
+                        (1, 1, 1, 1),
+                        (1, 1),
+                        none,
+                        false,
+                        true,
+                    );
                 }
             }
         }
@@ -277,15 +307,111 @@ mod tests {
         let hs = Activation::HardSwish;
         let sig = Activation::Sigmoid;
         // 5x5, 7x7 stride 2 (a stem), 1xK, Kx1, dilation, asymmetric padding, 1x1 stride 2.
-        check(1, 5, (13, 11), 20, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), hs, true, true);
-        check(2, 3, (17, 15), 24, (7, 7), (2, 2), (3, 3, 3, 3), (1, 1), sig, true, false);
-        check(1, 9, (8, 13), 33, (1, 5), (1, 1), (0, 2, 0, 2), (1, 1), Activation::Relu, true, true);
-        check(1, 9, (13, 8), 18, (5, 1), (1, 1), (2, 0, 2, 0), (1, 1), Activation::None, false, false);
-        check(1, 7, (12, 12), 16, (3, 3), (1, 2), (2, 0, 1, 2), (2, 2), Activation::Relu, true, false);
-        check(2, 20, (9, 9), 40, (1, 1), (2, 2), (0, 0, 0, 0), (1, 1), Activation::None, true, true);
+        check(
+            1,
+            5,
+            (13, 11),
+            20,
+            (5, 5),
+            (1, 1),
+            (2, 2, 2, 2),
+            (1, 1),
+            hs,
+            true,
+            true,
+        );
+        check(
+            2,
+            3,
+            (17, 15),
+            24,
+            (7, 7),
+            (2, 2),
+            (3, 3, 3, 3),
+            (1, 1),
+            sig,
+            true,
+            false,
+        );
+        check(
+            1,
+            9,
+            (8, 13),
+            33,
+            (1, 5),
+            (1, 1),
+            (0, 2, 0, 2),
+            (1, 1),
+            Activation::Relu,
+            true,
+            true,
+        );
+        check(
+            1,
+            9,
+            (13, 8),
+            18,
+            (5, 1),
+            (1, 1),
+            (2, 0, 2, 0),
+            (1, 1),
+            Activation::None,
+            false,
+            false,
+        );
+        check(
+            1,
+            7,
+            (12, 12),
+            16,
+            (3, 3),
+            (1, 2),
+            (2, 0, 1, 2),
+            (2, 2),
+            Activation::Relu,
+            true,
+            false,
+        );
+        check(
+            2,
+            20,
+            (9, 9),
+            40,
+            (1, 1),
+            (2, 2),
+            (0, 0, 0, 0),
+            (1, 1),
+            Activation::None,
+            true,
+            true,
+        );
         // More input channels than the zero block (NHWC padding in chunks) and wide outputs.
-        check(1, 300, (5, 5), 130, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), Activation::Relu, true, true);
+        check(
+            1,
+            300,
+            (5, 5),
+            130,
+            (3, 3),
+            (1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+            Activation::Relu,
+            true,
+            true,
+        );
         // Windows larger than the input.
-        check(1, 4, (2, 3), 17, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1), Activation::None, true, false);
+        check(
+            1,
+            4,
+            (2, 3),
+            17,
+            (5, 5),
+            (1, 1),
+            (2, 2, 2, 2),
+            (1, 1),
+            Activation::None,
+            true,
+            false,
+        );
     }
 }

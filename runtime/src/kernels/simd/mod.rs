@@ -36,10 +36,11 @@ pub(crate) mod dense;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
 pub(crate) mod nhwc;
+pub(crate) mod pool;
 pub(crate) mod portable;
 
 use crate::activation::apply_in_place;
-use crate::params::{Activation, Conv2d, DenseConv, DwNhwc, PwNhwc};
+use crate::params::{Activation, Conv2d, DenseConv, DwNhwc, Pool2d, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
 use core::ops::Range;
 
@@ -182,6 +183,10 @@ pub(crate) struct Kernels {
     pub(crate) dense: fn(&DenseConv, Option<&[f32]>, &mut [f32], Range<usize>, Range<usize>),
     /// The pixels per tile of `dense` (its `MR`): parts of an NHWC input start at multiples.
     pub(crate) dense_tile: usize,
+    /// [`pool::plane`].
+    pub(crate) pool_plane: fn(&Pool2d, bool, &[f32], &mut [f32]),
+    /// [`pool::nhwc`].
+    pub(crate) pool_nhwc: fn(&Pool2d, bool, &[f32], &mut [f32]),
     /// [`elementwise::sum_rows`].
     pub(crate) sum_rows: fn(&[f32], usize, f32, &mut [f32]),
     /// [`elementwise::scale_rows`].
@@ -213,8 +218,8 @@ pub(crate) struct Kernels {
 /// Safety of the second form: the table must only be handed out on CPUs with `features`.
 macro_rules! kernel_table {
     ($S:ty, $name:literal $(, $features:literal)?) => {{
-        use $crate::kernels::simd::{conv, dense, elementwise, gemm, nhwc, Kernels, Simd};
-        use $crate::params::{Activation, Conv2d, DenseConv, DwNhwc, PwNhwc};
+        use $crate::kernels::simd::{conv, dense, elementwise, gemm, nhwc, pool, Kernels, Simd};
+        use $crate::params::{Activation, Conv2d, DenseConv, DwNhwc, Pool2d, PwNhwc};
         use $crate::threads::{SplitRead, SplitWrite};
         use core::ops::Range;
         $crate::kernels::simd::kernel_table! { @fns $S $(, $features)?;
@@ -261,6 +266,12 @@ macro_rules! kernel_table {
                 } else {
                     dense::dense::<$S, 3, 4>(s, a, residual, y, pixels, chans)
                 }
+            }
+            fn pool_plane(s, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32]) {
+                pool::plane(s, p, max, x, y)
+            }
+            fn pool_nhwc(s, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32]) {
+                pool::nhwc(s, p, max, x, y)
             }
             fn sum_rows(s, x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
                 elementwise::sum_rows(s, x, len, scale, out)
@@ -313,6 +324,8 @@ macro_rules! kernel_table {
             direct,
             dense,
             dense_tile: if <$S as Simd>::LANES >= 8 { 6 } else { 3 },
+            pool_plane,
+            pool_nhwc,
             sum_rows,
             scale_rows,
             scale_rows_in_place,
