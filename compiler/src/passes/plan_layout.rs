@@ -7,13 +7,14 @@
 //! per-shape measurements behind the thresholds below.
 //!
 //! How: every 4-D output of an op that can write NHWC (`Op::can_write_nhwc`: a conv, Ghost
-//! module or squeeze-and-excite) whose plane has at most [`MAX_NHWC_PLANE`] positions and at
+//! module, squeeze-and-excite or pool) whose plane has at most [`MAX_NHWC_PLANE`] positions and at
 //! least [`MIN_NHWC_CHANNELS`] channels starts as NHWC (graph outputs stay NCHW). Then, until
 //! nothing changes, every node that has no kernel for the layouts around it
 //! (`ir::layout::check_node`) has its NHWC operands and results put back to NCHW (its result if
 //! that is NHWC, else its operands). Only ever demoting, this ends: all-NCHW
 //! is always legal. No transpose is ever inserted:
-//! an NCHW-to-NHWC boundary is a pointwise conv or Ghost module that reads NCHW and writes NHWC,
+//! an NCHW-to-NHWC boundary is a pointwise or dense conv or Ghost module that reads NCHW and
+//! writes NHWC (a dense conv also reads NHWC and writes NCHW),
 //! and NHWC ends where a global average pool makes a 1x1 plane, where layouts coincide.
 
 use std::collections::BTreeSet;

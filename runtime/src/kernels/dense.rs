@@ -3,7 +3,7 @@
 //! with many channels.
 
 use crate::dispatch::{kernels, Kernels};
-use crate::kernels::simd::dense::{BLOCK, GROUP};
+use crate::kernels::simd::dense::BLOCK;
 use crate::kernels::simd::{finish, split_act};
 use crate::params::{Conv2d, DenseConv};
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
@@ -157,6 +157,7 @@ mod tests {
     use super::*;
     use crate::dispatch;
     use crate::kernels::conv::conv2d_reference;
+    use crate::kernels::simd::dense::GROUP;
     use crate::params::Activation;
     use crate::testutil::{assert_close, conv_params, Rng};
     use crate::threads::Threads;
