@@ -80,7 +80,7 @@ pub(crate) fn dense<S: Simd, const MR: usize, const NV: usize>(
     assert!(a.x.len() >= c_in * p.h_in * p.w_in);
     assert!(a.w.len() >= cpad * taps * c_in && a.bias.is_none_or(|b| b.len() >= c_out));
     assert!(pixels.start <= pixels.end && pixels.end <= hw_out);
-    assert!(chans.start <= chans.end && chans.end <= c_out && chans.start % BLOCK == 0);
+    assert!(chans.start <= chans.end && chans.end <= c_out && chans.start.is_multiple_of(BLOCK));
     let (yq, yc, origin) = if a.y_nhwc {
         assert!(chans == (0..c_out));
         (c_out, 1, pixels.start * c_out)
