@@ -159,6 +159,30 @@ mod tests {
     use super::Packing;
 
     #[test]
+    fn dense_packing_pads_and_groups_output_channels() {
+        // [c_out 70, c_in 2, 1, 2]: groups of 64 and 16 (70 padded to 80) channels, each
+        // [tap][c_in][width]; element (co, ci, 0, kx) is co * 4 + ci * 2 + kx.
+        let (c_out, c_in, taps) = (70, 2, 2);
+        let w: Vec<f32> = (0..c_out * c_in * taps).map(|i| i as f32).collect();
+        let p = Packing::Dense.apply(&w, &[c_out, c_in, 1, 2]);
+        assert_eq!(p.len(), 80 * c_in * taps);
+        for co in 0..80 {
+            let (g0, width) = if co < 64 { (0, 64) } else { (64, 16) };
+            for ci in 0..c_in {
+                for tap in 0..taps {
+                    let got = p[g0 * taps * c_in + (tap * c_in + ci) * width + co - g0];
+                    let want = if co < c_out {
+                        ((co * c_in + ci) * taps + tap) as f32
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(got, want, "co {co} ci {ci} tap {tap}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn packings_transpose() {
         // [c_out 2, c_in 3, 1, 1] -> [c_in][c_out]
         let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];

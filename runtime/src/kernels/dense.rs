@@ -19,9 +19,10 @@ pub fn dense_weight_len(p: &Conv2d) -> usize {
 /// Layouts: `input` is NHWC `[n, h_in, w_in, c_in]` when `input_nhwc`, else NCHW; `output`
 /// and `residual` are NHWC `[n, h_out, w_out, c_out]` when `output_nhwc`, else NCHW.
 /// `weight` is packed by the compiler: output channels padded with zeros to a multiple of 16,
-/// taken in groups of 64 (the last one narrower), each group stored `[kh][kw][c_in][width]`
-/// (`weight[((g * 64 * kh + ky) * kw + kx) * c_in * 64 + ...]`, see `pack_dense` in the
-/// tests); its length is [`dense_weight_len`]. `bias` is `[c_out]`.
+/// taken in groups of 64 (the last one narrower), each group stored `[kh * kw][c_in][width]`:
+/// OIHW element `(co, ci, ky, kx)` is at `g0 * kh * kw * c_in + ((ky * kw + kx) * c_in + ci) *
+/// width + co - g0`, with `g0 = co / 64 * 64` and `width = min(64, padded c_out - g0)`; the
+/// length is [`dense_weight_len`]. `bias` is `[c_out]`.
 ///
 /// Work is split on `par` over pixels (NHWC output) or blocks of 16 output channels (NCHW
 /// output) per batch item; the result does not depend on the split. Panics on other sizes.
