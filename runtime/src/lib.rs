@@ -39,6 +39,7 @@ pub use dispatch::kernel_isa;
 pub use io::io;
 pub use kernels::conv::*;
 pub use kernels::copy::*;
+pub use kernels::dense::*;
 pub use kernels::elementwise::*;
 pub use kernels::fused::*;
 pub use kernels::gemm::*;

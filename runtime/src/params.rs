@@ -289,6 +289,23 @@ pub(crate) struct PwNhwc<'a> {
     pub(crate) act: Activation,
 }
 
+/// Operands of a dense (group-1) convolution of one batch item, shared by the portable and
+/// SIMD kernels (see [`crate::conv2d_dense`] for the weight packing).
+pub(crate) struct DenseConv<'a> {
+    /// The geometry (`n` is ignored: one item).
+    pub(crate) p: &'a Conv2d,
+    /// The item's input: `[h_in][w_in][c_in]` when `x_nhwc`, else `[c_in][h_in][w_in]`.
+    pub(crate) x: &'a [f32],
+    pub(crate) x_nhwc: bool,
+    /// Packed: groups of 64 output channels (padded to a multiple of 16), `[tap][c_in][width]`.
+    pub(crate) w: &'a [f32],
+    pub(crate) bias: Option<&'a [f32]>,
+    /// Never `Sigmoid` (the kernels leave it to their callers).
+    pub(crate) act: Activation,
+    /// The output (and residual) is channels-last.
+    pub(crate) y_nhwc: bool,
+}
+
 /// Operands of a depthwise convolution, shared by the portable and SIMD kernels.
 pub(crate) struct DwNhwc<'a> {
     /// The geometry; `c_out` channels.

@@ -88,6 +88,18 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
         Kernel::Conv2dNhwc { params, input_nchw } => {
             write_conv2d(&f, params, Some(*input_nchw), &args)?
         }
+        Kernel::Conv2dDense {
+            params,
+            input_nhwc,
+            output_nhwc,
+        } => {
+            let [x, w] = take(&args)?;
+            let (bias, residual) = (optional(args.get(2)), optional(args.get(3)));
+            let params = conv2d(params);
+            quote! {
+                #f(par, &#params, #input_nhwc, #output_nhwc, #x, #w, #bias, #residual, out);
+            }
+        }
         Kernel::GhostModule(p) => write_ghost_module(&f, p, None, &args)?,
         Kernel::GhostModuleNhwc { params, input_nchw } => {
             write_ghost_module(&f, params, Some(*input_nchw), &args)?
@@ -156,7 +168,10 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
             let [n, c, spatial] = [*n, *c, *spatial].map(lit);
             quote! { #f(#n, #c, #spatial, #x, out); }
         }
-        Kernel::MaxPool2d(p) | Kernel::AvgPool2d(p) => {
+        Kernel::MaxPool2d(p)
+        | Kernel::AvgPool2d(p)
+        | Kernel::MaxPool2dNhwc(p)
+        | Kernel::AvgPool2dNhwc(p) => {
             let [x] = take(&args)?;
             let params = pool2d(p);
             quote! { #f(&#params, #x, out); }

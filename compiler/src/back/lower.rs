@@ -69,6 +69,13 @@ pub enum Kernel {
     Conv2d(Conv2d),
     /// Convolution writing NHWC, from NCHW (`input_nchw`) or NHWC. `[x, w, bias?, residual?]`.
     Conv2dNhwc { params: Conv2d, input_nchw: bool },
+    /// Dense (one group) convolution with [`Packing::Dense`] weights, each side NCHW or NHWC.
+    /// `[x, w, bias?, residual?]`.
+    Conv2dDense {
+        params: Conv2d,
+        input_nhwc: bool,
+        output_nhwc: bool,
+    },
     /// NCHW Ghost module. `[x, w1, b1, w2, b2, residual?]`.
     GhostModule(GhostModule),
     /// Ghost module writing NHWC. `[x, w1, b1, w2, b2, residual?]`.
@@ -123,8 +130,12 @@ pub enum Kernel {
     GlobalAvgPoolNhwc { n: usize, c: usize, spatial: usize },
     /// `[x]`.
     MaxPool2d(Pool2d),
+    /// MaxPool on NHWC data. `[x]`.
+    MaxPool2dNhwc(Pool2d),
     /// `[x]`.
     AvgPool2d(Pool2d),
+    /// AveragePool on NHWC data. `[x]`.
+    AvgPool2dNhwc(Pool2d),
     /// `[x]`.
     Resize(Resize),
     /// `[x]`.
@@ -156,6 +167,7 @@ impl Kernel {
             Kernel::LoadInput => "load_input",
             Kernel::Conv2d(_) => "conv2d",
             Kernel::Conv2dNhwc { .. } => "conv2d_nhwc",
+            Kernel::Conv2dDense { .. } => "conv2d_dense",
             Kernel::GhostModule(_) => "ghost_module",
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
@@ -171,6 +183,8 @@ impl Kernel {
             Kernel::GlobalAvgPoolNhwc { .. } => "global_avg_pool_nhwc",
             Kernel::MaxPool2d(_) => "max_pool2d",
             Kernel::AvgPool2d(_) => "avg_pool2d",
+            Kernel::MaxPool2dNhwc(_) => "max_pool2d_nhwc",
+            Kernel::AvgPool2dNhwc(_) => "avg_pool2d_nhwc",
             Kernel::Resize(_) => "resize",
             Kernel::ReduceMean { .. } => "reduce_mean",
             Kernel::Gemm(_) => "gemm",
@@ -185,6 +199,7 @@ impl Kernel {
             self,
             Kernel::Conv2d(_)
                 | Kernel::Conv2dNhwc { .. }
+                | Kernel::Conv2dDense { .. }
                 | Kernel::GhostModule(_)
                 | Kernel::GhostModuleNhwc { .. }
                 | Kernel::Gemm(_)
@@ -587,7 +602,14 @@ fn lower_node(
         Op::Conv(c) => {
             let c_out = *shape(1).first().ok_or("conv weight has no dims")?;
             let params = Conv2d::new(c, dims4(&shape(0))?, c_out, out_hw()?);
-            if nhwc {
+            let w_const = ins.get(1).is_some_and(|&w| g.constant(w).is_some());
+            if w_const && ins.get(1).is_some_and(|&w| c.is_dense(g.ty(w))) {
+                Kernel::Conv2dDense {
+                    params,
+                    input_nhwc: !input_nchw,
+                    output_nhwc: nhwc,
+                }
+            } else if nhwc {
                 Kernel::Conv2dNhwc { params, input_nchw }
             } else {
                 Kernel::Conv2d(params)
@@ -710,9 +732,11 @@ fn lower_node(
         },
         Op::Pool(p) => {
             let params = Pool2d::new(p, dims4(&shape(0))?, out_hw()?);
-            match p.kind {
-                PoolKind::Max => Kernel::MaxPool2d(params),
-                PoolKind::Avg { .. } => Kernel::AvgPool2d(params),
+            match (p.kind, nhwc) {
+                (PoolKind::Max, false) => Kernel::MaxPool2d(params),
+                (PoolKind::Max, true) => Kernel::MaxPool2dNhwc(params),
+                (PoolKind::Avg { .. }, false) => Kernel::AvgPool2d(params),
+                (PoolKind::Avg { .. }, true) => Kernel::AvgPool2dNhwc(params),
             }
         }
         Op::Resize(r) => {
@@ -951,6 +975,20 @@ impl fmt::Display for KernelParams<'_> {
                 write!(f, "{params}")?;
                 nchw_in(f, *input_nchw)
             }
+            Kernel::Conv2dDense {
+                params,
+                input_nhwc,
+                output_nhwc,
+            } => {
+                write!(f, "{params} dense")?;
+                if *input_nhwc {
+                    f.write_str(" nhwc_in")?;
+                }
+                if *output_nhwc {
+                    f.write_str(" nhwc_out")?;
+                }
+                Ok(())
+            }
             Kernel::GhostModule(p) => write!(f, "primary={} cheap={}", p.primary, p.cheap),
             Kernel::GhostModuleNhwc { params, input_nchw } => {
                 write!(f, "primary={} cheap={}", params.primary, params.cheap)?;
@@ -1053,7 +1091,10 @@ impl fmt::Display for KernelParams<'_> {
             Kernel::GlobalAvgPoolNhwc { n, c, spatial } => {
                 write!(f, "n={n} c={c} spatial={spatial}")
             }
-            Kernel::MaxPool2d(p) | Kernel::AvgPool2d(p) => write!(f, "{p}"),
+            Kernel::MaxPool2d(p)
+            | Kernel::AvgPool2d(p)
+            | Kernel::MaxPool2dNhwc(p)
+            | Kernel::AvgPool2dNhwc(p) => write!(f, "{p}"),
             Kernel::Resize(r) => {
                 write!(f, "{:?} {:?} c={} ", r.mode, r.coord, r.c)?;
                 planes(f, [r.h_in, r.w_in], [r.h_out, r.w_out])?;

@@ -51,6 +51,11 @@ pub enum Packing {
     /// A depthwise conv's `[c, 1, kh, kw]` weights as `[kh * kw][c]`: the NHWC kernel loads a
     /// vector of channels per tap.
     TapsChannels,
+    /// A dense conv's `[c_out, c_in, kh, kw]` weights for `conv2d_dense`: output channels padded
+    /// with zeros to a multiple of 16 and taken in groups of 64 (the last narrower), each group
+    /// `[kh * kw][c_in][width]`, so the kernel loads a few vectors of output channels per tap
+    /// and input channel.
+    Dense,
 }
 
 impl Packing {
@@ -59,6 +64,9 @@ impl Packing {
         let rows = shape.first().copied().unwrap_or(0);
         if self == Packing::Plain || rows == 0 {
             return v.to_vec();
+        }
+        if self == Packing::Dense {
+            return pack_dense(v, shape);
         }
         // Both are the transpose of a [rows, cols] matrix: cols is c_in (pointwise) or the
         // taps (depthwise, one input channel per filter).
@@ -71,6 +79,28 @@ impl Packing {
         }
         out
     }
+}
+
+/// [`Packing::Dense`] of `v` (`[c_out, c_in, kh, kw]`).
+fn pack_dense(v: &[f32], shape: &[usize]) -> Vec<f32> {
+    const BLOCK: usize = 16;
+    const GROUP: usize = 64;
+    let c_out = shape.first().copied().unwrap_or(0);
+    let c_in = shape.get(1).copied().unwrap_or(0);
+    let taps: usize = shape.iter().skip(2).product();
+    let cpad = c_out.next_multiple_of(BLOCK);
+    let mut out = vec![0.0; cpad * taps * c_in];
+    for co in 0..c_out {
+        let g0 = co / GROUP * GROUP;
+        let gw = GROUP.min(cpad - g0);
+        for ci in 0..c_in {
+            for tap in 0..taps {
+                out[g0 * taps * c_in + (tap * c_in + ci) * gw + co - g0] =
+                    v[(co * c_in + ci) * taps + tap];
+            }
+        }
+    }
+    out
 }
 
 /// One input of a node as layout checking sees it.
@@ -127,6 +157,30 @@ pub fn check_node(g: &Graph, n: NodeIndex) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::Packing;
+
+    #[test]
+    fn dense_packing_pads_and_groups_output_channels() {
+        // [c_out 70, c_in 2, 1, 2]: groups of 64 and 16 (70 padded to 80) channels, each
+        // [tap][c_in][width]; element (co, ci, 0, kx) is co * 4 + ci * 2 + kx.
+        let (c_out, c_in, taps) = (70, 2, 2);
+        let w: Vec<f32> = (0..c_out * c_in * taps).map(|i| i as f32).collect();
+        let p = Packing::Dense.apply(&w, &[c_out, c_in, 1, 2]);
+        assert_eq!(p.len(), 80 * c_in * taps);
+        for co in 0..80 {
+            let (g0, width) = if co < 64 { (0, 64) } else { (64, 16) };
+            for ci in 0..c_in {
+                for tap in 0..taps {
+                    let got = p[g0 * taps * c_in + (tap * c_in + ci) * width + co - g0];
+                    let want = if co < c_out {
+                        ((co * c_in + ci) * taps + tap) as f32
+                    } else {
+                        0.0
+                    };
+                    assert_eq!(got, want, "co {co} ci {ci} tap {tap}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn packings_transpose() {

@@ -138,10 +138,34 @@ impl Conv {
         output.len() as u64 * inputs.get(1).map_or(0, |w| filter_len(w))
     }
 
+    /// A conv the packed dense kernel (`conv2d_dense`) runs, judged by its weights `w`
+    /// (`[c_out, c_in, kh, kw]`): one group, not pointwise (any kernel, stride, padding and
+    /// dilation), at least [`DENSE_MIN_C_IN`] input and [`DENSE_MIN_C_OUT`] output channels.
+    /// Below those a tile's multiply-adds per output are too few to pay for its output
+    /// stores (stems on 3 channels keep the NCHW kernel that vectorises along rows).
+    pub fn is_dense(&self, w: &TensorType) -> bool {
+        self.group == 1
+            && !self.is_pointwise()
+            && w.rank() == 4
+            && w.shape[0] >= DENSE_MIN_C_OUT
+            && w.shape[1] >= DENSE_MIN_C_IN
+    }
+
     /// The NHWC kernels need the weights (and bias) constant, as they are packed at compile time,
     /// and a residual in the output's layout. They take a pointwise conv from NCHW or NHWC, and a
-    /// depthwise conv (one filter per channel) from NHWC.
+    /// depthwise conv (one filter per channel) from NHWC. A dense conv ([`Conv::is_dense`]) with
+    /// constant weights reads and writes either layout.
     pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
+        if let [x, w, ..] = inputs {
+            let weights = if self.residual { 3 } else { inputs.len() };
+            let weights_const = inputs
+                .get(1..weights)
+                .is_some_and(|ws| ws.iter().all(|w| w.constant));
+            let residual_ok = !self.residual || layout_at(inputs, 3) == out;
+            if weights_const && self.is_dense(w.ty) && x.ty.rank() == 4 {
+                return residual_ok;
+            }
+        }
         match out {
             Layout::Nchw => all_nchw(inputs, out),
             Layout::Nhwc => {
@@ -165,10 +189,12 @@ impl Conv {
         }
     }
 
-    /// Packing of input `port` (of type `operand`) for the kernel writing `out`: the weights
-    /// (port 1) as [`Conv::nhwc_weight_packing`] says for NHWC, everything else plain.
+    /// Packing of input `port` (of type `operand`) for the kernel writing `out`: a dense conv's
+    /// weights for the dense kernel in either layout, other weights (port 1) as
+    /// [`Conv::nhwc_weight_packing`] says for NHWC, everything else plain.
     pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
         match (out, port) {
+            (_, 1) if self.is_dense(operand) => Packing::Dense,
             (Layout::Nhwc, 1) => self.nhwc_weight_packing(operand),
             _ => Packing::Plain,
         }
@@ -186,6 +212,12 @@ impl Conv {
         }
     }
 }
+
+/// Fewest input channels of a dense conv ([`Conv::is_dense`]).
+pub const DENSE_MIN_C_IN: usize = 8;
+
+/// Fewest output channels of a dense conv: one AVX-512 vector.
+pub const DENSE_MIN_C_OUT: usize = 16;
 
 /// Multiply-adds per output element of a conv with weights `w` (`[M, C/group, kh, kw]`).
 pub fn filter_len(w: &TensorType) -> u64 {

@@ -365,7 +365,7 @@ impl Op {
     /// `plan_layout` starts their outputs as NHWC, then [`Op::has_kernel_for`] decides.
     pub fn can_write_nhwc(&self) -> bool {
         match self {
-            Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_) => true,
+            Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_) | Op::Pool(_) => true,
             Op::Input
             | Op::Const(_)
             | Op::GateUpsample(_)
@@ -377,7 +377,6 @@ impl Op {
             | Op::Split { .. }
             | Op::GlobalAveragePool
             | Op::ReduceMean { .. }
-            | Op::Pool(_)
             | Op::Resize(_)
             | Op::Flatten { .. }
             | Op::Reshape { .. }
@@ -395,7 +394,8 @@ impl Op {
     /// True if a kernel reads `inputs` in their layouts and writes its outputs in `out`.
     ///
     /// NHWC kernels exist for convs ([`Conv::has_kernel_for`]), Ghost modules
-    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite (the same layout in and out)
+    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite and pooling (the same layout in
+    /// and out)
     /// and global average pooling (any input; its 1x1 output is NCHW). Every other op reads and
     /// writes NCHW only, and graph inputs and constants are NCHW.
     pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
@@ -403,7 +403,7 @@ impl Op {
             Op::Input | Op::Const(_) => out == Layout::Nchw,
             Op::Conv(c) => c.has_kernel_for(inputs, out),
             Op::GhostModule(gm) => gm.has_kernel_for(inputs, out),
-            Op::SqueezeExcite(_) => layout_at(inputs, 0) == out,
+            Op::SqueezeExcite(_) | Op::Pool(_) => layout_at(inputs, 0) == out,
             Op::GlobalAveragePool => out == Layout::Nchw,
             Op::GateUpsample(_)
             | Op::BatchNorm { .. }
@@ -413,7 +413,6 @@ impl Op {
             | Op::Slice { .. }
             | Op::Split { .. }
             | Op::ReduceMean { .. }
-            | Op::Pool(_)
             | Op::Resize(_)
             | Op::Flatten { .. }
             | Op::Reshape { .. }

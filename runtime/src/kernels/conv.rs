@@ -197,7 +197,7 @@ fn conv2d_vector(
 
 /// The scalar kernels: the reference the vector kernels are tested against, and the path for
 /// shapes they do not cover (dilated or stride > 2 columns).
-fn conv2d_reference(
+pub(crate) fn conv2d_reference(
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],

@@ -4,6 +4,7 @@
 
 pub mod conv;
 pub mod copy;
+pub mod dense;
 pub mod elementwise;
 pub mod fused;
 pub mod gemm;

@@ -1,6 +1,7 @@
 //! Pooling: MaxPool, AveragePool and GlobalAveragePool.
 
-use super::{sum, valid_range};
+use super::sum;
+use crate::dispatch::{kernels, Kernels};
 use crate::params::Pool2d;
 
 impl Pool2d {
@@ -22,40 +23,13 @@ impl Pool2d {
 }
 
 /// MaxPool: each output is the maximum of the real input elements in its
-/// window; padding never wins. NaN inputs are skipped (as by `f32::max`). A
-/// window with no real non-NaN element (impossible in valid ONNX without NaN)
-/// gives `-inf`.
+/// window; padding never wins. NaN propagates: a window holding NaN gives NaN
+/// (as onnxruntime does). A window with no real element (impossible in valid
+/// ONNX) gives `-inf`.
 ///
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
-    p.check_sizes(input, output);
-    let in_plane = p.h_in * p.w_in;
-    let out_plane = p.h_out * p.w_out;
-    for plane in 0..p.n * p.c {
-        let x = &input[plane * in_plane..][..in_plane];
-        let y = &mut output[plane * out_plane..][..out_plane];
-        for oy in 0..p.h_out {
-            let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
-            for ox in 0..p.w_out {
-                let xs = valid_range(
-                    ox * p.stride_w,
-                    p.pad_left,
-                    p.dilation_w,
-                    p.kernel_w,
-                    p.w_in,
-                );
-                let mut m = f32::NEG_INFINITY;
-                for ky in ys.clone() {
-                    let row =
-                        &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
-                    for kx in xs.clone() {
-                        m = m.max(row[ox * p.stride_w + kx * p.dilation_w - p.pad_left]);
-                    }
-                }
-                y[oy * p.w_out + ox] = m;
-            }
-        }
-    }
+    pool_with(kernels(), p, true, false, input, output);
 }
 
 /// AveragePool with onnxruntime semantics: the sum of the real elements in the
@@ -69,42 +43,38 @@ pub fn max_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
 ///
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 pub fn avg_pool2d(p: &Pool2d, input: &[f32], output: &mut [f32]) {
+    pool_with(kernels(), p, false, false, input, output);
+}
+
+/// [`max_pool2d`] on NHWC tensors: `input` `[n, h_in, w_in, c]`, `output` `[n, h_out, w_out, c]`.
+pub fn max_pool2d_nhwc(p: &Pool2d, input: &[f32], output: &mut [f32]) {
+    pool_with(kernels(), p, true, true, input, output);
+}
+
+/// [`avg_pool2d`] on NHWC tensors: `input` `[n, h_in, w_in, c]`, `output` `[n, h_out, w_out, c]`.
+pub fn avg_pool2d_nhwc(p: &Pool2d, input: &[f32], output: &mut [f32]) {
+    pool_with(kernels(), p, false, true, input, output);
+}
+
+/// The vector kernels of `k`: per plane (NCHW) or per batch item (NHWC).
+fn pool_with(k: &Kernels, p: &Pool2d, max: bool, nhwc: bool, input: &[f32], output: &mut [f32]) {
     p.check_sizes(input, output);
-    let in_plane = p.h_in * p.w_in;
-    let out_plane = p.h_out * p.w_out;
-    let padded_h = p.pad_top + p.h_in + p.pad_bottom;
-    let padded_w = p.pad_left + p.w_in + p.pad_right;
-    for plane in 0..p.n * p.c {
-        let x = &input[plane * in_plane..][..in_plane];
-        let y = &mut output[plane * out_plane..][..out_plane];
-        for oy in 0..p.h_out {
-            let ys = valid_range(oy * p.stride_h, p.pad_top, p.dilation_h, p.kernel_h, p.h_in);
-            let padded_ys = valid_range(oy * p.stride_h, 0, p.dilation_h, p.kernel_h, padded_h);
-            for ox in 0..p.w_out {
-                let xs = valid_range(
-                    ox * p.stride_w,
-                    p.pad_left,
-                    p.dilation_w,
-                    p.kernel_w,
-                    p.w_in,
-                );
-                let mut acc = 0.0;
-                for ky in ys.clone() {
-                    let row =
-                        &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..][..p.w_in];
-                    for kx in xs.clone() {
-                        acc += row[ox * p.stride_w + kx * p.dilation_w - p.pad_left];
-                    }
-                }
-                let real = ys.len() * xs.len();
-                let count = if p.count_include_pad {
-                    padded_ys.len()
-                        * valid_range(ox * p.stride_w, 0, p.dilation_w, p.kernel_w, padded_w).len()
-                } else {
-                    real
-                };
-                y[oy * p.w_out + ox] = if real == 0 { 0.0 } else { acc / count as f32 };
-            }
+    let (in_plane, out_plane) = (p.h_in * p.w_in, p.h_out * p.w_out);
+    if in_plane == 0 || out_plane == 0 || p.c == 0 {
+        output.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+        return;
+    }
+    if nhwc {
+        let (xi, yi) = (in_plane * p.c, out_plane * p.c);
+        for (x, y) in input.chunks_exact(xi).zip(output.chunks_exact_mut(yi)) {
+            (k.pool_nhwc)(p, max, x, y);
+        }
+    } else {
+        for (x, y) in input
+            .chunks_exact(in_plane)
+            .zip(output.chunks_exact_mut(out_plane))
+        {
+            (k.pool_plane)(p, max, x, y);
         }
     }
 }
@@ -207,7 +177,13 @@ mod tests {
                     let win = window(p, x, plane, oy, ox);
                     let real: Vec<f64> = win.iter().flatten().map(|&v| f64::from(v)).collect();
                     let y = if max {
-                        real.iter().copied().fold(f64::NEG_INFINITY, f64::max)
+                        let nan = real.iter().any(|v| v.is_nan());
+                        let m = real.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        if nan {
+                            f64::NAN
+                        } else {
+                            m
+                        }
                     } else if real.is_empty() {
                         0.0
                     } else {
@@ -225,22 +201,43 @@ mod tests {
         out
     }
 
+    /// `[n, c, hw]` to `[n, hw, c]`.
+    fn to_nhwc(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
+        let mut y = vec![0.0; x.len()];
+        for b in 0..n {
+            for ch in 0..c {
+                for q in 0..hw {
+                    y[(b * hw + q) * c + ch] = x[(b * c + ch) * hw + q];
+                }
+            }
+        }
+        y
+    }
+
+    /// Every table, NCHW and NHWC, max and average (both divisors) against the reference.
+    fn check_data(p: Pool2d, x: &[f32]) {
+        let len = p.n * p.c * p.h_out * p.w_out;
+        let (hwi, hwo) = (p.h_in * p.w_in, p.h_out * p.w_out);
+        let x_nhwc = to_nhwc(x, p.n, p.c, hwi);
+        for k in crate::dispatch::all() {
+            for (max, count_include_pad) in [(true, false), (false, false), (false, true)] {
+                let p = Pool2d {
+                    count_include_pad,
+                    ..p
+                };
+                let want = reference(&p, x, max);
+                let mut out = vec![f32::NAN; len];
+                pool_with(k, &p, max, false, x, &mut out);
+                assert_close(&out, &want);
+                pool_with(k, &p, max, true, &x_nhwc, &mut out);
+                assert_close(&out, &to_nhwc(&want, p.n, p.c, hwo));
+            }
+        }
+    }
+
     fn check(p: Pool2d, seed: u32) {
         let mut rng = Rng::new(seed);
-        let x = rng.vec(p.n * p.c * p.h_in * p.w_in);
-        let len = p.n * p.c * p.h_out * p.w_out;
-        let mut out = vec![f32::NAN; len];
-        max_pool2d(&p, &x, &mut out);
-        assert_close(&out, &reference(&p, &x, true));
-        for count_include_pad in [false, true] {
-            let p = Pool2d {
-                count_include_pad,
-                ..p
-            };
-            let mut out = vec![f32::NAN; len];
-            avg_pool2d(&p, &x, &mut out);
-            assert_close(&out, &reference(&p, &x, false));
-        }
+        check_data(p, &rng.vec(p.n * p.c * p.h_in * p.w_in));
     }
 
     #[test]
@@ -302,11 +299,69 @@ mod tests {
     }
 
     #[test]
-    fn max_skips_nan() {
+    fn max_propagates_nan() {
         let p = make(1, 1, (1, 3), (1, 2), (1, 1), (0, 0, 0, 0), (1, 1), false);
-        let mut out = [0.0; 2];
-        max_pool2d(&p, &[f32::NAN, 1.0, f32::NAN], &mut out);
-        assert_eq!(out, [1.0, 1.0]);
+        for k in crate::dispatch::all() {
+            let mut out = [0.0; 2];
+            pool_with(k, &p, true, false, &[1.0, f32::NAN, 2.0], &mut out);
+            assert!(out[0].is_nan() && out[1].is_nan(), "{}: {out:?}", k.name);
+            // Infinities are not NaN.
+            pool_with(
+                k,
+                &p,
+                true,
+                false,
+                &[f32::INFINITY, 1.0, f32::NEG_INFINITY],
+                &mut out,
+            );
+            assert_eq!(out, [f32::INFINITY, 1.0], "{}", k.name);
+        }
+        // NaN here and there in wide rows (vector lanes), stride 1 and 2, both layouts.
+        for stride in [1, 2] {
+            let p = make(
+                2,
+                3,
+                (9, 37),
+                (3, 3),
+                (stride, stride),
+                (1, 1, 1, 1),
+                (1, 1),
+                false,
+            );
+            let mut rng = Rng::new(40 + stride as u32);
+            let mut x = rng.vec(p.n * p.c * p.h_in * p.w_in);
+            for i in (0..x.len()).step_by(53) {
+                x[i] = f32::NAN;
+            }
+            x[7] = f32::INFINITY;
+            x[100] = f32::NEG_INFINITY;
+            check_data(p, &x);
+        }
+    }
+
+    #[test]
+    fn wide_rows_and_channels() {
+        // Rows and channel counts past a vector, not multiples of it, stride 1, 2 and 3.
+        check(
+            make(2, 17, (13, 41), (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), false),
+            50,
+        );
+        check(
+            make(1, 33, (11, 40), (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), false),
+            51,
+        );
+        check(
+            make(1, 3, (12, 40), (2, 2), (2, 2), (0, 0, 0, 0), (1, 1), true),
+            52,
+        );
+        check(
+            make(1, 5, (10, 50), (3, 3), (3, 3), (1, 1, 1, 1), (1, 1), false),
+            53,
+        );
+        check(
+            make(1, 2, (9, 45), (2, 3), (1, 2), (0, 1, 1, 2), (1, 2), true),
+            54,
+        );
     }
 
     #[test]

@@ -9,15 +9,39 @@
 //! no architecture table applies. The scalar kernels in the op modules are the references
 //! all of them are tested against.
 
+/// `unroll!(MAX, n, i => { body })` expands `body` once for each `i` in
+/// `0..n`, `n` a compile-time constant (here: made of const generics) at most
+/// `MAX` (8 or 17): the copies past `n` fold away, so the loop is unrolled
+/// and arrays indexed by `i` stay in registers, whatever the optimiser's
+/// unrolling heuristics decide. The callers check `n <= MAX` at compile time.
+macro_rules! unroll {
+    (8, $n:expr, $i:ident => $body:block) => {
+        unroll!(@ $n, $i, $body; 0 1 2 3 4 5 6 7)
+    };
+    (17, $n:expr, $i:ident => $body:block) => {
+        unroll!(@ $n, $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
+    };
+    (@ $n:expr, $i:ident, $body:block; $($k:literal)*) => {
+        $(
+            if $k < $n {
+                let $i: usize = $k;
+                $body
+            }
+        )*
+    };
+}
+
 pub(crate) mod activation;
 pub(crate) mod conv;
+pub(crate) mod dense;
 pub(crate) mod elementwise;
 pub(crate) mod gemm;
 pub(crate) mod nhwc;
+pub(crate) mod pool;
 pub(crate) mod portable;
 pub(crate) mod resize;
 
-use crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
+use crate::params::{Activation, Conv2d, DenseConv, DwNhwc, GateUpsample, Pool2d, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
 pub(crate) use activation::act_vec;
 use core::ops::Range;
@@ -127,6 +151,14 @@ pub(crate) struct Kernels {
     /// [`conv::direct`].
     pub(crate) direct:
         fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, Option<&[f32]>, &mut [f32], Activation),
+    /// [`dense::dense`].
+    pub(crate) dense: fn(&DenseConv, Option<&[f32]>, &mut [f32], Range<usize>, Range<usize>),
+    /// The pixels per tile of `dense` (its `MR`): parts of an NHWC input start at multiples.
+    pub(crate) dense_tile: usize,
+    /// [`pool::plane`].
+    pub(crate) pool_plane: fn(&Pool2d, bool, &[f32], &mut [f32]),
+    /// [`pool::nhwc`].
+    pub(crate) pool_nhwc: fn(&Pool2d, bool, &[f32], &mut [f32]),
     /// [`elementwise::sum_rows`].
     pub(crate) sum_rows: fn(&[f32], usize, f32, &mut [f32]),
     /// [`elementwise::scale_rows`].
@@ -169,9 +201,11 @@ pub(crate) struct Kernels {
 macro_rules! kernel_table {
     ($S:ty, $name:literal $(, $features:literal)?) => {{
         use $crate::kernels::simd::{
-            activation, conv, elementwise, gemm, nhwc, resize, Kernels, Simd,
+            activation, conv, dense, elementwise, gemm, nhwc, pool, resize, Kernels, Simd,
         };
-        use $crate::params::{Activation, Conv2d, DwNhwc, GateUpsample, PwNhwc};
+        use $crate::params::{
+            Activation, Conv2d, DenseConv, DwNhwc, GateUpsample, Pool2d, PwNhwc,
+        };
         use $crate::threads::{SplitRead, SplitWrite};
         use core::ops::Range;
         $crate::kernels::simd::kernel_table! { @fns $S $(, $features)?;
@@ -206,6 +240,24 @@ macro_rules! kernel_table {
             fn direct(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
                       residual: Option<&[f32]>, output: &mut [f32], act: Activation) {
                 conv::direct(s, p, input, weight, bias, residual, output, act)
+            }
+            fn dense(s, a: &DenseConv, residual: Option<&[f32]>, y: &mut [f32],
+                     pixels: Range<usize>, chans: Range<usize>) {
+                // 6 pixels x 4 vectors = 24 accumulators of 32 registers (AVX-512), 6 x 2 = 12
+                // of 16 (AVX2); a panel of NV * LANES channels must divide 16 with fewer lanes.
+                if <$S as Simd>::LANES >= 16 {
+                    dense::dense::<$S, 6, 4>(s, a, residual, y, pixels, chans)
+                } else if <$S as Simd>::LANES >= 8 {
+                    dense::dense::<$S, 6, 2>(s, a, residual, y, pixels, chans)
+                } else {
+                    dense::dense::<$S, 3, 4>(s, a, residual, y, pixels, chans)
+                }
+            }
+            fn pool_plane(s, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32]) {
+                pool::plane(s, p, max, x, y)
+            }
+            fn pool_nhwc(s, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32]) {
+                pool::nhwc(s, p, max, x, y)
             }
             fn sum_rows(s, x: &[f32], len: usize, scale: f32, out: &mut [f32]) {
                 elementwise::sum_rows(s, x, len, scale, out)
@@ -272,6 +324,10 @@ macro_rules! kernel_table {
             depthwise,
             depthwise_add,
             direct,
+            dense,
+            dense_tile: if <$S as Simd>::LANES >= 8 { 6 } else { 3 },
+            pool_plane,
+            pool_nhwc,
             sum_rows,
             scale_rows,
             scale_rows_in_place,

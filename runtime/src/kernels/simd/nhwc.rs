@@ -12,28 +12,6 @@ use crate::params::{Activation, Conv2d, DwNhwc, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
 use core::ops::Range;
 
-/// `unroll!(MAX, n, i => { body })` expands `body` once for each `i` in
-/// `0..n`, `n` a compile-time constant (here: made of const generics) at most
-/// `MAX` (8 or 17): the copies past `n` fold away, so the loop is unrolled
-/// and arrays indexed by `i` stay in registers, whatever the optimiser's
-/// unrolling heuristics decide. The callers check `n <= MAX` at compile time.
-macro_rules! unroll {
-    (8, $n:expr, $i:ident => $body:block) => {
-        unroll!(@ $n, $i, $body; 0 1 2 3 4 5 6 7)
-    };
-    (17, $n:expr, $i:ident => $body:block) => {
-        unroll!(@ $n, $i, $body; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16)
-    };
-    (@ $n:expr, $i:ident, $body:block; $($k:literal)*) => {
-        $(
-            if $k < $n {
-                let $i: usize = $k;
-                $body
-            }
-        )*
-    };
-}
-
 /// Operands of a pointwise convolution over a run of pixels, as raw pointers
 /// for the micro-kernels. Pixel `q` of the run is input pixel `first + q`.
 struct PwPtrs {
