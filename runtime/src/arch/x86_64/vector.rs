@@ -31,6 +31,17 @@ impl Simd for Avx512 {
     const REGISTERS: usize = 32;
 
     #[inline(always)]
+    fn outline<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        #[target_feature(enable = "avx512f,avx2,fma")]
+        #[inline(never)]
+        fn imp<R>(s: Avx512, f: impl FnOnce(Avx512) -> R) -> R {
+            f(s)
+        }
+        // SAFETY: a token exists only on CPUs with these features.
+        unsafe { imp(self, f) }
+    }
+
+    #[inline(always)]
     fn splat(self, x: f32) -> __m512 {
         // SAFETY (this and every arithmetic method below): an `Avx512` token
         // exists only on CPUs with AVX-512F.
@@ -226,6 +237,17 @@ impl Simd for Avx2 {
     type V = __m256;
     const LANES: usize = 8;
     const REGISTERS: usize = 16;
+
+    #[inline(always)]
+    fn outline<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        #[target_feature(enable = "avx2,fma")]
+        #[inline(never)]
+        fn imp<R>(s: Avx2, f: impl FnOnce(Avx2) -> R) -> R {
+            f(s)
+        }
+        // SAFETY: a token exists only on CPUs with these features.
+        unsafe { imp(self, f) }
+    }
 
     #[inline(always)]
     fn splat(self, x: f32) -> __m256 {

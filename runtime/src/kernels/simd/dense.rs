@@ -132,16 +132,34 @@ pub(crate) fn dense<S: Simd, const MR: usize, const NV: usize>(
             // SAFETY: channels c..c + nv * l are < cpad, of group g0; pixels are < hw_out.
             unsafe {
                 let w = wg.add(c - g0);
+                // Each panel width is a function of its own (`Simd::outline`): inlined
+                // together, their tiles made one function that took minutes to optimise.
+                let (t, pixels) = (&t, &pixels);
                 if l >= 16 {
                     match nv {
-                        1 => panel::<S, MR, 1>(s, &t, &pixels, c, w, gw),
-                        2 => panel::<S, MR, 2>(s, &t, &pixels, c, w, gw),
-                        3 => panel::<S, MR, 3>(s, &t, &pixels, c, w, gw),
-                        _ => panel::<S, MR, NV>(s, &t, &pixels, c, w, gw),
+                        1 => s.outline(
+                            #[inline(always)]
+                            |s| panel::<S, MR, 1>(s, t, pixels, c, w, gw),
+                        ),
+                        2 => s.outline(
+                            #[inline(always)]
+                            |s| panel::<S, MR, 2>(s, t, pixels, c, w, gw),
+                        ),
+                        3 => s.outline(
+                            #[inline(always)]
+                            |s| panel::<S, MR, 3>(s, t, pixels, c, w, gw),
+                        ),
+                        _ => s.outline(
+                            #[inline(always)]
+                            |s| panel::<S, MR, NV>(s, t, pixels, c, w, gw),
+                        ),
                     }
                 } else {
                     // With fewer lanes, NV * LANES divides BLOCK: every panel is full.
-                    panel::<S, MR, NV>(s, &t, &pixels, c, w, gw)
+                    s.outline(
+                        #[inline(always)]
+                        |s| panel::<S, MR, NV>(s, t, pixels, c, w, gw),
+                    )
                 }
             }
             c += nv * l;

@@ -55,6 +55,15 @@ pub(crate) trait Simd: Copy {
     /// Vector registers, which sets the kernels' register blocking.
     const REGISTERS: usize;
 
+    /// Runs `f` as a function of its own, compiled for this instruction set like the table
+    /// entries. The kernels are otherwise inlined whole into their entry; a kernel with many
+    /// specialised tiles (the dense conv) would make one function too large for the optimiser,
+    /// whose loop passes then take minutes of the build. `f` should be `#[inline(always)]`,
+    /// so that it is inlined into the outlined function. The portable lanes just call it.
+    #[inline(always)]
+    fn outline<R>(self, f: impl FnOnce(Self) -> R) -> R {
+        f(self)
+    }
     fn splat(self, x: f32) -> Self::V;
     /// `a * b + c`, with one rounding where the ISA has a fused multiply-add (the
     /// portable lanes round twice: `core` has no fused multiply-add).
