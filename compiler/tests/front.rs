@@ -914,6 +914,41 @@ fn pools() {
     snap("pools", m);
 }
 
+/// MaxPool with `auto_pad=SAME_UPPER` and dilation follows the spec, where onnxruntime pads
+/// otherwise (the README's limits say so): output `ceil(in / stride)`, total padding
+/// `(out - 1) * stride + (k - 1) * dilation + 1 - in`, the odd one at the end.
+#[test]
+fn max_pool_same_upper_with_dilation_follows_the_spec() {
+    // (plane, kernel, dilation, expected pads and output plane)
+    for (hw, k, d, pads, out) in [
+        // total (7 - 1) + (3 - 1) * 2 + 1 - 7 = 4: 2 before, 2 after.
+        (7, 3, 2, "[2,2,2,2]", "f32[1,2,7,7]"),
+        // total (6 - 1) + (2 - 1) * 3 + 1 - 6 = 3: 1 before, 2 after.
+        (6, 2, 3, "[1,1,2,2]", "f32[1,2,6,6]"),
+    ] {
+        let m = Model::new(13)
+            .input("x", &[1, 2, hw, hw])
+            .node(
+                "MaxPool",
+                "max",
+                &["x"],
+                &["a"],
+                vec![
+                    a_str("auto_pad", "SAME_UPPER"),
+                    a_ints("kernel_shape", &[k, k]),
+                    a_ints("dilations", &[d, d]),
+                ],
+            )
+            .output("a");
+        let text = m.import().expect("import").graph.to_string();
+        assert!(
+            text.contains(&format!("pads: {pads}, dilation: {d}x{d}"))
+                && text.contains(&format!("{out}  # \"max\"")),
+            "{hw}x{hw} k{k} d{d}:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn activations_and_batchnorm() {
     let m = Model::new(13)

@@ -45,7 +45,7 @@ for r in $(seq 1 "$rounds"); do
     for side in $order; do
         bin="$a"
         [ "$side" = b ] && bin="$b"
-        "$bin" --python "$venv/bin/python" "$@" > "$out/$side.$r.md"
+        "$bin" --python "$venv/bin/python" --engines ort "$@" > "$out/$side.$r.md"
     done
 done
 

@@ -239,6 +239,23 @@ def spec_corners():
     g.save("spec_corners", [1, 3, 10, 9], y, full_check=False)
 
 
+def special_pool_resize():
+    # NaN and infinities through the ops where onnxruntime's handling is easy to miss: MaxPool
+    # scans each window keeping `m > v ? m : v` (NaN survives only as a window's last element),
+    # AveragePool spreads it, and linear Resize
+    # keeps an infinity wherever it has a non-zero weight, gives NaN where an infinite
+    # neighbour has weight 0 (a whole-number source coordinate), and mixes opposite
+    # infinities to NaN.
+    g = G(9)
+    f32 = lambda v: g.op("Constant", [], value=numpy_helper.from_array(np.array(v, np.float32)))
+    m = g.op("MaxPool", ["input"], kernel_shape=[2, 2], strides=[2, 2])
+    a = g.op("AveragePool", ["input"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    x = g.op("Concat", [m, a], axis=1)
+    x = g.op("Resize", [x, "", f32([1, 1, 2, 2])], mode="linear", coordinate_transformation_mode="asymmetric")
+    y = g.op("Resize", [x, "", f32([1, 1, 1.5, 1.5])], mode="linear", coordinate_transformation_mode="half_pixel")
+    g.save("special_pool_resize", [1, 4, 18, 18], y, special=True)
+
+
 def random_graph(seed):
     # A seeded random chain of the supported ops with branches (residual Add, Concat, Mul
     # gates), valid by construction, ending in Flatten + Gemm to 10 values: differential testing
@@ -310,5 +327,6 @@ if __name__ == "__main__":
     nan_inf()
     small_planes()
     spec_corners()
+    special_pool_resize()
     for seed in range(12):
         random_graph(seed)

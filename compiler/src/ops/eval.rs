@@ -298,7 +298,9 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
                                 }
                                 if (0..h).contains(&iy) && (0..w).contains(&ix) {
                                     let val = x[nc * (h * w) as usize + (iy * w + ix) as usize];
-                                    best = best.max(val);
+                                    // onnxruntime's scan (`maxps`): NaN replaces
+                                    // the maximum, the next element replaces NaN.
+                                    best = if best > val { best } else { val };
                                     sum += f64::from(val);
                                     cnt += 1;
                                 }
@@ -562,10 +564,19 @@ fn resize(r: &crate::ops::Resize, x: &Tensor) -> Result<Vec<f32>, String> {
                         let (y1, x1) = ((y0 + 1).min(h - 1), (x0 + 1).min(w - 1));
                         let (dy, dx) = (cy - y0 as f64, cx - x0 as f64);
                         let g = |y: usize, x: usize| f64::from(plane[y * w + x]);
-                        (g(y0, x0) * (1.0 - dy) * (1.0 - dx)
-                            + g(y0, x1) * (1.0 - dy) * dx
-                            + g(y1, x0) * dy * (1.0 - dx)
-                            + g(y1, x1) * dy * dx) as f32
+                        // Per axis, horizontally first, with onnxruntime's weights: a
+                        // coordinate clamped to the last row or column reads only it (an
+                        // infinity there stays infinite); elsewhere both neighbours are read,
+                        // weight 0 included (an infinite one then gives NaN, as there).
+                        let lerp = |a: f64, b: f64, d: f64, same: bool| {
+                            if same {
+                                a
+                            } else {
+                                a * (1.0 - d) + b * d
+                            }
+                        };
+                        let row = |y: usize| lerp(g(y, x0), g(y, x1), dx, x0 == x1);
+                        lerp(row(y0), row(y1), dy, y0 == y1) as f32
                     }
                 });
             }

@@ -323,7 +323,7 @@ fn ghost_with(
     }
 }
 
-fn se_with(
+pub(crate) fn se_with(
     k: &Kernels,
     p: &SqueezeExcite,
     data: InOut<'_>,
@@ -350,7 +350,7 @@ fn se_with(
                 let xb = &x[b * item..][..item];
                 (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
                 excite(k, p, weights, scratch);
-                (k.scale_pixels_nhwc)(xb, &scratch[..c], &mut out[b * item..][..item]);
+                (k.scale_pixels_nhwc)(Some(xb), &scratch[..c], &mut out[b * item..][..item]);
             }
         }
         InOut::InPlace(x) => {
@@ -359,11 +359,7 @@ fn se_with(
                 let xb = &mut x[b * item..][..item];
                 (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
                 excite(k, p, weights, scratch);
-                for pixel in xb.chunks_exact_mut(c.max(1)) {
-                    for (v, g) in pixel.iter_mut().zip(&scratch[..c]) {
-                        *v *= g;
-                    }
-                }
+                (k.scale_pixels_nhwc)(None, &scratch[..c], xb);
             }
         }
     }

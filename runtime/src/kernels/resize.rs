@@ -12,10 +12,10 @@ const BLOCK: usize = 128;
 /// - `Nearest`: rounded per the rounding mode and clamped to `[0, len - 1]`;
 /// - `Linear`: clamped to `[0, len - 1]` and interpolated between the two
 ///   neighbouring rows/columns (the upper one clamped to `len - 1`) as
-///   `w0 * a + w1 * b` per axis, horizontally first. Where the coordinate is a whole
-///   number (or clamped to the last row), only that row/column is read, with weights
-///   `0.5, 0.5` like onnxruntime: an infinite input stays infinite instead of becoming NaN
-///   through `0 * inf`.
+///   `w0 * a + w1 * b` per axis, horizontally first, with onnxruntime's weights: a
+///   coordinate clamped to the last row/column reads only it, with weights `0.5, 0.5` (an
+///   infinity there stays infinite), while a whole-number coordinate elsewhere reads its
+///   neighbour with weight 0, so an infinite neighbour gives NaN there, as in onnxruntime.
 ///
 /// Sizes: `input` is `[n, c, h_in, w_in]`, `output` is `[n, c, h_out, w_out]`.
 /// If the input planes are empty (`h_in` or `w_in` is 0) the output is zeroed.
@@ -242,8 +242,9 @@ fn nearest(x: f32, rounding: NearestRounding, len: usize) -> usize {
 }
 
 /// Neighbouring indices and their weights for a source coordinate clamped to
-/// `[0, len - 1]` (`len > 0`): `(i0, i1, 1 - f, f)`, or `(i, i, 0.5, 0.5)` where the
-/// coordinate is a whole number `i` (then only that index is read, as onnxruntime does).
+/// `[0, len - 1]` (`len > 0`), as onnxruntime computes them: `(i0, i0 + 1, 1 - f, f)`, even
+/// where `f` is 0 (so an infinite neighbour of weight 0 gives NaN, as there), or
+/// `(i, i, 0.5, 0.5)` where the coordinate is clamped to the last index `i`.
 #[inline]
 fn linear(x: f32, len: usize) -> (usize, usize, f32, f32) {
     let hi = (len - 1) as f32;
@@ -252,7 +253,7 @@ fn linear(x: f32, len: usize) -> (usize, usize, f32, f32) {
     let x = if x < hi { x } else { hi };
     let i0 = x as usize;
     let f = x - i0 as f32;
-    if f == 0.0 {
+    if i0 + 1 >= len {
         (i0, i0, 0.5, 0.5)
     } else {
         (i0, i0 + 1, 1.0 - f, f)
@@ -575,40 +576,48 @@ mod tests {
     }
 
     #[test]
-    fn linear_keeps_infinities() {
-        // onnxruntime: [inf, 1] upsampled keeps inf wherever inf has a non-zero weight, and
-        // reads only the exact pixel at whole-number coordinates (no 0 * inf).
-        for coord in COORDS {
-            let p = make((1, 1), (1, 2), (1, 4), ResizeMode::Linear, coord);
-            let x = [f32::INFINITY, 1.0];
-            let mut out = [0.0; 4];
-            resize(&p, &x, &mut out);
-            assert!(out.iter().all(|v| !v.is_nan()), "{coord:?}: {out:?}");
-            assert_eq!(out[0], f32::INFINITY, "{coord:?}: {out:?}");
-            check_tables(p, &x);
-            let x = [2.0, f32::NEG_INFINITY];
-            resize(&p, &x, &mut out);
-            assert!(out.iter().all(|v| !v.is_nan()), "{coord:?}: {out:?}");
-            assert_eq!(out[3], f32::NEG_INFINITY, "{coord:?}: {out:?}");
-        }
-        // 2-D, and opposite infinities mixing give NaN, as in onnxruntime.
+    fn linear_infinities_as_onnxruntime() {
+        // The values onnxruntime 1.32 gives (linear, scales 1x2 and 2x2).
+        let inf = f32::INFINITY;
+        let p = make(
+            (1, 1),
+            (1, 2),
+            (1, 4),
+            ResizeMode::Linear,
+            CoordTransform::Asymmetric,
+        );
+        let mut out = [0.0; 4];
+        // [inf, 1]: inf where it has weight; the last column is clamped, reads 1 alone.
+        resize(&p, &[inf, 1.0], &mut out);
+        assert_eq!(out, [inf, inf, 1.0, 1.0]);
+        check_tables(p, &[inf, 1.0]);
+        // [2, -inf]: the first column reads -inf with weight 0: NaN, as onnxruntime.
+        resize(&p, &[2.0, -inf], &mut out);
+        assert!(out[0].is_nan() && out[1..] == [-inf; 3], "{out:?}");
+        let p = make(
+            (1, 1),
+            (1, 2),
+            (1, 4),
+            ResizeMode::Linear,
+            CoordTransform::HalfPixel,
+        );
+        resize(&p, &[inf, 1.0], &mut out);
+        assert_eq!(out, [inf, inf, inf, 1.0]);
+        // 2-D: onnxruntime gives [nan nan 2 2 / inf inf 2.5 2.5 / inf inf 3 3 / inf inf 3 3].
         let p = make(
             (1, 1),
             (2, 2),
             (4, 4),
             ResizeMode::Linear,
-            CoordTransform::HalfPixel,
+            CoordTransform::Asymmetric,
         );
-        let x = [f32::INFINITY, 1.0, 2.0, 3.0];
         let mut out = [0.0; 16];
-        resize(&p, &x, &mut out);
-        assert_eq!(out[0], f32::INFINITY);
-        assert_eq!(out[5], f32::INFINITY);
-        assert_eq!(out[15], 3.0);
-        let x = [f32::INFINITY, f32::NEG_INFINITY, 2.0, 3.0];
-        resize(&p, &x, &mut out);
-        assert!(out[1].is_nan());
-        assert_eq!(out[0], f32::INFINITY);
+        resize(&p, &[1.0, 2.0, inf, 3.0], &mut out);
+        assert!(out[0].is_nan() && out[1].is_nan(), "{out:?}");
+        assert_eq!(
+            out[2..],
+            [2.0, 2.0, inf, inf, 2.5, 2.5, inf, inf, 3.0, 3.0, inf, inf, 3.0, 3.0]
+        );
     }
 
     fn gate_reference(p: &GateUpsample, x: &[f32], g: &[f32]) -> Vec<f32> {

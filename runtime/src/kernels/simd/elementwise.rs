@@ -32,7 +32,8 @@ pub(crate) fn sum_rows<S: Simd>(s: S, x: &[f32], len: usize, scale: f32, out: &m
     }
 }
 
-/// `out[i * len + j] = x[i * len + j] * g[i]` for every row `i < g.len()`.
+/// `out[i * len + j] = x[i * len + j] * g[i]` for every row `i < g.len()`, a subnormal
+/// product stored as zero (`Simd::mul_flush`).
 #[inline(always)]
 pub(crate) fn scale_rows<S: Simd>(s: S, x: &[f32], len: usize, g: &[f32], out: &mut [f32]) {
     assert!(x.len() >= g.len() * len && out.len() >= g.len() * len);
@@ -45,12 +46,12 @@ pub(crate) fn scale_rows<S: Simd>(s: S, x: &[f32], len: usize, g: &[f32], out: &
             let q = out.as_mut_ptr().add(i * len);
             let mut j = 0;
             while j + l <= len {
-                s.store(q.add(j), s.mul(s.load(p.add(j)), gv));
+                s.store(q.add(j), s.mul_flush(s.load(p.add(j)), gv));
                 j += l;
             }
             if j < len {
                 let n = len - j;
-                s.store_partial(q.add(j), s.mul(s.load_partial(p.add(j), n), gv), n);
+                s.store_partial(q.add(j), s.mul_flush(s.load_partial(p.add(j), n), gv), n);
             }
         }
     }
@@ -68,12 +69,12 @@ pub(crate) fn scale_rows_in_place<S: Simd>(s: S, x: &mut [f32], len: usize, g: &
             let q = x.as_mut_ptr().add(i * len);
             let mut j = 0;
             while j + l <= len {
-                s.store(q.add(j), s.mul(s.load(q.add(j)), gv));
+                s.store(q.add(j), s.mul_flush(s.load(q.add(j)), gv));
                 j += l;
             }
             if j < len {
                 let n = len - j;
-                s.store_partial(q.add(j), s.mul(s.load_partial(q.add(j), n), gv), n);
+                s.store_partial(q.add(j), s.mul_flush(s.load_partial(q.add(j), n), gv), n);
             }
         }
     }

@@ -55,6 +55,16 @@ pub(crate) trait Simd: Copy {
     /// Vector registers, which sets the kernels' register blocking.
     const REGISTERS: usize;
 
+    /// `a * b`, a subnormal product stored as zero: for gates (squeeze-excite, the DFC
+    /// attention), where a sigmoid of a very negative logit times a small activation lands in
+    /// the subnormal range, and every later multiply that reads a subnormal takes a microcode
+    /// assist on x86 (see `runtime/src/kernels/fused.rs`, `squeeze_excite`).
+    #[inline(always)]
+    fn mul_flush(self, a: Self::V, b: Self::V) -> Self::V {
+        let p = self.mul(a, b);
+        let tiny = self.lt(self.abs(p), self.splat(f32::MIN_POSITIVE));
+        self.select(tiny, self.splat(0.0), p)
+    }
     /// Runs `f` as a function of its own, compiled for this instruction set like the table
     /// entries. The kernels are otherwise inlined whole into their entry; a kernel with many
     /// specialised tiles (the dense conv) would make one function too large for the optimiser,
@@ -190,7 +200,7 @@ pub(crate) struct Kernels {
     /// [`nhwc::sum_pixels`].
     pub(crate) sum_pixels_nhwc: fn(&[f32], usize, f32, &mut [f32]),
     /// [`nhwc::scale_pixels`].
-    pub(crate) scale_pixels_nhwc: fn(&[f32], &[f32], &mut [f32]),
+    pub(crate) scale_pixels_nhwc: fn(Option<&[f32]>, &[f32], &mut [f32]),
     /// [`nhwc::add_channels`].
     pub(crate) add_channels_nhwc: fn(&mut [f32], &[f32], usize, Range<usize>),
     /// [`resize::blend`].
@@ -307,7 +317,7 @@ macro_rules! kernel_table {
             fn sum_pixels_nhwc(s, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
                 nhwc::sum_pixels(s, x, pixels, scale, out)
             }
-            fn scale_pixels_nhwc(s, x: &[f32], g: &[f32], out: &mut [f32]) {
+            fn scale_pixels_nhwc(s, x: Option<&[f32]>, g: &[f32], out: &mut [f32]) {
                 nhwc::scale_pixels(s, x, g, out)
             }
             fn add_channels_nhwc(s, dst: &mut [f32], src: &[f32], stride: usize,

@@ -822,29 +822,35 @@ pub(crate) fn sum_pixels<S: Simd>(s: S, x: &[f32], pixels: usize, scale: f32, ou
 }
 
 /// `out[q * c + ch] = x[q * c + ch] * g[ch]` for `ch < c = g.len()`, every pixel `q`
-/// of `out` (`out.len() / c` of them), in memory order.
+/// of `out` (`out.len() / c` of them), in memory order; a subnormal product is stored as zero
+/// (`Simd::mul_flush`). `x` `None`: `out` holds `x` and is scaled in place.
 #[inline(always)]
-pub(crate) fn scale_pixels<S: Simd>(s: S, x: &[f32], g: &[f32], out: &mut [f32]) {
+pub(crate) fn scale_pixels<S: Simd>(s: S, x: Option<&[f32]>, g: &[f32], out: &mut [f32]) {
     let c = g.len();
     if c == 0 {
         return;
     }
     let pixels = out.len() / c;
-    assert!(x.len() >= pixels * c);
+    assert!(x.is_none_or(|x| x.len() >= pixels * c));
     let l = S::LANES;
-    let (xp, op, gp) = (x.as_ptr(), out.as_mut_ptr(), g.as_ptr());
-    // SAFETY: channels < c of pixels < pixels, inside `x` and `out`; `g` has c.
+    let op = out.as_mut_ptr();
+    let (xp, gp) = (x.map_or(op as *const f32, <[f32]>::as_ptr), g.as_ptr());
+    // SAFETY: channels < c of pixels < pixels, inside `x` and `out`; `g` has c. In place,
+    // each element is read before it is written.
     unsafe {
         for q in 0..pixels {
             let mut c0 = 0;
             while c0 + l <= c {
                 let o = q * c + c0;
-                s.store(op.add(o), s.mul(s.load(xp.add(o)), s.load(gp.add(c0))));
+                s.store(
+                    op.add(o),
+                    s.mul_flush(s.load(xp.add(o)), s.load(gp.add(c0))),
+                );
                 c0 += l;
             }
             if c0 < c {
                 let (o, n) = (q * c + c0, c - c0);
-                let v = s.mul(s.load_partial(xp.add(o), n), s.load_partial(gp.add(c0), n));
+                let v = s.mul_flush(s.load_partial(xp.add(o), n), s.load_partial(gp.add(c0), n));
                 s.store_partial(op.add(o), v, n);
             }
         }

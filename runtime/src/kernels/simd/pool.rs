@@ -2,9 +2,10 @@
 //! lie inside the input, stride-2 windows with even loads; the columns at the ends and other
 //! strides one at a time), and NHWC over channels.
 //!
-//! MaxPool propagates NaN (a window holding one gives NaN, as onnxruntime does): besides the
-//! maximum, each lane sums its inputs clamped to [-1, 1], which stays finite unless an input is
-//! NaN, and adds that sum times zero (0 or NaN) to the result.
+//! MaxPool treats NaN as onnxruntime does: the window is scanned row by row and each step keeps
+//! `m > v ? m : v` (x86's `maxps`), so a NaN replaces the running maximum and the next element
+//! replaces the NaN. A window gives NaN exactly when its last element is NaN, and otherwise the
+//! maximum of the elements after its last NaN.
 
 use super::Simd;
 use crate::kernels::valid_range;
@@ -73,9 +74,7 @@ pub(crate) fn plane<S: Simd>(s: S, p: &Pool2d, max: bool, x: &[f32], y: &mut [f3
                 let row = &x[(oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in..];
                 for kx in xs.clone() {
                     let v = row[ox * sw + kx * dw - pl];
-                    if v.is_nan() || v > m {
-                        m = v;
-                    }
+                    m = if m > v { m } else { v };
                     acc += v;
                 }
             }
@@ -94,7 +93,6 @@ pub(crate) fn plane<S: Simd>(s: S, p: &Pool2d, max: bool, x: &[f32], y: &mut [f3
         while ox < last {
             let n = l.min(last - ox);
             let mut acc = s.splat(if max { f32::NEG_INFINITY } else { 0.0 });
-            let mut nan = s.splat(0.0);
             for ky in ys.clone() {
                 let row = (oy * p.stride_h + ky * p.dilation_h - p.pad_top) * p.w_in;
                 for kx in 0..kw {
@@ -110,16 +108,14 @@ pub(crate) fn plane<S: Simd>(s: S, p: &Pool2d, max: bool, x: &[f32], y: &mut [f3
                         }
                     };
                     if max {
-                        acc = s.max_nan(acc, v);
-                        let clamped = s.min_nan(s.max_nan(v, s.splat(-1.0)), s.splat(1.0));
-                        nan = s.add(nan, clamped);
+                        acc = s.select(s.lt(v, acc), acc, v);
                     } else {
                         acc = s.add(acc, v);
                     }
                 }
             }
             let out = if max {
-                s.add(acc, s.mul(nan, s.splat(0.0)))
+                acc
             } else if real == 0 {
                 s.splat(0.0)
             } else {
@@ -150,7 +146,6 @@ pub(crate) fn nhwc<S: Simd>(s: S, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32
             while c0 < c {
                 let n = l.min(c - c0);
                 let mut acc = s.splat(if max { f32::NEG_INFINITY } else { 0.0 });
-                let mut nan = s.splat(0.0);
                 for ky in ys.clone() {
                     let iy = oy * p.stride_h + ky * p.dilation_h - p.pad_top;
                     for kx in xs.clone() {
@@ -165,16 +160,14 @@ pub(crate) fn nhwc<S: Simd>(s: S, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32
                             }
                         };
                         if max {
-                            acc = s.max_nan(acc, v);
-                            let clamped = s.min_nan(s.max_nan(v, s.splat(-1.0)), s.splat(1.0));
-                            nan = s.add(nan, clamped);
+                            acc = s.select(s.lt(v, acc), acc, v);
                         } else {
                             acc = s.add(acc, v);
                         }
                     }
                 }
                 let out = if max {
-                    s.add(acc, s.mul(nan, s.splat(0.0)))
+                    acc
                 } else if real == 0 {
                     s.splat(0.0)
                 } else {

@@ -66,7 +66,8 @@ pub(crate) fn blend_rows<S: Simd>(s: S, a: &[f32], wa: f32, b: &[f32], wb: f32, 
     }
 }
 
-/// `d[j] = a[j] * b[j]` for `j < n`. Safety: `a..a + n` readable, `d..d + n` writable, `b`
+/// `d[j] = a[j] * b[j]` for `j < n`, a subnormal product stored as zero (`Simd::mul_flush`,
+/// as for every gate). Safety: `a..a + n` readable, `d..d + n` writable, `b`
 /// at least `n` long; `a` may equal `d` (in place) but the ranges do not otherwise overlap.
 #[inline(always)]
 unsafe fn mul_row<S: Simd>(s: S, a: *const f32, b: &[f32], d: *mut f32, n: usize) {
@@ -75,12 +76,15 @@ unsafe fn mul_row<S: Simd>(s: S, a: *const f32, b: &[f32], d: *mut f32, n: usize
     // SAFETY: the caller's ranges; each lane is read before it is written.
     unsafe {
         while j + l <= n {
-            s.store(d.add(j), s.mul(s.load(a.add(j)), s.load(b.as_ptr().add(j))));
+            s.store(
+                d.add(j),
+                s.mul_flush(s.load(a.add(j)), s.load(b.as_ptr().add(j))),
+            );
             j += l;
         }
         if j < n {
             let m = n - j;
-            let v = s.mul(
+            let v = s.mul_flush(
                 s.load_partial(a.add(j), m),
                 s.load_partial(b.as_ptr().add(j), m),
             );
