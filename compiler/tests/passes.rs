@@ -1177,6 +1177,88 @@ fn plan_layout_does_not_start_nhwc_at_a_depthwise_conv() {
     assert_eq!(layouts(&g), "conv:nchw conv:nhwc global_avg_pool:nchw");
 }
 
+/// GhostNetV2's DFC branch on a 6x6 plane of 32 channels: pointwise conv `x1`, AveragePool 2x2,
+/// pointwise conv, Sigmoid, nearest Resize to `size` (6x6: whole factors, the DFC gate fuses;
+/// 5x5, after a 2x2 depthwise conv and a pointwise one: it does not), `Mul` with `x1`, global pool.
+fn dfc_branch(size: i64) -> Model {
+    let m = Model::new(13).input("x", &[1, 32, 6, 6]);
+    let m = if size == 6 {
+        m.conv("x1", "x", 32, 32, 1, 1, true)
+    } else {
+        m.node(
+            "Conv",
+            "x1",
+            &["x", "x1.weight"],
+            &["x1"],
+            vec![a_ints("kernel_shape", &[2, 2]), a_int("group", 32)],
+        )
+        .init_rand("x1.weight", &[32, 1, 2, 2], 3)
+        .conv("x1b", "x1", 32, 32, 1, 1, true)
+    };
+    let x1 = if size == 6 { "x1" } else { "x1b" };
+    m.node(
+        "AveragePool",
+        "pool",
+        &[x1],
+        &["pool"],
+        vec![a_ints("kernel_shape", &[2, 2]), a_ints("strides", &[2, 2])],
+    )
+    .conv("short", "pool", 32, 32, 1, 1, true)
+    .op("Sigmoid", "gate", &["short"])
+    .init_i64("sizes", &[4], &[1, 32, size, size])
+    .node(
+        "Resize",
+        "up",
+        &["gate", "", "", "sizes"],
+        &["up"],
+        vec![
+            a_str("mode", "nearest"),
+            a_str("nearest_mode", "floor"),
+            a_str("coordinate_transformation_mode", "asymmetric"),
+        ],
+    )
+    .op("Mul", "gated", &[x1, "up"])
+    .op("GlobalAveragePool", "gap", &["gated"])
+    .output("gap")
+}
+
+#[test]
+fn plan_layout_keeps_the_dfc_branch_nhwc() {
+    // Whole factors: gate_upsample (NHWC kernel) reads both operands NHWC.
+    let g = optimise(&dfc_branch(6), "plan_layout");
+    assert_eq!(
+        layouts(&g),
+        "conv:nhwc avg_pool:nhwc conv:nhwc gate_upsample:nhwc global_avg_pool:nchw",
+        "{g}"
+    );
+    // A 2x2 gate to 5x5 (a factor of 2.5): the Resize and the Mul run NHWC unfused.
+    let g = optimise(&dfc_branch(5), "plan_layout");
+    let l = layouts(&g);
+    assert!(
+        l.ends_with("resize:nhwc mul:nhwc global_avg_pool:nchw"),
+        "{l}\n{g}"
+    );
+}
+
+#[test]
+fn plan_layout_keeps_broadcasting_binary_ops_nchw() {
+    // A per-channel scale broadcasts: the elementwise kernel's strides are NCHW ones, so the
+    // Mul and everything feeding it stay NCHW.
+    let m = Model::new(13)
+        .input("x", &[1, 32, 7, 7])
+        .conv("pw", "x", 32, 32, 1, 1, true)
+        .init_rand("s", &[1, 32, 1, 1], 4)
+        .op("Mul", "scaled", &["pw", "s"])
+        .op("GlobalAveragePool", "gap", &["scaled"])
+        .output("gap");
+    let g = optimise(&m, "plan_layout");
+    assert_eq!(
+        layouts(&g),
+        "conv:nchw mul:nchw global_avg_pool:nchw",
+        "{g}"
+    );
+}
+
 #[test]
 fn plan_layout_is_bisectable_and_checked_by_verify() {
     let before = small_plane_chain(7, 32, "GlobalAveragePool")

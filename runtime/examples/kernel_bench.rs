@@ -254,6 +254,9 @@ fn main() {
     if filter == "nhwc" {
         return nhwc_vs_nchw(&mut rng);
     }
+    if filter == "gemv" {
+        return gemv_stream(&mut rng);
+    }
     // kind -> (median seconds per inference, flops per inference, minimum seconds)
     let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
     println!(
@@ -665,4 +668,51 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         all1 * 1e6,
         all0 / all1
     );
+}
+
+/// One-row Gemm (a classifier) over several weight matrices in turn, 20 MB or more in all, as
+/// a network streams its weights from the last-level cache: median time and GB/s per shape.
+fn gemv_stream(rng: &mut Rng) {
+    let threads = Threads::single();
+    println!("{:>5} {:>5} {:>9} {:>7}", "n", "k", "us", "GB/s");
+    for (n, k) in [
+        (1000, 1280),
+        (1280, 960),
+        (1000, 512),
+        (240, 960),
+        (960, 240),
+    ] {
+        let copies = (20 << 20) / (n * k * 4) + 1;
+        let ws: Vec<Vec<f32>> = (0..copies).map(|_| rng.vec(n * k)).collect();
+        let x = rng.vec(k);
+        let mut out = vec![0.0; n];
+        let p = Gemm {
+            m: 1,
+            n,
+            k,
+            trans_a: false,
+            trans_b: true,
+            alpha: 1.0,
+            beta: 0.0,
+            c_stride_m: 0,
+            c_stride_n: 0,
+        };
+        let mut times = Vec::new();
+        for round in 0..60 {
+            for w in &ws {
+                let t = Instant::now();
+                gemm(threads.par(), &p, &x, w, None, &mut out);
+                if round >= 10 {
+                    times.push(t.elapsed().as_secs_f64());
+                }
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        let med = times[times.len() / 2];
+        println!(
+            "{n:>5} {k:>5} {:>9.1} {:>7.1}",
+            med * 1e6,
+            (n * k * 4) as f64 / med / 1e9
+        );
+    }
 }

@@ -2,6 +2,7 @@
 
 extern crate std;
 
+use std::vec;
 use std::vec::Vec;
 
 /// xorshift32: tiny, deterministic, good enough for test data.
@@ -86,4 +87,30 @@ pub fn conv_params(
         group,
         activation,
     }
+}
+
+/// `[n, c, hw]` (NCHW) to `[n, hw, c]` (NHWC).
+pub fn to_nhwc(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for q in 0..hw {
+                y[(b * hw + q) * c + ch] = x[(b * c + ch) * hw + q];
+            }
+        }
+    }
+    y
+}
+
+/// `[n, hw, c]` (NHWC) to `[n, c, hw]` (NCHW).
+pub fn to_nchw(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
+    let mut y = vec![0.0; x.len()];
+    for b in 0..n {
+        for ch in 0..c {
+            for q in 0..hw {
+                y[(b * c + ch) * hw + q] = x[(b * hw + q) * c + ch];
+            }
+        }
+    }
+    y
 }

@@ -107,7 +107,9 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
         Kernel::SqueezeExcite {
             params, in_place, ..
         } => write_squeeze_excite(&f, params, *in_place, &args)?,
-        Kernel::GateUpsample { params, in_place } => {
+        Kernel::GateUpsample {
+            params, in_place, ..
+        } => {
             let [x, gate] = take(&args)?;
             let params = gate_upsample(params);
             let data = in_out(*in_place, x);
@@ -176,7 +178,7 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
             let params = pool2d(p);
             quote! { #f(&#params, #x, out); }
         }
-        Kernel::Resize(r) => {
+        Kernel::Resize(r) | Kernel::ResizeNhwc(r) => {
             let [x] = take(&args)?;
             let params = resize(r);
             quote! { #f(&#params, #x, out); }

@@ -92,6 +92,7 @@ pub enum Kernel {
     /// `x * upsample(gate)`. `[x (or in place), gate]`.
     GateUpsample {
         params: GateUpsample,
+        nhwc: bool,
         in_place: bool,
     },
     /// `[x (or in place)]`.
@@ -138,6 +139,8 @@ pub enum Kernel {
     AvgPool2dNhwc(Pool2d),
     /// `[x]`.
     Resize(Resize),
+    /// Resize of NHWC data. `[x]`.
+    ResizeNhwc(Resize),
     /// `[x]`.
     ReduceMean { shape: Vec<usize>, axes: Vec<usize> },
     /// `[a, b, c?]`.
@@ -172,7 +175,8 @@ impl Kernel {
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
             Kernel::SqueezeExcite { nhwc: true, .. } => "squeeze_excite_nhwc",
-            Kernel::GateUpsample { .. } => "gate_upsample",
+            Kernel::GateUpsample { nhwc: false, .. } => "gate_upsample",
+            Kernel::GateUpsample { nhwc: true, .. } => "gate_upsample_nhwc",
             Kernel::Activation { .. } => "activation",
             Kernel::ChannelAffine { .. } => "channel_affine",
             Kernel::Binary { .. } => "binary",
@@ -186,6 +190,7 @@ impl Kernel {
             Kernel::MaxPool2dNhwc(_) => "max_pool2d_nhwc",
             Kernel::AvgPool2dNhwc(_) => "avg_pool2d_nhwc",
             Kernel::Resize(_) => "resize",
+            Kernel::ResizeNhwc(_) => "resize_nhwc",
             Kernel::ReduceMean { .. } => "reduce_mean",
             Kernel::Gemm(_) => "gemm",
             Kernel::MatMul { .. } => "matmul",
@@ -657,6 +662,7 @@ fn lower_node(
                     w,
                     factor: gu.factor,
                 },
+                nhwc,
                 in_place: runs_in_place(plan, g, n),
             }
         }
@@ -741,7 +747,7 @@ fn lower_node(
         }
         Op::Resize(r) => {
             let [batch, c, h_in, w_in] = dims4(&shape(0))?;
-            Kernel::Resize(Resize {
+            let params = Resize {
                 n: batch,
                 c,
                 h_in,
@@ -751,7 +757,12 @@ fn lower_node(
                 scales: r.scales,
                 mode: r.mode,
                 coord: r.coord,
-            })
+            };
+            if nhwc {
+                Kernel::ResizeNhwc(params)
+            } else {
+                Kernel::Resize(params)
+            }
         }
         Op::Transpose { perm } => Kernel::Transpose {
             shape: shape(0),
@@ -1014,6 +1025,7 @@ impl fmt::Display for KernelParams<'_> {
             Kernel::GateUpsample {
                 params: p,
                 in_place: ip,
+                ..
             } => {
                 write!(
                     f,
@@ -1095,7 +1107,7 @@ impl fmt::Display for KernelParams<'_> {
             | Kernel::AvgPool2d(p)
             | Kernel::MaxPool2dNhwc(p)
             | Kernel::AvgPool2dNhwc(p) => write!(f, "{p}"),
-            Kernel::Resize(r) => {
+            Kernel::Resize(r) | Kernel::ResizeNhwc(r) => {
                 write!(f, "{:?} {:?} c={} ", r.mode, r.coord, r.c)?;
                 planes(f, [r.h_in, r.w_in], [r.h_out, r.w_out])?;
                 if r.n != 1 {

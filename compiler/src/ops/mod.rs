@@ -365,19 +365,22 @@ impl Op {
     /// `plan_layout` starts their outputs as NHWC, then [`Op::has_kernel_for`] decides.
     pub fn can_write_nhwc(&self) -> bool {
         match self {
-            Op::Conv(_) | Op::GhostModule(_) | Op::SqueezeExcite(_) | Op::Pool(_) => true,
+            Op::Conv(_)
+            | Op::GhostModule(_)
+            | Op::SqueezeExcite(_)
+            | Op::Pool(_)
+            | Op::GateUpsample(_)
+            | Op::Resize(_)
+            | Op::Activation(_)
+            | Op::Binary(_) => true,
             Op::Input
             | Op::Const(_)
-            | Op::GateUpsample(_)
             | Op::BatchNorm { .. }
-            | Op::Activation(_)
-            | Op::Binary(_)
             | Op::Concat { .. }
             | Op::Slice { .. }
             | Op::Split { .. }
             | Op::GlobalAveragePool
             | Op::ReduceMean { .. }
-            | Op::Resize(_)
             | Op::Flatten { .. }
             | Op::Reshape { .. }
             | Op::Squeeze { .. }
@@ -394,26 +397,31 @@ impl Op {
     /// True if a kernel reads `inputs` in their layouts and writes its outputs in `out`.
     ///
     /// NHWC kernels exist for convs ([`Conv::has_kernel_for`]), Ghost modules
-    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite and pooling (the same layout in
-    /// and out)
-    /// and global average pooling (any input; its 1x1 output is NCHW). Every other op reads and
-    /// writes NCHW only, and graph inputs and constants are NCHW.
+    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite, pooling, activations, Resize
+    /// and the DFC gate (the same layout in and out), elementwise binary ops without broadcasting
+    /// (every operand of one type and layout) and global average pooling (any input; its 1x1
+    /// output is NCHW). Every other op reads and writes NCHW only, and graph inputs and constants
+    /// are NCHW.
     pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
         match self {
             Op::Input | Op::Const(_) => out == Layout::Nchw,
             Op::Conv(c) => c.has_kernel_for(inputs, out),
             Op::GhostModule(gm) => gm.has_kernel_for(inputs, out),
-            Op::SqueezeExcite(_) | Op::Pool(_) => layout_at(inputs, 0) == out,
+            Op::SqueezeExcite(_) | Op::Pool(_) | Op::Activation(_) | Op::Resize(_) => {
+                layout_at(inputs, 0) == out
+            }
+            Op::GateUpsample(_) => inputs.iter().all(|x| x.layout == out),
+            // Elementwise without broadcasting reads and writes any one layout.
+            Op::Binary(_) => {
+                inputs.iter().all(|x| x.layout == out)
+                    && (out == Layout::Nchw || inputs.windows(2).all(|p| p[0].ty == p[1].ty))
+            }
             Op::GlobalAveragePool => out == Layout::Nchw,
-            Op::GateUpsample(_)
-            | Op::BatchNorm { .. }
-            | Op::Activation(_)
-            | Op::Binary(_)
+            Op::BatchNorm { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
             | Op::Split { .. }
             | Op::ReduceMean { .. }
-            | Op::Resize(_)
             | Op::Flatten { .. }
             | Op::Reshape { .. }
             | Op::Squeeze { .. }

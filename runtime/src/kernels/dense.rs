@@ -167,7 +167,7 @@ mod tests {
     use crate::kernels::conv::conv2d_reference;
     use crate::kernels::simd::dense::GROUP;
     use crate::params::Activation;
-    use crate::testutil::{assert_close, conv_params, Rng};
+    use crate::testutil::{assert_close, conv_params, to_nhwc, Rng};
     use crate::threads::Threads;
     use std::vec;
     use std::vec::Vec;
@@ -187,19 +187,6 @@ mod tests {
             }
         }
         out
-    }
-
-    /// `[n, c, h, w]` to `[n, h, w, c]`.
-    fn to_nhwc(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
-        let mut y = vec![0.0; x.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                for q in 0..hw {
-                    y[(b * hw + q) * c + ch] = x[(b * c + ch) * hw + q];
-                }
-            }
-        }
-        y
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -396,35 +396,9 @@ mod tests {
     use crate::kernels::pool::global_avg_pool;
     use crate::kernels::simd::activation::apply_in_place;
     use crate::params::Activation;
-    use crate::testutil::{assert_close, Rng};
+    use crate::testutil::{assert_close, to_nchw, to_nhwc, Rng};
     use std::vec;
     use std::vec::Vec;
-
-    /// `[n, c, hw]` -> `[n, hw, c]`.
-    fn to_nhwc(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
-        let mut y = vec![0.0; x.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                for s in 0..hw {
-                    y[(b * hw + s) * c + ch] = x[(b * c + ch) * hw + s];
-                }
-            }
-        }
-        y
-    }
-
-    /// `[n, hw, c]` -> `[n, c, hw]`.
-    fn to_nchw(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
-        let mut y = vec![0.0; x.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                for s in 0..hw {
-                    y[(b * c + ch) * hw + s] = x[(b * hw + s) * c + ch];
-                }
-            }
-        }
-        y
-    }
 
     /// OIHW weights packed as the compiler does: pointwise `[c_in][c_out]`,
     /// depthwise `[kh * kw][c]`.

@@ -102,7 +102,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::testutil::{assert_close, Rng};
+    use crate::testutil::{assert_close, to_nhwc, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -196,19 +196,6 @@ mod tests {
             }
         }
         out
-    }
-
-    /// `[n, c, hw]` to `[n, hw, c]`.
-    fn to_nhwc(x: &[f32], n: usize, c: usize, hw: usize) -> Vec<f32> {
-        let mut y = vec![0.0; x.len()];
-        for b in 0..n {
-            for ch in 0..c {
-                for q in 0..hw {
-                    y[(b * hw + q) * c + ch] = x[(b * c + ch) * hw + q];
-                }
-            }
-        }
-        y
     }
 
     /// Every table, NCHW and NHWC, max and average (both divisors) against the reference.

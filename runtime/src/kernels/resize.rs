@@ -115,6 +115,85 @@ fn resize_with(k: &Kernels, p: &Resize, input: &[f32], output: &mut [f32]) {
     }
 }
 
+/// [`resize`] on NHWC tensors: `input` is `[n, h_in, w_in, c]`, `output` is `[n, h_out, w_out,
+/// c]`. The same source pixels and weights, combined in the same order (horizontally, then
+/// vertically), so the same bits as `resize` on the transposed tensors. Nearest copies whole
+/// channel vectors (an output row that reads the row above's source row is a copy of it);
+/// bilinear blends channel vectors with the vector kernels.
+pub fn resize_nhwc(p: &Resize, input: &[f32], output: &mut [f32]) {
+    resize_nhwc_with(kernels(), p, input, output);
+}
+
+/// Channels blended at a time by the bilinear NHWC path (stack buffers).
+const CHANNEL_BLOCK: usize = 256;
+
+fn resize_nhwc_with(k: &Kernels, p: &Resize, input: &[f32], output: &mut [f32]) {
+    let c = p.c;
+    assert_eq!(
+        input.len(),
+        p.n * c * p.h_in * p.w_in,
+        "resize_nhwc: input size"
+    );
+    assert_eq!(
+        output.len(),
+        p.n * c * p.h_out * p.w_out,
+        "resize_nhwc: output size"
+    );
+    if output.is_empty() {
+        return;
+    }
+    if p.h_in == 0 || p.w_in == 0 {
+        output.fill(0.0);
+        return;
+    }
+    let (in_row, out_row) = (p.w_in * c, p.w_out * c);
+    for item in 0..p.n {
+        let x = &input[item * p.h_in * in_row..][..p.h_in * in_row];
+        let y = &mut output[item * p.h_out * out_row..][..p.h_out * out_row];
+        let mut prev = None;
+        for oy in 0..p.h_out {
+            let sy = source(p.coord, oy, p.scale_h, p.h_in, p.h_out);
+            let at = oy * out_row;
+            match p.mode {
+                ResizeMode::Nearest(r) => {
+                    let iy = nearest(sy, r, p.h_in);
+                    if prev == Some(iy) {
+                        y.copy_within(at - out_row..at, at);
+                        continue;
+                    }
+                    prev = Some(iy);
+                    let row = &x[iy * in_row..][..in_row];
+                    for (ox, px) in y[at..at + out_row].chunks_exact_mut(c).enumerate() {
+                        let sx = source(p.coord, ox, p.scale_w, p.w_in, p.w_out);
+                        let ix = nearest(sx, r, p.w_in);
+                        px.copy_from_slice(&row[ix * c..][..c]);
+                    }
+                }
+                ResizeMode::Linear => {
+                    let (y0, y1, v0, v1) = linear(sy, p.h_in);
+                    let (r0, r1) = (&x[y0 * in_row..][..in_row], &x[y1 * in_row..][..in_row]);
+                    for (ox, px) in y[at..at + out_row].chunks_exact_mut(c).enumerate() {
+                        let sx = source(p.coord, ox, p.scale_w, p.w_in, p.w_out);
+                        let (x0, x1, u0, u1) = linear(sx, p.w_in);
+                        let mut c0 = 0;
+                        while c0 < c {
+                            let m = CHANNEL_BLOCK.min(c - c0);
+                            let (mut top, mut bottom) =
+                                ([0f32; CHANNEL_BLOCK], [0f32; CHANNEL_BLOCK]);
+                            let (a, b) = (x0 * c + c0, x1 * c + c0);
+                            let (top, bottom) = (&mut top[..m], &mut bottom[..m]);
+                            (k.blend_rows)(&r0[a..a + m], u0, &r0[b..b + m], u1, top);
+                            (k.blend_rows)(&r1[a..a + m], u0, &r1[b..b + m], u1, bottom);
+                            (k.blend_rows)(top, v0, bottom, v1, &mut px[c0..c0 + m]);
+                            c0 += m;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The scalar Resize, one output element at a time: the reference the vector path is tested
 /// against (the same arithmetic, so the same bits).
 #[cfg(test)]
@@ -185,6 +264,50 @@ fn gate_upsample_with(k: &Kernels, p: &GateUpsample, data: InOut<'_>, gate: &[f3
             assert_eq!(out.len(), len, "gate_upsample: size");
             (k.gate_upsample)(p, None, gate, out);
         }
+    }
+}
+
+/// [`gate_upsample`] on NHWC tensors: `data` is `[n, h, w, c]` (or the output, updated in
+/// place), `gate` is `[n, h / factor_h, w / factor_w, c]`. Each run of `factor_w` output pixels
+/// that share a gate pixel is one vector product with its channel vector (subnormal products
+/// stored as 0, as `gate_upsample` does), so the same bits as `gate_upsample`.
+pub fn gate_upsample_nhwc(p: &GateUpsample, data: InOut<'_>, gate: &[f32]) {
+    gate_upsample_nhwc_with(kernels(), p, data, gate);
+}
+
+fn gate_upsample_nhwc_with(k: &Kernels, p: &GateUpsample, data: InOut<'_>, gate: &[f32]) {
+    let (fh, fw, c) = (p.factor_h, p.factor_w, p.c);
+    let len = p.n * c * p.h * p.w;
+    assert!(fh > 0 && fw > 0, "gate_upsample_nhwc: factors");
+    assert!(
+        p.h.is_multiple_of(fh) && p.w.is_multiple_of(fw),
+        "gate_upsample_nhwc: the factors must divide the plane"
+    );
+    assert_eq!(gate.len(), len / (fh * fw), "gate_upsample_nhwc: gate size");
+    let (x, out) = match data {
+        InOut::Separate(x, out) => {
+            assert!(
+                x.len() == len && out.len() == len,
+                "gate_upsample_nhwc: sizes"
+            );
+            (Some(x), out)
+        }
+        InOut::InPlace(out) => {
+            assert_eq!(out.len(), len, "gate_upsample_nhwc: size");
+            (None, out)
+        }
+    };
+    if c == 0 {
+        return;
+    }
+    let (gw, run) = (p.w / fw, fw * c);
+    // One run: `fw` pixels of one output row under gate pixel `g` (pixels counted over the
+    // whole batch: rows of `w` pixels, gate rows of `gw`).
+    for (i, out) in out.chunks_exact_mut(run).enumerate() {
+        let (row, gx) = (i / gw, i % gw);
+        let g = (row / fh) * gw + gx;
+        let g = &gate[g * c..][..c];
+        (k.scale_pixels_nhwc)(x.map(|x| &x[i * run..][..run]), g, out);
     }
 }
 
@@ -265,7 +388,7 @@ mod tests {
     extern crate std;
 
     use super::*;
-    use crate::testutil::{assert_close, Rng};
+    use crate::testutil::{assert_close, to_nchw, to_nhwc, Rng};
     use std::vec;
     use std::vec::Vec;
 
@@ -545,6 +668,18 @@ mod tests {
                     k.name
                 );
             }
+            // NHWC: the same bits, transposed.
+            let (hw_in, hw_out) = (p.h_in * p.w_in, p.h_out * p.w_out);
+            let mut out = vec![f32::NAN; len];
+            resize_nhwc_with(k, &p, &to_nhwc(x, p.n, p.c, hw_in), &mut out);
+            let out = to_nchw(&out, p.n, p.c, hw_out);
+            for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                assert!(
+                    a.to_bits() == b.to_bits(),
+                    "{} nhwc {p:?} at {i}: {a} vs {b}",
+                    k.name
+                );
+            }
         }
     }
 
@@ -567,7 +702,9 @@ mod tests {
                 modes.extend(ROUNDINGS.map(ResizeMode::Nearest));
                 for mode in modes {
                     seed += 1;
-                    let p = make((2, 3), (h_in, w_in), (h_out, w_out), mode, coord);
+                    // Channel counts below, at and above a vector and the NHWC channel block.
+                    let c = [3, 16, 17, 300][seed as usize % 4];
+                    let p = make((2, c), (h_in, w_in), (h_out, w_out), mode, coord);
                     let x = Rng::new(seed).vec(p.n * p.c * h_in * w_in);
                     check_tables(p, &x);
                 }
@@ -684,6 +821,20 @@ mod tests {
                 let mut inplace = x.clone();
                 gate_upsample_with(k, &p, InOut::InPlace(&mut inplace), &g);
                 assert_eq!(inplace, want, "{} in place {p:?}", k.name);
+                // NHWC, separate and in place: the same bits, transposed.
+                let hw = h * w;
+                let (x_nhwc, g_nhwc) = (to_nhwc(&x, n, c, hw), to_nhwc(&g, n, c, hw / (fh * fw)));
+                let mut out = vec![f32::NAN; x.len()];
+                gate_upsample_nhwc_with(k, &p, InOut::Separate(&x_nhwc, &mut out), &g_nhwc);
+                assert_eq!(to_nchw(&out, n, c, hw), want, "{} nhwc {p:?}", k.name);
+                let mut inplace = x_nhwc.clone();
+                gate_upsample_nhwc_with(k, &p, InOut::InPlace(&mut inplace), &g_nhwc);
+                assert_eq!(
+                    to_nchw(&inplace, n, c, hw),
+                    want,
+                    "{} nhwc in place {p:?}",
+                    k.name
+                );
             }
         }
     }
