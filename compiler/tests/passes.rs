@@ -1141,14 +1141,64 @@ fn plan_layout_keeps_nchw_for_graph_outputs_and_ops_without_nhwc_kernels() {
 }
 
 #[test]
-fn plan_layout_keeps_nchw_for_large_planes_and_few_channels() {
+fn plan_layout_follows_the_cost_model() {
+    // 28x28 with 32 channels: both convs fill their NHWC vectors, and the depthwise conv's
+    // 28-wide rows leave NCHW lanes idle: NHWC throughout (the fixed 14x14 rule said NCHW).
     let g = optimise(
         &small_plane_chain(28, 32, "GlobalAveragePool"),
         "plan_layout",
     );
-    assert!(!layouts(&g).contains("nhwc"), "{g}");
+    assert_eq!(
+        layouts(&g),
+        "conv:nhwc conv:nhwc conv:nhwc global_avg_pool:nchw",
+        "{g}"
+    );
+    // 112x112 with 16 channels: the depthwise conv fills 112-wide NCHW rows and is predicted
+    // slower NHWC by more than the pointwise convs gain, so NHWC starts after it.
+    let g = optimise(
+        &small_plane_chain(112, 16, "GlobalAveragePool"),
+        "plan_layout",
+    );
+    assert_eq!(
+        layouts(&g),
+        "conv:nchw conv:nchw conv:nhwc global_avg_pool:nchw",
+        "{g}"
+    );
+    // Fewer channels than a vector: never NHWC.
     let g = optimise(&small_plane_chain(7, 8, "GlobalAveragePool"), "plan_layout");
     assert!(!layouts(&g).contains("nhwc"), "{g}");
+}
+
+#[test]
+fn plan_layout_gain_model_signs() {
+    use ghostc::passes::plan_layout::{nhwc_gain, ConvShape};
+    let dw = |c, hw, k, stride| ConvShape {
+        depthwise: true,
+        c_in: c,
+        c_out: c,
+        h_in: hw,
+        h_out: hw / stride,
+        w_out: hw / stride,
+        kernel: k,
+        stride,
+    };
+    let pw = |c_in, c_out, hw| ConvShape {
+        depthwise: false,
+        c_in,
+        c_out,
+        h_in: hw,
+        h_out: hw,
+        w_out: hw,
+        kernel: 1,
+        stride: 1,
+    };
+    // Small planes and many channels: NHWC; a 7-wide row fills 7 of 16 lanes.
+    assert!(nhwc_gain(&dw(672, 7, 5, 1)) > 0.5);
+    assert!(nhwc_gain(&dw(144, 28, 3, 2)) > 0.0);
+    assert!(nhwc_gain(&pw(160, 960, 7)) > 0.0);
+    // Wide rows and few channels: NCHW.
+    assert!(nhwc_gain(&dw(16, 112, 3, 1)) < 0.0);
+    assert!(nhwc_gain(&pw(96, 8, 28)) < 0.0);
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //! (FILTER keeps the rows whose kind contains it, e.g. `pw`, `dw`; `add` also
 //! compares `conv2d` + `add_assign` with `conv2d` and a fused residual on the residual
 //! convolutions;
-//! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes).
+//! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes; `layout` times
+//! both layouts on the grid behind `plan_layout`'s cost model; `gemv` streams one-row Gemms
+//! from the last-level cache; `act` times each activation as a pass and fused into a conv).
 
 use ghostc_runtime::*;
 use std::collections::BTreeMap;
@@ -256,6 +258,12 @@ fn main() {
     }
     if filter == "gemv" {
         return gemv_stream(&mut rng);
+    }
+    if filter == "layout" {
+        return layout_sweep(&mut rng);
+    }
+    if filter == "act" {
+        return activation_cost(&mut rng);
     }
     // kind -> (median seconds per inference, flops per inference, minimum seconds)
     let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
@@ -714,5 +722,147 @@ fn gemv_stream(rng: &mut Rng) {
             med * 1e6,
             (n * k * 4) as f64 / med / 1e9
         );
+    }
+}
+
+/// `layout`: NCHW against NHWC on a grid of the pointwise and depthwise shapes the family uses
+/// (MobileNetV2/V3, EfficientNet, GhostNet; planes 112x112 to 7x7), one line each:
+/// `kind cin cout plane k stride nchw_us nhwc_us`, the data behind the layout cost model.
+fn layout_sweep(rng: &mut Rng) {
+    let conv = |c_in, c_out, hw: usize, k: usize, s: usize, group| Conv2d {
+        n: 1,
+        c_in,
+        h_in: hw,
+        w_in: hw,
+        c_out,
+        h_out: hw.div_ceil(s),
+        w_out: hw.div_ceil(s),
+        kernel_h: k,
+        kernel_w: k,
+        stride_h: s,
+        stride_w: s,
+        pad_top: k / 2,
+        pad_left: k / 2,
+        dilation_h: 1,
+        dilation_w: 1,
+        group,
+        activation: RELU,
+    };
+    let mut shapes = Vec::new();
+    for hw in [56, 28, 14, 7] {
+        for (ci, co) in [
+            (8, 48),
+            (48, 8),
+            (16, 96),
+            (96, 24),
+            (24, 144),
+            (144, 24),
+            (32, 192),
+            (192, 32),
+            (40, 240),
+            (240, 40),
+            (64, 384),
+            (384, 64),
+            (96, 576),
+            (576, 96),
+            (112, 672),
+            (672, 112),
+            (192, 1152),
+            (1152, 192),
+        ] {
+            shapes.push(("pw", conv(ci, co, hw, 1, 1, 1)));
+        }
+    }
+    for hw in [112, 56, 28, 14, 7] {
+        for c in [16, 24, 36, 48, 96, 144, 192, 240, 384, 480, 672, 1152] {
+            for (k, st) in [(3, 1), (3, 2), (5, 1), (5, 2)] {
+                if c * hw * hw <= 1 << 21 {
+                    shapes.push(("dw", conv(c, c, hw, k, st, c)));
+                }
+            }
+        }
+    }
+    println!("kind cin cout plane k stride nchw_us nhwc_us");
+    for (kind, p) in shapes {
+        let (x, xr) = aligned(&rng.vec(p.input_len()));
+        let (w, wr) = aligned(&rng.vec(p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w));
+        let (b, br) = aligned(&rng.vec(p.c_out));
+        let (mut y, yr) = aligned(&vec![0.0; p.output_len()]);
+        let (x, w, b, y) = (&x[xr], &w[wr], &b[br], &mut y[yr]);
+        let (t0, _) = time_per_call(|| conv2d(Par::SINGLE, &p, x, w, Some(b), None, y));
+        let (t1, _) = time_per_call(|| conv2d_nhwc(Par::SINGLE, &p, false, x, w, Some(b), None, y));
+        println!(
+            "{kind} {} {} {} {} {} {:.2} {:.2}",
+            p.c_in,
+            p.c_out,
+            p.h_in,
+            p.kernel_h,
+            p.stride_h,
+            t0 * 1e6,
+            t1 * 1e6
+        );
+    }
+}
+
+/// `act`: the cost of each activation, as a pass over an L1-resident buffer (ns per element)
+/// and fused into a pointwise conv (EfficientNet's 16 -> 96 expansion at 96x96 and 24 -> 144
+/// at 48x48, NCHW and NHWC), against the same conv with no activation.
+fn activation_cost(rng: &mut Rng) {
+    let acts = [
+        ("none", Activation::None),
+        ("relu", Activation::Relu),
+        ("silu", Activation::Silu),
+        ("sigmoid", Activation::Sigmoid),
+        ("hardswish", Activation::HardSwish),
+        ("gelu", Activation::Gelu),
+    ];
+    let mut buf = rng.vec(4096);
+    println!("{:<10} {:>9}", "pass", "ns/elem");
+    for (name, act) in acts {
+        let (t, _) = time_per_call(|| activation(act, InOut::InPlace(&mut buf)));
+        println!("{name:<10} {:>9.3}", t * 1e9 / buf.len() as f64);
+    }
+    println!(
+        "{:<10} {:>22} {:>9} {:>9}",
+        "conv", "shape", "nchw us", "nhwc us"
+    );
+    for (c_in, c_out, hw) in [(16, 96, 96), (24, 144, 48)] {
+        for (name, act) in acts {
+            let p = Conv2d {
+                n: 1,
+                c_in,
+                h_in: hw,
+                w_in: hw,
+                c_out,
+                h_out: hw,
+                w_out: hw,
+                kernel_h: 1,
+                kernel_w: 1,
+                stride_h: 1,
+                stride_w: 1,
+                pad_top: 0,
+                pad_left: 0,
+                dilation_h: 1,
+                dilation_w: 1,
+                group: 1,
+                activation: act,
+            };
+            let (x, w, b) = (
+                rng.vec(p.input_len()),
+                rng.vec(c_in * c_out),
+                rng.vec(c_out),
+            );
+            let mut y = vec![0.0; p.output_len()];
+            let (t0, _) = time_per_call(|| conv2d(Par::SINGLE, &p, &x, &w, Some(&b), None, &mut y));
+            let (t1, _) = time_per_call(|| {
+                conv2d_nhwc(Par::SINGLE, &p, false, &x, &w, Some(&b), None, &mut y)
+            });
+            println!(
+                "{name:<10} {:>22} {:>9.1} {:>9.1}",
+                format!("{c_in}>{c_out} {hw}x{hw}"),
+                t0 * 1e6,
+                t1 * 1e6
+            );
+        }
     }
 }

@@ -48,7 +48,7 @@ pub const PASSES: &[Pass] = &[
     Pass { name: "fuse_ghost_module", run: fuse_ghost_module::fuse_ghost_module, about: "primary conv + cheap depthwise conv + Concat (+ Slice) -> one ghost_module writing both halves in place" },
     Pass { name: "fuse_squeeze_excite", run: fuse_squeeze_excite::fuse_squeeze_excite, about: "mean -> conv -> act -> conv -> gate -> Mul -> one squeeze_excite" },
     Pass { name: "fuse_dfc_gate", run: fuse_dfc_gate::fuse_dfc_gate, about: "Mul(x, nearest Resize(gate)) by whole factors -> one gate_upsample that never materialises the upsampled gate" },
-    Pass { name: "plan_layout", run: plan_layout::plan_layout, about: "choose NHWC for the small planes where kernels exist for it, NCHW elsewhere" },
+    Pass { name: "plan_layout", run: plan_layout::plan_layout, about: "choose NCHW or NHWC per value: the legal plan a cost model of the kernels predicts fastest" },
 ];
 
 /// The pass with this name.

@@ -1,25 +1,34 @@
-//! Chooses each activation's memory layout: channels-last (NHWC) for the small planes of a
-//! network's late stages, NCHW everywhere else.
+//! Chooses each activation's memory layout, channels-last (NHWC) or NCHW, from a cost model of
+//! the kernels.
 //!
-//! Why: the NCHW kernels vectorise along a row or plane, which a 7x7 or 14x14 plane fills badly
-//! (a 7-wide row uses 7 of 16 AVX-512 lanes; stride 2 needs a permute per tap), while the NHWC
-//! kernels vectorise over channels, which these stages have hundreds of. ARCHITECTURE.md has the
-//! per-shape measurements behind the thresholds below.
+//! Why: the NCHW kernels vectorise along a row (depthwise) or a plane (pointwise), which small
+//! planes fill badly (a 7-wide row uses 7 of 16 AVX-512 lanes; stride 2 needs a permute per
+//! tap), while the NHWC kernels vectorise over channels, which few-channel layers fill badly.
+//! Which wins depends on the shape, not on a fixed plane size: at 28x28 a depthwise conv over 144
+//! channels is twice as fast in NHWC and a pointwise conv down to 24 channels 1.4x slower.
 //!
-//! How: every 4-D output of an op that can write NHWC (`Op::can_write_nhwc`: a conv, Ghost
-//! module, squeeze-and-excite or pool) with at least [`MIN_NHWC_CHANNELS`] channels starts as
-//! NHWC (graph outputs stay NCHW) if its plane has at most [`MAX_NHWC_PLANE`] positions, or it
-//! is a dense conv (`Conv::is_dense`, whose kernel is faster NHWC at any size: it stores
-//! channel vectors instead of scattering them into planes), or its first input is NHWC. Then, until
-//! nothing changes, every node that has no kernel for the layouts around it
-//! (`ir::layout::check_node`) has its NHWC operands and results put back to NCHW (its result if
-//! that is NHWC, else its operands). Only ever demoting, this ends: all-NCHW
-//! is always legal. No transpose is ever inserted:
-//! an NCHW-to-NHWC boundary is a pointwise or dense conv or Ghost module that reads NCHW and
-//! writes NHWC (a dense conv also reads NHWC and writes NCHW),
-//! and NHWC ends where a global average pool makes a 1x1 plane, where layouts coincide.
+//! How: [`nhwc_gain`] predicts `ln(t_nchw / t_nhwc)` of a pointwise or depthwise conv from its
+//! lane use in each layout, stride, kernel size and size, a log-linear fit to
+//! `kernel_bench layout` (ARCHITECTURE.md, "Layout", has the fit and its figures). The layouts
+//! kernels allow are not free per value: a depthwise conv has no NCHW-to-NHWC kernel, and only a
+//! dense conv or a global pool leaves NHWC, so a value's layout drags its neighbours'. So the
+//! pass compares whole legal plans: the values that may be NHWC (4-D results of ops with an
+//! NHWC kernel, at least [`MIN_NHWC_CHANNELS`] channels and two pixels, graph outputs
+//! excepted) in graph order, and for every position in that order the plan that starts NHWC
+//! there (every value from it on, and every dense conv's result, NHWC: the dense kernel stores
+//! channel vectors at any plane size), made legal, and scored by the time the model predicts
+//! its NHWC convs save. The best plan wins; on a tie the one with more NHWC values, so the
+//! ops without a cost of their own (pools, squeeze-excites, dense convs: NHWC is as fast or
+//! faster for them) stay NHWC where their neighbours allow.
+//!
+//! Making a plan legal: until nothing changes, every node that has no kernel for the layouts
+//! around it (`ir::layout::check_node`) has its NHWC operands and results put back to NCHW (its
+//! result if that is NHWC, else its operands). Only ever demoting, this ends: all-NCHW is always
+//! legal. No transpose is ever inserted: an NCHW-to-NHWC boundary is a conv or Ghost module that
+//! reads NCHW and writes NHWC, and NHWC ends at a dense conv writing NCHW or a global average
+//! pool (a 1x1 plane looks the same in both).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use petgraph::stable_graph::NodeIndex;
 
@@ -27,11 +36,119 @@ use crate::ir::layout::{check_node, Layout};
 use crate::ir::{Graph, ValueRef};
 use crate::ops::Op;
 
-/// Largest plane (H x W) given NHWC: 14x14. At 28x28 the NCHW kernels fill their vectors.
-pub const MAX_NHWC_PLANE: usize = 196;
+/// f32 lanes of the widest vectors the kernels use (AVX-512). The cost model's lane use is
+/// measured against it.
+pub const VECTOR_LANES: usize = 16;
+
+/// NCHW throughput (GFLOP/s, medians of the `kernel_bench layout` grid) of pointwise and
+/// depthwise convs: converts multiply-adds into time, to weigh one conv's gain against
+/// another's.
+const NCHW_GFLOPS: (f64, f64) = (90.0, 17.0);
+
+/// The fraction of `n` lanes' vectors a loop over `n` elements fills.
+fn lane_use(n: usize) -> f64 {
+    n as f64 / (n.div_ceil(VECTOR_LANES) * VECTOR_LANES) as f64
+}
+
+/// The shape of one conv, as the cost model sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvShape {
+    pub depthwise: bool,
+    pub c_in: usize,
+    pub c_out: usize,
+    pub h_in: usize,
+    pub h_out: usize,
+    pub w_out: usize,
+    pub kernel: usize,
+    pub stride: usize,
+}
+
+impl ConvShape {
+    fn macs(&self) -> f64 {
+        let per = if self.depthwise {
+            self.kernel * self.kernel
+        } else {
+            self.c_in
+        };
+        (self.h_out * self.w_out * self.c_out * per) as f64
+    }
+}
+
+/// Predicted `ln(t_nchw / t_nhwc)`: above 0 when the NHWC kernel is faster. The coefficients
+/// are a least-squares fit to `kernel_bench layout` with AVX-512 (72 pointwise and 208
+/// depthwise shapes, planes 112x112 to 7x7, 8 to 1152 channels): choosing by it costs 0.7% of
+/// the best-layout time on the pointwise grid and 3.2% on the depthwise one, against 4% and 24%
+/// for the fixed rule it replaced (NHWC for planes up to 14x14 with 16 channels or more).
+pub fn nhwc_gain(c: &ConvShape) -> f64 {
+    let ln = |x: usize| (x.max(1) as f64).ln();
+    if c.depthwise {
+        // NCHW vectorises along the output row, NHWC over the channels.
+        let lanes = (lane_use(c.w_out) / lane_use(c.c_out)).ln();
+        1.603 - 0.963 * lanes
+            + if c.stride >= 2 { 0.34 } else { 0.0 }
+            + if c.kernel >= 5 { 0.366 } else { 0.0 }
+            - 0.433 * ln(c.h_in)
+    } else {
+        // NCHW vectorises along the plane, NHWC over the output channels.
+        let lanes = (lane_use(c.h_out * c.w_out) / lane_use(c.c_out)).ln();
+        0.649 - 1.924 * lanes - 0.099 * ln(c.c_out) + 0.002 * ln(c.h_in) - 0.027 * ln(c.c_in)
+    }
+}
+
+/// Predicted NCHW time minus NHWC time of a conv, in microseconds of the calibration machine
+/// (only its sign and relative size matter).
+fn nhwc_saving(c: &ConvShape) -> f64 {
+    let rate = if c.depthwise {
+        NCHW_GFLOPS.1
+    } else {
+        NCHW_GFLOPS.0
+    };
+    let t_nchw = 2.0 * c.macs() / rate / 1e3;
+    t_nchw * (1.0 - (-nhwc_gain(c)).exp())
+}
+
+/// The convs node `n` runs, for the cost model: a pointwise or depthwise conv, or a Ghost
+/// module's two halves. Other ops (dense convs included) have no NHWC cost of their own.
+fn conv_shapes(g: &Graph, n: NodeIndex) -> Vec<ConvShape> {
+    let (Some(&x), Some(y)) = (g.inputs(n).first(), g.node(n).outputs.first()) else {
+        return Vec::new();
+    };
+    let (xs, ys) = (&g.ty(x).shape, &y.shape);
+    if xs.len() != 4 || ys.len() != 4 {
+        return Vec::new();
+    }
+    let shape = |conv: &crate::ops::Conv, c_in: usize, c_out: usize, h_in: usize| ConvShape {
+        depthwise: conv.is_depthwise(c_in),
+        c_in,
+        c_out,
+        h_in,
+        h_out: ys[2],
+        w_out: ys[3],
+        kernel: conv.kernel[0].max(conv.kernel[1]),
+        stride: conv.strides[0].max(conv.strides[1]),
+    };
+    match &g.node(n).op {
+        Op::Conv(c) if c.is_pointwise() || c.is_depthwise(xs[1]) => {
+            vec![shape(c, xs[1], ys[1], xs[2])]
+        }
+        Op::GhostModule(m) => vec![
+            shape(&m.primary, xs[1], m.init, xs[2]),
+            shape(&m.cheap, m.init, m.init, ys[2]),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// Predicted time saved by running node `n` in NHWC (0 for ops without a cost model).
+fn saving(g: &Graph, n: NodeIndex) -> f64 {
+    conv_shapes(g, n).iter().map(nhwc_saving).sum()
+}
 
 /// Fewest channels given NHWC: one full AVX-512 vector.
 pub const MIN_NHWC_CHANNELS: usize = 16;
+
+/// Plans whose predicted savings differ by less than this (microseconds) are a tie.
+const TIE_US: f64 = 1e-6;
 
 pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
     let before = std::mem::take(&mut g.layouts);
@@ -39,26 +156,43 @@ pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
         .topo_order()
         .map_err(|_| "the graph has a cycle".to_string())?;
     let outputs: BTreeSet<ValueRef> = g.outputs.iter().map(|(_, v)| *v).collect();
-    for &n in &order {
-        if !g.node(n).op.can_write_nhwc() {
-            continue;
-        }
-        let v = ValueRef::new(n, 0);
-        let s = &g.ty(v).shape;
-        let small =
-            (2..=MAX_NHWC_PLANE).contains(&(s.get(2).unwrap_or(&0) * s.get(3).unwrap_or(&0)));
-        if s.len() == 4
-            && (small || dense_conv(g, n) || reads_nhwc(g, n))
-            && s[1] >= MIN_NHWC_CHANNELS
-            && s[2] * s[3] >= 2
-            && !outputs.contains(&v)
-        {
-            g.layouts.insert(v, Layout::Nhwc);
+    let eligible: Vec<ValueRef> = order
+        .iter()
+        .filter(|&&n| g.node(n).op.can_write_nhwc())
+        .map(|&n| ValueRef::new(n, 0))
+        .filter(|v| {
+            let s = &g.ty(*v).shape;
+            s.len() == 4 && s[1] >= MIN_NHWC_CHANNELS && s[2] * s[3] >= 2 && !outputs.contains(v)
+        })
+        .collect();
+    let dense: Vec<ValueRef> = eligible
+        .iter()
+        .copied()
+        .filter(|v| dense_conv(g, v.node))
+        .collect();
+    // From the plan with the most NHWC values to the one with the fewest (dense convs only).
+    let mut best: Option<(f64, BTreeMap<ValueRef, Layout>)> = None;
+    for start in 0..=eligible.len() {
+        g.layouts = dense
+            .iter()
+            .chain(&eligible[start..])
+            .map(|&v| (v, Layout::Nhwc))
+            .collect();
+        legalize(g, &order);
+        let saved: f64 = g.layouts.keys().map(|v| saving(g, v.node)).sum();
+        if best.as_ref().is_none_or(|(s, _)| saved > s + TIE_US) {
+            best = Some((saved, g.layouts.clone()));
         }
     }
+    g.layouts = best.map(|(_, l)| l).unwrap_or_default();
+    Ok(g.layouts != before)
+}
+
+/// Demotes NHWC values until every node has a kernel for the layouts around it.
+fn legalize(g: &mut Graph, order: &[NodeIndex]) {
     loop {
         let mut changed = false;
-        for &n in &order {
+        for &n in order {
             if check_node(g, n).is_ok() {
                 continue;
             }
@@ -77,7 +211,6 @@ pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
             break;
         }
     }
-    Ok(g.layouts != before)
 }
 
 /// A conv the dense kernel runs (`Conv::is_dense`, constant weights): NHWC at any plane size,
@@ -89,12 +222,4 @@ fn dense_conv(g: &Graph, n: NodeIndex) -> bool {
     g.inputs(n)
         .get(1)
         .is_some_and(|&w| g.constant(w).is_some() && c.is_dense(g.ty(w)))
-}
-
-/// The first input is NHWC already (its producer came earlier in the order): staying NHWC
-/// avoids sending that producer back to NCHW.
-fn reads_nhwc(g: &Graph, n: NodeIndex) -> bool {
-    g.inputs(n)
-        .first()
-        .is_some_and(|&x| g.layout(x) == Layout::Nhwc)
 }

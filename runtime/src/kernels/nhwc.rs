@@ -589,6 +589,10 @@ mod tests {
             ((3, 3), (1, 1, 0, 0), (1, 1)),
             ((3, 3), (2, 2, 2, 2), (2, 2)),
             ((7, 7), (3, 3, 3, 3), (1, 1)),
+            // GhostNetV2's DFC convs: 1xK and Kx1 (width 1 has a fast path of its own).
+            ((1, 5), (0, 2, 0, 2), (1, 1)),
+            ((5, 1), (2, 0, 2, 0), (1, 1)),
+            ((5, 1), (4, 0, 4, 0), (2, 1)),
         ];
         let mut seed = 1000;
         for (ki, &(kernel, pads, dil)) in kernels.iter().enumerate() {

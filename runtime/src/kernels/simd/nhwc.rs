@@ -488,8 +488,8 @@ pub(crate) fn ghost_cheap<S: Simd>(
     unsafe { dw_rows(s, p, &t, rows) }
 }
 
-/// Output rows of a depthwise convolution; a fast path for 3- and 5-wide
-/// kernels with horizontal stride 1 or 2, else one pixel at a time.
+/// Output rows of a depthwise convolution; a fast path for 1-, 3- and 5-wide kernels with
+/// horizontal stride 1 or 2 and 7-wide ones with stride 1, else one pixel at a time.
 /// Safety: `t` describes valid operands for `rows` of the geometry `p`.
 #[inline(always)]
 unsafe fn dw_rows<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
@@ -545,11 +545,15 @@ unsafe fn dw_blocks<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
             // code (and its compile time) for no vector to fill.
             return dw_any(s, p, t, rows);
         }
+        // Kernel widths 1 (GhostNetV2's Kx1 DFC convs), 3, 5 and 7.
         match (p.kernel_w, p.stride_w, p.dilation_w) {
+            (1, 1, _) => dw_fast::<S, 1, 1>(s, p, t, rows),
+            (1, 2, _) => dw_fast::<S, 1, 2>(s, p, t, rows),
             (3, 1, 1) => dw_fast::<S, 3, 1>(s, p, t, rows),
             (3, 2, 1) => dw_fast::<S, 3, 2>(s, p, t, rows),
             (5, 1, 1) => dw_fast::<S, 5, 1>(s, p, t, rows),
             (5, 2, 1) => dw_fast::<S, 5, 2>(s, p, t, rows),
+            (7, 1, 1) => dw_fast::<S, 7, 1>(s, p, t, rows),
             _ => dw_any(s, p, t, rows),
         }
     }
