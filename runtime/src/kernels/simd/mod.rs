@@ -82,6 +82,13 @@ pub(crate) trait Simd: Copy {
     fn sub(self, a: Self::V, b: Self::V) -> Self::V;
     fn mul(self, a: Self::V, b: Self::V) -> Self::V;
     fn div(self, a: Self::V, b: Self::V) -> Self::V;
+    /// `1 / d` within 1 ulp for `d` in `[1, 2]` (the sigmoid's denominators; other `d` of
+    /// normal magnitude likewise, zero and infinities not): a division unless the table has a
+    /// faster reciprocal (AVX-512: `rcp14` and one Newton step, about 0.5 ulp).
+    #[inline(always)]
+    fn recip(self, d: Self::V) -> Self::V {
+        self.div(self.splat(1.0), d)
+    }
     /// `|a|`: the sign bit cleared (NaN stays NaN).
     fn abs(self, a: Self::V) -> Self::V;
     /// The magnitude of `a` with the sign bit of `b`.
