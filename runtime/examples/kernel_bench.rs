@@ -677,7 +677,30 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
 /// winograd (above 1 when Winograd is faster); GFLOP/s counted as the direct convolution's
 /// multiply-adds; `pick` is the compiler's rule (`ghostc::ops::conv::winograd_pays`, restated
 /// here as the runtime cannot depend on the compiler).
+///
+/// With `WINOGRAD_COLD=1` every call starts with cold caches (64 MiB written first), as a
+/// layer of a model finds its weights: the median of 15 such calls.
 fn winograd_vs_dense(rng: &mut Rng) {
+    let cold = std::env::var("WINOGRAD_COLD").is_ok_and(|v| v == "1");
+    let mut flush = vec![0u8; 64 << 20];
+    /// Median seconds of `f`: hot (repeated, [`time_per_call`]) or after a cache flush.
+    fn timed(cold: bool, flush: &mut [u8], mut f: impl FnMut()) -> f64 {
+        if !cold {
+            return time_per_call(f).0;
+        }
+        let mut t: Vec<f64> = (0..15)
+            .map(|i| {
+                for b in flush.iter_mut().step_by(64) {
+                    *b = b.wrapping_add(i as u8 | 1);
+                }
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    }
     // (c_in, c_out, h = w or (h, w))
     let shapes: &[(usize, usize, usize, usize)] = &[
         (32, 64, 112, 112),
@@ -736,18 +759,19 @@ fn winograd_vs_dense(rng: &mut Rng) {
         let res = (i % 2 == 1).then_some(&r[rr]);
         let (mut td, mut tw) = (Vec::new(), Vec::new());
         for _ in 0..5 {
-            td.push(
-                time_per_call(|| conv2d_dense(Par::SINGLE, &p, true, true, x, wd, Some(b), res, y))
-                    .0,
-            );
-            tw.push(time_per_call(|| conv2d_winograd(Par::SINGLE, &p, x, ww, Some(b), res, y)).0);
+            td.push(timed(cold, &mut flush, || {
+                conv2d_dense(Par::SINGLE, &p, true, true, x, wd, Some(b), res, y)
+            }));
+            tw.push(timed(cold, &mut flush, || {
+                conv2d_winograd(Par::SINGLE, &p, x, ww, Some(b), res, y)
+            }));
         }
         td.sort_by(f64::total_cmp);
         tw.sort_by(f64::total_cmp);
         let (t0, t1) = (td[2], tw[2]);
         let flops = 2.0 * (c_out * h * w * c_in * 9) as f64;
         let tiles = h.div_ceil(4) * w.div_ceil(4);
-        let pick = 36 * tiles <= 3 * h * w && tiles >= 16 && 36 * c_in * 64 * 4 <= 5 << 18;
+        let pick = 36 * tiles <= 3 * h * w && tiles >= 32 && 36 * c_in * 64 * 4 <= 5 << 18;
         println!(
             "{:>22} {:>9.1} {:>9.1} {:>6.2} {:>8.1} {:>8.1} {:>5}",
             format!(

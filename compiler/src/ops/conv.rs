@@ -264,9 +264,10 @@ impl Conv {
 /// - its multiply-adds are at most a third of the direct ones (`36 * tiles <= 3 * h * w`):
 ///   the tile transforms and the GEMM's partial sums cost about as much again as the
 ///   multiply-adds (measured: 1.2-2.2x faster at ratios 0.25-0.33, slower at 0.36-0.38);
-/// - at least [`WINOGRAD_MIN_TILES`] tiles: each transformed weight then does at least 16
-///   tiles' work, so streaming the 4x larger weights from memory (once per inference, cold)
-///   costs less than the work done with them;
+/// - at least [`WINOGRAD_MIN_TILES`] tiles: a layer finds its weights cold (streamed from
+///   memory once per inference), and the 4x larger transformed weights only pay when each
+///   does enough tiles' work (measured with cold caches: 16 tiles 0.7-0.8x, 49 tiles 1.2-1.4x
+///   the direct kernel's speed);
 /// - one group's transformed weights (64 output channels: `36 * c_in * 64` f32) are at most
 ///   [`WINOGRAD_GROUP_BYTES`]: the kernel sweeps them once per block of 6 tiles, which runs
 ///   at L2 speed only while they stay in a 2 MiB L2 beside the tiles' buffers (measured: 1.2-2.2x
@@ -280,7 +281,7 @@ pub fn winograd_pays(c_in: usize, c_out: usize, h: usize, w: usize) -> bool {
 }
 
 /// Fewest tiles (4x4 output blocks) of a Winograd conv's plane ([`winograd_pays`]).
-pub const WINOGRAD_MIN_TILES: usize = 16;
+pub const WINOGRAD_MIN_TILES: usize = 32;
 
 /// Largest transformed weights of one group of 64 output channels ([`winograd_pays`]):
 /// 1.25 MiB, 5/8 of the L2 of the machines measured.
@@ -442,7 +443,7 @@ mod tests {
             (64, 64, 56),
             (128, 128, 28),
             (17, 33, 56),
-            (96, 96, 14),
+            (48, 80, 27),
         ];
         for (c_in, c_out, h) in shapes {
             let (wino, packing) = chosen(&conv3x3(1, 1, 1), c_in, c_out, h);
@@ -454,12 +455,15 @@ mod tests {
     #[test]
     fn no_winograd_where_direct_is_cheaper_or_it_cannot_run() {
         let s1 = conv3x3(1, 1, 1);
-        // Too few tiles (7x7: 4; 10x10: 9), too much of the tiles in the padding (13x13: 169 of
-        // 256 pixels) or one group's transformed weights too large for L2 (160 channels on).
+        // Too few tiles (7x7: 4; 10x10: 9; 14x14: 16), too much of the tiles in the padding
+        // (13x13: 169 of 256 pixels) or one group's transformed weights too large for L2 (160
+        // input channels and more).
         let shapes = [
             (512, 512, 7),
             (64, 64, 7),
             (160, 160, 10),
+            (96, 96, 14),
+            (256, 256, 14),
             (33, 70, 13),
             (160, 160, 28),
         ];

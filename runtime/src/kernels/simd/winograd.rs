@@ -349,15 +349,18 @@ unsafe fn output_tiles<S: Simd, const MR: usize>(
             // channels co..co + lanes < c_out of the tile's pixels (< h_out, < w_out).
             unsafe {
                 // Columns first (A^T along i), then rows.
-                let cols: [[S::V; 4]; 6] = core::array::from_fn(|j| {
-                    at(
-                        s,
-                        core::array::from_fn(|i| {
-                            s.load(mp.add(((i * 6 + j) * MR + r) * GROUP + c))
-                        }),
-                    )
-                });
-                let rows: [[S::V; 6]; 4] = core::array::from_fn(|a| cols.map(|col| col[a]));
+                let mut rows = [[s.splat(0.0); 6]; 4];
+                #[allow(clippy::needless_range_loop)] // j indexes M's positions and `rows`
+                for j in 0..6 {
+                    let mut col = [s.splat(0.0); 6];
+                    for (i, e) in col.iter_mut().enumerate() {
+                        *e = s.load(mp.add(((i * 6 + j) * MR + r) * GROUP + c));
+                    }
+                    let o = at(s, col);
+                    for (a, &oa) in o.iter().enumerate() {
+                        rows[a][j] = oa;
+                    }
+                }
                 let b = match t.bias {
                     Some(bp) if lanes == l => s.load(bp.add(co)),
                     Some(bp) => s.load_partial(bp.add(co), lanes),
