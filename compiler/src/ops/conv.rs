@@ -273,6 +273,8 @@ impl Conv {
 ///   at L2 speed only while they stay in a 2 MiB L2 beside the tiles' buffers (measured: 1.2-2.2x
 ///   faster up to 128 input channels, 1.18 MB; slower from 160, 1.47 MB).
 pub fn winograd_pays(c_in: usize, c_out: usize, h: usize, w: usize) -> bool {
+    // In u64: the dims of an accepted model multiply to at most 2^31 each.
+    let [c_in, h, w] = [c_in, h, w].map(|d| d as u64);
     let tiles = h.div_ceil(4) * w.div_ceil(4);
     c_out >= DENSE_MIN_C_OUT
         && 36 * tiles <= 3 * h * w
@@ -281,11 +283,11 @@ pub fn winograd_pays(c_in: usize, c_out: usize, h: usize, w: usize) -> bool {
 }
 
 /// Fewest tiles (4x4 output blocks) of a Winograd conv's plane ([`winograd_pays`]).
-pub const WINOGRAD_MIN_TILES: usize = 32;
+pub const WINOGRAD_MIN_TILES: u64 = 32;
 
 /// Largest transformed weights of one group of 64 output channels ([`winograd_pays`]):
 /// 1.25 MiB, 5/8 of the L2 of the machines measured.
-pub const WINOGRAD_GROUP_BYTES: usize = 5 << 18;
+pub const WINOGRAD_GROUP_BYTES: u64 = 5 << 18;
 
 /// Fewest input channels of a dense conv ([`Conv::is_dense`]).
 pub const DENSE_MIN_C_IN: usize = 8;
@@ -486,6 +488,14 @@ mod tests {
         }
         // Depthwise.
         assert!(!chosen(&conv3x3(1, 1, 64), 64, 64, 56).0);
+    }
+
+    #[test]
+    fn winograd_rule_takes_extreme_dims() {
+        let big = 1 << 31;
+        assert!(!winograd_pays(big, big, big, big));
+        assert!(!winograd_pays(64, 64, big, 1));
+        assert!(winograd_pays(64, 64, 1 << 12, 1 << 12));
     }
 
     #[test]
