@@ -7,7 +7,8 @@
 //! convolutions;
 //! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes; `layout` times
 //! both layouts on the grid behind `plan_layout`'s cost model; `gemv` streams one-row Gemms
-//! from the last-level cache; `act` times each activation as a pass and fused into a conv).
+//! from the last-level cache; `act` times each activation as a pass and fused into a conv;
+//! `winograd` compares `conv2d_winograd` with `conv2d_dense` on 3x3 stride-1 NHWC shapes).
 
 use ghostc_runtime::*;
 use std::collections::BTreeMap;
@@ -264,6 +265,9 @@ fn main() {
     }
     if filter == "act" {
         return activation_cost(&mut rng);
+    }
+    if filter == "winograd" {
+        return winograd_vs_dense(&mut rng);
     }
     // kind -> (median seconds per inference, flops per inference, minimum seconds)
     let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
@@ -864,5 +868,122 @@ fn activation_cost(rng: &mut Rng) {
                 t1 * 1e6
             );
         }
+    }
+}
+
+/// `winograd`: `conv2d_dense` and `conv2d_winograd` on 3x3 stride-1 NHWC convolutions (ReLU,
+/// bias, a residual on every other row): the ResNet-10t/18 layers and some odd shapes. Median
+/// us per call of each, alternated 5 times (the median of those medians); ratio = dense /
+/// winograd (above 1 when Winograd is faster); GFLOP/s counted as the direct convolution's
+/// multiply-adds; `pick` is the compiler's rule (`ghostc::ops::conv::winograd_pays`, restated
+/// here as the runtime cannot depend on the compiler).
+///
+/// With `WINOGRAD_COLD=1` every call starts with cold caches (64 MiB written first), as a
+/// layer of a model finds its weights: the median of 15 such calls.
+fn winograd_vs_dense(rng: &mut Rng) {
+    let cold = std::env::var("WINOGRAD_COLD").is_ok_and(|v| v == "1");
+    let mut flush = vec![0u8; 64 << 20];
+    /// Median seconds of `f`: hot (repeated, [`time_per_call`]) or after a cache flush.
+    fn timed(cold: bool, flush: &mut [u8], mut f: impl FnMut()) -> f64 {
+        if !cold {
+            return time_per_call(f).0;
+        }
+        let mut t: Vec<f64> = (0..15)
+            .map(|i| {
+                for b in flush.iter_mut().step_by(64) {
+                    *b = b.wrapping_add(i as u8 | 1);
+                }
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    }
+    // (c_in, c_out, h = w or (h, w))
+    let shapes: &[(usize, usize, usize, usize)] = &[
+        (32, 64, 112, 112),
+        (64, 64, 56, 56),
+        (128, 128, 28, 28),
+        (256, 256, 14, 14),
+        (512, 512, 7, 7),
+        (64, 128, 56, 56),
+        (128, 256, 28, 28),
+        (256, 512, 14, 14),
+        (64, 64, 28, 28),
+        (96, 96, 14, 14),
+        (128, 128, 14, 14),
+        (256, 256, 7, 7),
+        (64, 64, 7, 7),
+        (17, 33, 56, 56),
+        (24, 40, 112, 112),
+        (48, 80, 27, 27),
+        (33, 70, 13, 13),
+        (160, 160, 10, 10),
+        (512, 512, 14, 14),
+        (16, 16, 112, 112),
+    ];
+    println!(
+        "{:>22} {:>9} {:>9} {:>6} {:>8} {:>8} {:>5}",
+        "shape (cin>cout hxw)", "dense us", "wino us", "ratio", "dense GF", "wino GF", "pick"
+    );
+    for (i, &(c_in, c_out, h, w)) in shapes.iter().enumerate() {
+        let p = Conv2d {
+            n: 1,
+            c_in,
+            h_in: h,
+            w_in: w,
+            c_out,
+            h_out: h,
+            w_out: w,
+            kernel_h: 3,
+            kernel_w: 3,
+            stride_h: 1,
+            stride_w: 1,
+            pad_top: 1,
+            pad_left: 1,
+            dilation_h: 1,
+            dilation_w: 1,
+            group: 1,
+            activation: RELU,
+        };
+        // Timing only: random values stand for both packings.
+        let (x, xr) = aligned(&rng.vec(c_in * h * w));
+        let (wd, wdr) = aligned(&rng.vec(dense_weight_len(&p)));
+        let (ww, wwr) = aligned(&rng.vec(winograd_weight_len(&p)));
+        let (b, br) = aligned(&rng.vec(c_out));
+        let (r, rr) = aligned(&rng.vec(c_out * h * w));
+        let (mut y, yr) = aligned(&vec![0.0; c_out * h * w]);
+        let (x, wd, ww, b, y) = (&x[xr], &wd[wdr], &ww[wwr], &b[br], &mut y[yr]);
+        let res = (i % 2 == 1).then_some(&r[rr]);
+        let (mut td, mut tw) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            td.push(timed(cold, &mut flush, || {
+                conv2d_dense(Par::SINGLE, &p, true, true, x, wd, Some(b), res, y)
+            }));
+            tw.push(timed(cold, &mut flush, || {
+                conv2d_winograd(Par::SINGLE, &p, x, ww, Some(b), res, y)
+            }));
+        }
+        td.sort_by(f64::total_cmp);
+        tw.sort_by(f64::total_cmp);
+        let (t0, t1) = (td[2], tw[2]);
+        let flops = 2.0 * (c_out * h * w * c_in * 9) as f64;
+        let tiles = h.div_ceil(4) * w.div_ceil(4);
+        let pick = 36 * tiles <= 3 * h * w && tiles >= 32 && 36 * c_in * 64 * 4 <= 5 << 18;
+        println!(
+            "{:>22} {:>9.1} {:>9.1} {:>6.2} {:>8.1} {:>8.1} {:>5}",
+            format!(
+                "{c_in}>{c_out} {h}x{w}{}",
+                if res.is_some() { " +r" } else { "" }
+            ),
+            t0 * 1e6,
+            t1 * 1e6,
+            t0 / t1,
+            flops / t0 * 1e-9,
+            flops / t1 * 1e-9,
+            if pick { "wino" } else { "dense" }
+        );
     }
 }

@@ -48,6 +48,7 @@ pub use kernels::pool::*;
 pub use kernels::reduce::*;
 pub use kernels::resize::*;
 pub use kernels::softmax::*;
+pub use kernels::winograd::*;
 pub use params::{
     Activation, BinaryOp, Conv2d, CoordTransform, GateUpsample, Gemm, GhostModule, InOut,
     NearestRounding, Pool2d, Resize, ResizeMode, SqueezeExcite,

@@ -100,6 +100,12 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
                 #f(par, &#params, #input_nhwc, #output_nhwc, #x, #w, #bias, #residual, out);
             }
         }
+        Kernel::Conv2dWinograd { params } => {
+            let [x, w] = take(&args)?;
+            let (bias, residual) = (optional(args.get(2)), optional(args.get(3)));
+            let params = conv2d(params);
+            quote! { #f(par, &#params, #x, #w, #bias, #residual, out); }
+        }
         Kernel::GhostModule(p) => write_ghost_module(&f, p, None, &args)?,
         Kernel::GhostModuleNhwc { params, input_nchw } => {
             write_ghost_module(&f, params, Some(*input_nchw), &args)?

@@ -13,7 +13,7 @@ use petgraph::stable_graph::NodeIndex;
 use super::weights::Weights;
 use crate::analysis::memory::{runs_in_place, MemoryPlan, Storage};
 use crate::error::{Error, Result};
-use crate::ir::layout::{Layout, Packing};
+use crate::ir::layout::{Layout, LayoutOperand, Packing};
 use crate::ir::text::numbering;
 use crate::ir::{Graph, ValueRef};
 use crate::ops::elementwise::broadcast_strides;
@@ -76,6 +76,9 @@ pub enum Kernel {
         input_nhwc: bool,
         output_nhwc: bool,
     },
+    /// Winograd F(4x4, 3x3) convolution (3x3, stride 1, one group) with [`Packing::Winograd`]
+    /// weights, NHWC in and out. `[x, w, bias?, residual?]`.
+    Conv2dWinograd { params: Conv2d },
     /// NCHW Ghost module. `[x, w1, b1, w2, b2, residual?]`.
     GhostModule(GhostModule),
     /// Ghost module writing NHWC. `[x, w1, b1, w2, b2, residual?]`.
@@ -171,6 +174,7 @@ impl Kernel {
             Kernel::Conv2d(_) => "conv2d",
             Kernel::Conv2dNhwc { .. } => "conv2d_nhwc",
             Kernel::Conv2dDense { .. } => "conv2d_dense",
+            Kernel::Conv2dWinograd { .. } => "conv2d_winograd",
             Kernel::GhostModule(_) => "ghost_module",
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
@@ -205,6 +209,7 @@ impl Kernel {
             Kernel::Conv2d(_)
                 | Kernel::Conv2dNhwc { .. }
                 | Kernel::Conv2dDense { .. }
+                | Kernel::Conv2dWinograd { .. }
                 | Kernel::GhostModule(_)
                 | Kernel::GhostModuleNhwc { .. }
                 | Kernel::Gemm(_)
@@ -418,13 +423,15 @@ fn operands(
 ) -> Result<(Vec<Operand>, Range<usize>), String> {
     let op = &g.node(n).op;
     let out_layout = g.layout(ValueRef::new(n, 0));
+    let out_ty = g.ty(ValueRef::new(n, 0));
+    let layout_ops = layout_operands(g, n);
     let in_place = runs_in_place(plan, g, n);
     let mut inputs = Vec::new();
     for (port, v) in g.inputs(n).into_iter().enumerate() {
         inputs.push(if in_place && port == 0 {
             Operand::InPlace
         } else {
-            let packing = op.packing(port, g.ty(v), out_layout);
+            let packing = op.packing(port, &layout_ops, out_ty, out_layout);
             resolve(g, plan, weights, v, packing)?
         });
     }
@@ -432,6 +439,18 @@ fn operands(
         return Err("output is not in the arena".into());
     };
     Ok((inputs, offset..offset + len))
+}
+
+/// The inputs of node `n` as layout checking and packing see them.
+fn layout_operands(g: &Graph, n: NodeIndex) -> Vec<LayoutOperand<'_>> {
+    g.inputs(n)
+        .into_iter()
+        .map(|v| LayoutOperand {
+            ty: g.ty(v),
+            layout: g.layout(v),
+            constant: g.constant(v).is_some(),
+        })
+        .collect()
 }
 
 /// `[n, c, h, w]` of a rank-4 shape.
@@ -608,7 +627,9 @@ fn lower_node(
             let c_out = *shape(1).first().ok_or("conv weight has no dims")?;
             let params = Conv2d::new(c, dims4(&shape(0))?, c_out, out_hw()?);
             let w_const = ins.get(1).is_some_and(|&w| g.constant(w).is_some());
-            if w_const && ins.get(1).is_some_and(|&w| c.is_dense(g.ty(w))) {
+            if c.is_winograd(&layout_operands(g, n), g.ty(out_v), g.layout(out_v)) {
+                Kernel::Conv2dWinograd { params }
+            } else if w_const && ins.get(1).is_some_and(|&w| c.is_dense(g.ty(w))) {
                 Kernel::Conv2dDense {
                     params,
                     input_nhwc: !input_nchw,
@@ -1000,6 +1021,7 @@ impl fmt::Display for KernelParams<'_> {
                 }
                 Ok(())
             }
+            Kernel::Conv2dWinograd { params } => write!(f, "{params} winograd"),
             Kernel::GhostModule(p) => write!(f, "primary={} cheap={}", p.primary, p.cheap),
             Kernel::GhostModuleNhwc { params, input_nchw } => {
                 write!(f, "primary={} cheap={}", params.primary, params.cheap)?;

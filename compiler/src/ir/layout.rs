@@ -56,6 +56,11 @@ pub enum Packing {
     /// `[kh * kw][c_in][width]`, so the kernel loads a few vectors of output channels per tap
     /// and input channel.
     Dense,
+    /// A 3x3 dense conv's weights for `conv2d_winograd` (Winograd F(4x4, 3x3)): each filter `g`
+    /// transformed to the 6x6 `G g G^T` (in f64, rounded once to f32), then packed as
+    /// [`Packing::Dense`] with 36 taps: groups of 64 output channels `[36][c_in][width]`. Four
+    /// times the direct weights.
+    Winograd,
 }
 
 impl Packing {
@@ -67,6 +72,9 @@ impl Packing {
         }
         if self == Packing::Dense {
             return pack_dense(v, shape);
+        }
+        if self == Packing::Winograd {
+            return pack_winograd(v, shape);
         }
         // Both are the transpose of a [rows, cols] matrix: cols is c_in (pointwise) or the
         // taps (depthwise, one input channel per filter).
@@ -101,6 +109,43 @@ fn pack_dense(v: &[f32], shape: &[usize]) -> Vec<f32> {
         }
     }
     out
+}
+
+/// The F(4x4, 3x3) filter transform `G` (points 0, 1, -1, 2, -2 and infinity; Lavin & Gray
+/// 2016), the runtime's `conv2d_winograd` inverse and data transforms match it.
+const WINOGRAD_G: [[f64; 3]; 6] = [
+    [1.0 / 4.0, 0.0, 0.0],
+    [-1.0 / 6.0, -1.0 / 6.0, -1.0 / 6.0],
+    [-1.0 / 6.0, 1.0 / 6.0, -1.0 / 6.0],
+    [1.0 / 24.0, 1.0 / 12.0, 1.0 / 6.0],
+    [1.0 / 24.0, -1.0 / 12.0, 1.0 / 6.0],
+    [0.0, 0.0, 1.0],
+];
+
+/// [`Packing::Winograd`] of `v` (`[c_out, c_in, 3, 3]`).
+fn pack_winograd(v: &[f32], shape: &[usize]) -> Vec<f32> {
+    let c_out = shape.first().copied().unwrap_or(0);
+    let c_in = shape.get(1).copied().unwrap_or(0);
+    let filters = c_out * c_in;
+    if shape.get(2..) != Some(&[3, 3][..]) || v.len() != filters * 9 {
+        // Not a 3x3 filter bank: `Conv::is_winograd` never asks for this.
+        return v.to_vec();
+    }
+    let mut u = vec![0.0; filters * 36];
+    for (g, out) in v.chunks_exact(9).zip(u.chunks_exact_mut(36)) {
+        for i in 0..6 {
+            for j in 0..6 {
+                let mut acc = 0.0f64;
+                for a in 0..3 {
+                    for b in 0..3 {
+                        acc += WINOGRAD_G[i][a] * f64::from(g[a * 3 + b]) * WINOGRAD_G[j][b];
+                    }
+                }
+                out[i * 6 + j] = acc as f32;
+            }
+        }
+    }
+    pack_dense(&u, &[c_out, c_in, 6, 6])
 }
 
 /// One input of a node as layout checking sees it.
@@ -180,6 +225,36 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn winograd_packing_transforms_then_packs_like_dense() {
+        // One filter of ones: G 1 G^T is the outer product of G's row sums with themselves.
+        let sums = [0.25, -0.5, -1.0 / 6.0, 7.0 / 24.0, 0.125, 1.0];
+        let u = Packing::Winograd.apply(&[1.0; 9], &[1, 1, 3, 3]);
+        assert_eq!(u.len(), 16 * 36);
+        for i in 0..6 {
+            for j in 0..6 {
+                let want = (sums[i] * sums[j]) as f32;
+                assert!((u[(i * 6 + j) * 16] - want).abs() < 1e-7, "{i} {j}");
+                // Padded output channels 1..16 are zero.
+                assert!(u[(i * 6 + j) * 16 + 1..][..15].iter().all(|&x| x == 0.0));
+            }
+        }
+        // A centre tap g[1][1] = 1 transforms to the outer product of G's middle column.
+        let mid = [0.0, -1.0 / 6.0, 1.0 / 6.0, 1.0 / 12.0, -1.0 / 12.0, 0.0];
+        // [c_out 70, c_in 2]: channel 69 (group 64, width 16), input 1 carries the tap.
+        let mut w = vec![0.0; 70 * 2 * 9];
+        w[(69 * 2 + 1) * 9 + 4] = 1.0;
+        let u = Packing::Winograd.apply(&w, &[70, 2, 3, 3]);
+        assert_eq!(u.len(), 80 * 2 * 36);
+        for xi in 0..36 {
+            let at = 64 * 36 * 2 + (xi * 2 + 1) * 16 + 5;
+            let want = (mid[xi / 6] * mid[xi % 6]) as f32;
+            assert!((u[at] - want).abs() < 1e-7, "{xi}");
+        }
+        let nonzero = u.iter().filter(|&&x| x != 0.0).count();
+        assert_eq!(nonzero, 16, "only the 4x4 inner positions of one filter");
     }
 
     #[test]

@@ -189,15 +189,55 @@ impl Conv {
         }
     }
 
-    /// Packing of input `port` (of type `operand`) for the kernel writing `out`: a dense conv's
-    /// weights for the dense kernel in either layout, other weights (port 1) as
-    /// [`Conv::nhwc_weight_packing`] says for NHWC, everything else plain.
-    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+    /// Packing of input `port` (of `inputs`) for the kernel writing `output` in layout `out`:
+    /// a Winograd conv's weights ([`Conv::is_winograd`]) transformed, a dense conv's for the
+    /// dense kernel in either layout, other weights (port 1) as [`Conv::nhwc_weight_packing`]
+    /// says for NHWC, everything else plain.
+    pub fn packing(
+        &self,
+        port: usize,
+        inputs: &[LayoutOperand],
+        output: &TensorType,
+        out: Layout,
+    ) -> Packing {
+        let Some(operand) = inputs.get(port) else {
+            return Packing::Plain;
+        };
         match (out, port) {
-            (_, 1) if self.is_dense(operand) => Packing::Dense,
-            (Layout::Nhwc, 1) => self.nhwc_weight_packing(operand),
+            (_, 1) if self.is_winograd(inputs, output, out) => Packing::Winograd,
+            (_, 1) if self.is_dense(operand.ty) => Packing::Dense,
+            (Layout::Nhwc, 1) => self.nhwc_weight_packing(operand.ty),
             _ => Packing::Plain,
         }
+    }
+
+    /// A dense conv ([`Conv::is_dense`], constant weights) that runs `conv2d_winograd`
+    /// (Winograd F(4x4, 3x3)) instead of `conv2d_dense`: 3x3, stride 1, dilation 1, NHWC in
+    /// and out (a residual too), and [`winograd_pays`] for its channels and output plane.
+    pub fn is_winograd(&self, inputs: &[LayoutOperand], output: &TensorType, out: Layout) -> bool {
+        let [x, w, ..] = inputs else {
+            return false;
+        };
+        let weights = if self.residual { 3 } else { inputs.len() };
+        let weights_const = inputs
+            .get(1..weights)
+            .is_some_and(|ws| ws.iter().all(|w| w.constant));
+        let geometry = self.kernel == [3, 3]
+            && self.strides == [1, 1]
+            && self.dilations == [1, 1]
+            && self.group == 1;
+        let layouts = x.layout == Layout::Nhwc
+            && out == Layout::Nhwc
+            && (!self.residual || layout_at(inputs, 3) == Layout::Nhwc);
+        let [_, c_out, h, wd] = output.shape[..] else {
+            return false;
+        };
+        weights_const
+            && geometry
+            && layouts
+            && x.ty.rank() == 4
+            && self.is_dense(w.ty)
+            && winograd_pays(w.ty.shape[1], c_out, h, wd)
     }
 
     /// How the NHWC kernels take weights `w`: a pointwise conv's as `[c_in][c_out]`, a
@@ -212,6 +252,42 @@ impl Conv {
         }
     }
 }
+
+/// The cost rule choosing Winograd F(4x4, 3x3) over the direct dense kernel for a 3x3
+/// stride-1 conv of `c_in` to `c_out` channels with an `h` x `w` output plane (the figures
+/// behind it: `ARCHITECTURE.md`, "Dense convs").
+///
+/// Per input and output channel pair a 4x4 tile costs 36 multiply-adds instead of 144, but the
+/// tiles cover the plane rounded up to multiples of 4, the transformed weights are 4x the
+/// direct ones (36 per pair instead of 9) and each is used once per tile where a direct weight
+/// is used once per pixel. Winograd is chosen when all of these hold:
+/// - its multiply-adds are at most a third of the direct ones (`36 * tiles <= 3 * h * w`):
+///   the tile transforms and the GEMM's partial sums cost about as much again as the
+///   multiply-adds (measured: 1.2-2.2x faster at ratios 0.25-0.33, slower at 0.36-0.38);
+/// - at least [`WINOGRAD_MIN_TILES`] tiles: a layer finds its weights cold (streamed from
+///   memory once per inference), and the 4x larger transformed weights only pay when each
+///   does enough tiles' work (measured with cold caches: 16 tiles 0.7-0.8x, 49 tiles 1.2-1.4x
+///   the direct kernel's speed);
+/// - one group's transformed weights (64 output channels: `36 * c_in * 64` f32) are at most
+///   [`WINOGRAD_GROUP_BYTES`]: the kernel sweeps them once per block of 6 tiles, which runs
+///   at L2 speed only while they stay in a 2 MiB L2 beside the tiles' buffers (measured: 1.2-2.2x
+///   faster up to 128 input channels, 1.18 MB; slower from 160, 1.47 MB).
+pub fn winograd_pays(c_in: usize, c_out: usize, h: usize, w: usize) -> bool {
+    // In u64: the dims of an accepted model multiply to at most 2^31 each.
+    let [c_in, h, w] = [c_in, h, w].map(|d| d as u64);
+    let tiles = h.div_ceil(4) * w.div_ceil(4);
+    c_out >= DENSE_MIN_C_OUT
+        && 36 * tiles <= 3 * h * w
+        && tiles >= WINOGRAD_MIN_TILES
+        && 36 * c_in * 64 * 4 <= WINOGRAD_GROUP_BYTES
+}
+
+/// Fewest tiles (4x4 output blocks) of a Winograd conv's plane ([`winograd_pays`]).
+pub const WINOGRAD_MIN_TILES: u64 = 32;
+
+/// Largest transformed weights of one group of 64 output channels ([`winograd_pays`]):
+/// 1.25 MiB, 5/8 of the L2 of the machines measured.
+pub const WINOGRAD_GROUP_BYTES: u64 = 5 << 18;
 
 /// Fewest input channels of a dense conv ([`Conv::is_dense`]).
 pub const DENSE_MIN_C_IN: usize = 8;
@@ -308,5 +384,144 @@ impl fmt::Display for Conv {
             a.fmt_attrs(f)?;
         }
         f.write_str("}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The operands of a conv `c_in -> c_out` with `k`x`k` weights on an `h` x `h` input in
+    /// layout `x`, constant weights and bias (and a residual in layout `r` if given).
+    fn operands<'a>(
+        x: &'a TensorType,
+        w: &'a TensorType,
+        b: &'a TensorType,
+        x_layout: Layout,
+        residual: Option<(&'a TensorType, Layout)>,
+    ) -> Vec<LayoutOperand<'a>> {
+        let op = |ty, layout, constant| LayoutOperand {
+            ty,
+            layout,
+            constant,
+        };
+        let mut v = vec![
+            op(x, x_layout, false),
+            op(w, Layout::Nchw, true),
+            op(b, Layout::Nchw, true),
+        ];
+        if let Some((r, l)) = residual {
+            v.push(op(r, l, false));
+        }
+        v
+    }
+
+    /// Whether `conv` on `[1, c_in, h, h]` -> `c_out` (output plane from its geometry) gets
+    /// Winograd with NHWC in and out, and the packing of its weights then.
+    fn chosen(conv: &Conv, c_in: usize, c_out: usize, h: usize) -> (bool, Packing) {
+        let x = TensorType::f32(vec![1, c_in, h, h]);
+        let w = TensorType::f32(vec![
+            c_out,
+            c_in / conv.group,
+            conv.kernel[0],
+            conv.kernel[1],
+        ]);
+        let b = TensorType::f32(vec![c_out]);
+        let y = conv.infer(&x, &w, Some(&b)).expect("valid conv");
+        let ins = operands(&x, &w, &b, Layout::Nhwc, None);
+        let wino = conv.is_winograd(&ins, &y, Layout::Nhwc);
+        (wino, conv.packing(1, &ins, &y, Layout::Nhwc))
+    }
+
+    fn conv3x3(stride: usize, dilation: usize, group: usize) -> Conv {
+        let p = dilation;
+        Conv::new([3, 3], [stride; 2], [p; 4], [dilation; 2], group)
+    }
+
+    #[test]
+    fn winograd_for_resnet_stride_1_layers_with_enough_tiles() {
+        let shapes = [
+            (32, 64, 112),
+            (64, 64, 56),
+            (128, 128, 28),
+            (17, 33, 56),
+            (48, 80, 27),
+        ];
+        for (c_in, c_out, h) in shapes {
+            let (wino, packing) = chosen(&conv3x3(1, 1, 1), c_in, c_out, h);
+            assert!(wino, "{c_in}>{c_out} {h}x{h}");
+            assert_eq!(packing, Packing::Winograd);
+        }
+    }
+
+    #[test]
+    fn no_winograd_where_direct_is_cheaper_or_it_cannot_run() {
+        let s1 = conv3x3(1, 1, 1);
+        // Too few tiles (7x7: 4; 10x10: 9; 14x14: 16), too much of the tiles in the padding
+        // (13x13: 169 of 256 pixels) or one group's transformed weights too large for L2 (160
+        // input channels and more).
+        let shapes = [
+            (512, 512, 7),
+            (64, 64, 7),
+            (160, 160, 10),
+            (96, 96, 14),
+            (256, 256, 14),
+            (33, 70, 13),
+            (160, 160, 28),
+        ];
+        for (c_in, c_out, h) in shapes {
+            let (wino, packing) = chosen(&s1, c_in, c_out, h);
+            assert!(!wino, "{c_in}>{c_out} {h}x{h}");
+            assert_eq!(packing, Packing::Dense);
+        }
+        // Stride 2, dilation 2, groups, 1x1, 5x5: not F(4x4, 3x3) or not dense.
+        let others = [
+            conv3x3(2, 1, 1),
+            conv3x3(1, 2, 1),
+            conv3x3(1, 1, 2),
+            Conv::new([1, 1], [1, 1], [0; 4], [1, 1], 1),
+            Conv::new([5, 5], [1, 1], [2; 4], [1, 1], 1),
+            Conv::new([3, 1], [1, 1], [1, 0, 1, 0], [1, 1], 1),
+        ];
+        for conv in others {
+            assert!(!chosen(&conv, 64, 64, 56).0, "{conv}");
+        }
+        // Depthwise.
+        assert!(!chosen(&conv3x3(1, 1, 64), 64, 64, 56).0);
+    }
+
+    #[test]
+    fn winograd_rule_takes_extreme_dims() {
+        let big = 1 << 31;
+        assert!(!winograd_pays(big, big, big, big));
+        assert!(!winograd_pays(64, 64, big, 1));
+        assert!(winograd_pays(64, 64, 1 << 12, 1 << 12));
+    }
+
+    #[test]
+    fn winograd_only_nhwc_in_and_out_with_constant_weights() {
+        let conv = conv3x3(1, 1, 1);
+        let x = TensorType::f32(vec![1, 64, 56, 56]);
+        let w = TensorType::f32(vec![64, 64, 3, 3]);
+        let b = TensorType::f32(vec![64]);
+        let y = conv.infer(&x, &w, Some(&b)).expect("valid conv");
+        let nhwc = operands(&x, &w, &b, Layout::Nhwc, None);
+        assert!(conv.is_winograd(&nhwc, &y, Layout::Nhwc));
+        assert!(!conv.is_winograd(&nhwc, &y, Layout::Nchw));
+        let nchw = operands(&x, &w, &b, Layout::Nchw, None);
+        assert!(!conv.is_winograd(&nchw, &y, Layout::Nhwc));
+        assert_eq!(conv.packing(1, &nchw, &y, Layout::Nhwc), Packing::Dense);
+        let mut runtime_w = nhwc.clone();
+        runtime_w[1].constant = false;
+        assert!(!conv.is_winograd(&runtime_w, &y, Layout::Nhwc));
+        // A residual in NCHW cannot be fused by the NHWC kernel; in NHWC it can.
+        let mut res_conv = conv.clone();
+        res_conv.residual = true;
+        let with_res = |l| operands(&x, &w, &b, Layout::Nhwc, Some((&y, l)));
+        assert!(res_conv.is_winograd(&with_res(Layout::Nhwc), &y, Layout::Nhwc));
+        assert!(!res_conv.is_winograd(&with_res(Layout::Nchw), &y, Layout::Nhwc));
+        // Bias and input are never transformed.
+        assert_eq!(conv.packing(2, &nhwc, &y, Layout::Nhwc), Packing::Plain);
+        assert_eq!(conv.packing(0, &nhwc, &y, Layout::Nhwc), Packing::Plain);
     }
 }

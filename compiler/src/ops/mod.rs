@@ -435,12 +435,22 @@ impl Op {
         }
     }
 
-    /// How the constant at input `port` (of type `operand`) is packed for the kernel that
-    /// writes layout `out`: only the NHWC conv kernels take weights other than as they are.
-    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+    /// How the constant at input `port` (of `inputs`, the node's operands) is packed for the
+    /// kernel that writes `output` in layout `out`: only the conv kernels take weights other
+    /// than as they are.
+    pub fn packing(
+        &self,
+        port: usize,
+        inputs: &[LayoutOperand],
+        output: &TensorType,
+        out: Layout,
+    ) -> Packing {
+        let Some(operand) = inputs.get(port) else {
+            return Packing::Plain;
+        };
         match self {
-            Op::Conv(c) => c.packing(port, operand, out),
-            Op::GhostModule(gm) => gm.packing(port, operand, out),
+            Op::Conv(c) => c.packing(port, inputs, output, out),
+            Op::GhostModule(gm) => gm.packing(port, operand.ty, out),
             Op::Input
             | Op::Const(_)
             | Op::SqueezeExcite(_)

@@ -15,6 +15,7 @@ pub mod resize;
 #[allow(unsafe_code)]
 pub(crate) mod simd;
 pub mod softmax;
+pub mod winograd;
 
 use core::ops::Range;
 

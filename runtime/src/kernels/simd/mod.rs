@@ -40,6 +40,7 @@ pub(crate) mod nhwc;
 pub(crate) mod pool;
 pub(crate) mod portable;
 pub(crate) mod resize;
+pub(crate) mod winograd;
 
 use crate::params::{Activation, Conv2d, DenseConv, DwNhwc, GateUpsample, Pool2d, PwNhwc};
 use crate::threads::{SplitRead, SplitWrite};
@@ -181,6 +182,8 @@ pub(crate) struct Kernels {
     pub(crate) dense: fn(&DenseConv, Option<&[f32]>, &mut [f32], Range<usize>, Range<usize>),
     /// The pixels per tile of `dense` (its `MR`): parts of an NHWC input start at multiples.
     pub(crate) dense_tile: usize,
+    /// [`winograd::winograd`].
+    pub(crate) winograd: fn(&DenseConv, Option<&[f32]>, &mut [f32], Range<usize>),
     /// [`pool::plane`].
     pub(crate) pool_plane: fn(&Pool2d, bool, &[f32], &mut [f32]),
     /// [`pool::nhwc`].
@@ -227,7 +230,8 @@ pub(crate) struct Kernels {
 macro_rules! kernel_table {
     ($S:ty, $name:literal $(, $features:literal)?) => {{
         use $crate::kernels::simd::{
-            activation, conv, dense, elementwise, gemm, nhwc, pool, resize, Kernels, Simd,
+            activation, conv, dense, elementwise, gemm, nhwc, pool, resize, winograd, Kernels,
+            Simd,
         };
         use $crate::params::{
             Activation, Conv2d, DenseConv, DwNhwc, GateUpsample, Pool2d, PwNhwc,
@@ -277,6 +281,17 @@ macro_rules! kernel_table {
                     dense::dense::<$S, 6, 2>(s, a, residual, y, pixels, chans)
                 } else {
                     dense::dense::<$S, 3, 4>(s, a, residual, y, pixels, chans)
+                }
+            }
+            fn winograd(s, a: &DenseConv, residual: Option<&[f32]>, y: &mut [f32],
+                        rows: Range<usize>) {
+                // 6 tiles x 4 vectors of output channels (AVX-512), 6 x 2 (AVX2), as `dense`.
+                if <$S as Simd>::LANES >= 16 {
+                    winograd::winograd::<$S, 6, 4>(s, a, residual, y, rows)
+                } else if <$S as Simd>::LANES >= 8 {
+                    winograd::winograd::<$S, 6, 2>(s, a, residual, y, rows)
+                } else {
+                    winograd::winograd::<$S, 3, 4>(s, a, residual, y, rows)
                 }
             }
             fn pool_plane(s, p: &Pool2d, max: bool, x: &[f32], y: &mut [f32]) {
@@ -352,6 +367,7 @@ macro_rules! kernel_table {
             direct,
             dense,
             dense_tile: if <$S as Simd>::LANES >= 8 { 6 } else { 3 },
+            winograd,
             pool_plane,
             pool_nhwc,
             sum_rows,
