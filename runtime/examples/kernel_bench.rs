@@ -928,7 +928,16 @@ fn winograd_vs_dense(rng: &mut Rng) {
         "{:>22} {:>9} {:>9} {:>6} {:>8} {:>8} {:>5}",
         "shape (cin>cout hxw)", "dense us", "wino us", "ratio", "dense GF", "wino GF", "pick"
     );
+    // A second argument keeps the shapes whose label contains it (e.g. `512>512 7x7`).
+    let only = std::env::args().nth(2).unwrap_or_default();
     for (i, &(c_in, c_out, h, w)) in shapes.iter().enumerate() {
+        let label = format!(
+            "{c_in}>{c_out} {h}x{w}{}",
+            if i % 2 == 1 { " +r" } else { "" }
+        );
+        if !label.contains(only.as_str()) {
+            continue;
+        }
         let p = Conv2d {
             n: 1,
             c_in,
@@ -974,10 +983,7 @@ fn winograd_vs_dense(rng: &mut Rng) {
         let pick = 36 * tiles <= 3 * h * w && tiles >= 32 && 36 * c_in * 64 * 4 <= 5 << 18;
         println!(
             "{:>22} {:>9.1} {:>9.1} {:>6.2} {:>8.1} {:>8.1} {:>5}",
-            format!(
-                "{c_in}>{c_out} {h}x{w}{}",
-                if res.is_some() { " +r" } else { "" }
-            ),
+            label,
             t0 * 1e6,
             t1 * 1e6,
             t0 / t1,

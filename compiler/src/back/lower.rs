@@ -629,7 +629,11 @@ fn lower_node(
             let w_const = ins.get(1).is_some_and(|&w| g.constant(w).is_some());
             if c.is_winograd(&layout_operands(g, n), g.ty(out_v), g.layout(out_v)) {
                 Kernel::Conv2dWinograd { params }
-            } else if w_const && ins.get(1).is_some_and(|&w| c.is_dense(g.ty(w))) {
+            } else if w_const
+                && ins
+                    .get(1)
+                    .is_some_and(|&w| c.is_dense_at(g.ty(w), g.layout(out_v)))
+            {
                 Kernel::Conv2dDense {
                     params,
                     input_nhwc: !input_nchw,

@@ -141,14 +141,25 @@ impl Conv {
     /// A conv the packed dense kernel (`conv2d_dense`) runs, judged by its weights `w`
     /// (`[c_out, c_in, kh, kw]`): one group, not pointwise (any kernel, stride, padding and
     /// dilation), at least [`DENSE_MIN_C_IN`] input and [`DENSE_MIN_C_OUT`] output channels.
-    /// Below those a tile's multiply-adds per output are too few to pay for its output
-    /// stores (stems on 3 channels keep the NCHW kernel that vectorises along rows).
+    /// Below those a tile's multiply-adds per output are too few to pay for scattering its
+    /// outputs into NCHW planes (stems on 3 channels keep the NCHW kernel that vectorises along
+    /// rows, unless they write NHWC: [`Conv::is_dense_at`]).
     pub fn is_dense(&self, w: &TensorType) -> bool {
-        self.group == 1
-            && !self.is_pointwise()
-            && w.rank() == 4
-            && w.shape[0] >= DENSE_MIN_C_OUT
-            && w.shape[1] >= DENSE_MIN_C_IN
+        self.dense_geometry(w) && w.shape[1] >= DENSE_MIN_C_IN
+    }
+
+    /// [`Conv::is_dense`], or a conv on fewer input channels (a stem on an RGB image) writing
+    /// NHWC: there the dense kernel's stores are whole channel vectors, and a tile of 6 pixels
+    /// x 32 channels over 27 multiply-add steps (3 channels, 3x3) runs at about twice the rate of
+    /// the NCHW kernel, which vectorises along rows and stores every channel's plane apart.
+    pub fn is_dense_at(&self, w: &TensorType, out: Layout) -> bool {
+        self.is_dense(w) || (out == Layout::Nhwc && self.dense_geometry(w))
+    }
+
+    /// One group, not pointwise, weights `[c_out, c_in, kh, kw]` with `c_out >=`
+    /// [`DENSE_MIN_C_OUT`].
+    fn dense_geometry(&self, w: &TensorType) -> bool {
+        self.group == 1 && !self.is_pointwise() && w.rank() == 4 && w.shape[0] >= DENSE_MIN_C_OUT
     }
 
     /// The NHWC kernels need the weights (and bias) constant, as they are packed at compile time,
@@ -162,7 +173,7 @@ impl Conv {
                 .get(1..weights)
                 .is_some_and(|ws| ws.iter().all(|w| w.constant));
             let residual_ok = !self.residual || layout_at(inputs, 3) == out;
-            if weights_const && self.is_dense(w.ty) && x.ty.rank() == 4 {
+            if weights_const && self.is_dense_at(w.ty, out) && x.ty.rank() == 4 {
                 return residual_ok;
             }
         }
@@ -205,7 +216,7 @@ impl Conv {
         };
         match (out, port) {
             (_, 1) if self.is_winograd(inputs, output, out) => Packing::Winograd,
-            (_, 1) if self.is_dense(operand.ty) => Packing::Dense,
+            (_, 1) if self.is_dense_at(operand.ty, out) => Packing::Dense,
             (Layout::Nhwc, 1) => self.nhwc_weight_packing(operand.ty),
             _ => Packing::Plain,
         }
@@ -488,6 +499,34 @@ mod tests {
         }
         // Depthwise.
         assert!(!chosen(&conv3x3(1, 1, 64), 64, 64, 56).0);
+    }
+
+    #[test]
+    fn few_input_channels_are_dense_only_writing_nhwc() {
+        // A 3-channel stem: the dense kernel writing NHWC, the NCHW kernel writing NCHW.
+        let stem = conv3x3(2, 1, 1);
+        let x = TensorType::f32(vec![1, 3, 224, 224]);
+        let w = TensorType::f32(vec![24, 3, 3, 3]);
+        let b = TensorType::f32(vec![24]);
+        let y = stem.infer(&x, &w, Some(&b)).expect("valid conv");
+        let nchw = operands(&x, &w, &b, Layout::Nchw, None);
+        assert!(stem.is_dense_at(&w, Layout::Nhwc) && !stem.is_dense_at(&w, Layout::Nchw));
+        assert!(stem.has_kernel_for(&nchw, Layout::Nhwc));
+        assert_eq!(stem.packing(1, &nchw, &y, Layout::Nhwc), Packing::Dense);
+        assert_eq!(stem.packing(1, &nchw, &y, Layout::Nchw), Packing::Plain);
+        assert!(!stem.is_winograd(&nchw, &y, Layout::Nhwc));
+        // Never Winograd from NHWC either (`winograd_pays` wants `DENSE_MIN_C_IN` and more),
+        // nor dense with fewer than 16 outputs, in groups or 1x1.
+        let s1 = conv3x3(1, 1, 1);
+        let x56 = TensorType::f32(vec![1, 3, 56, 56]);
+        let y56 = s1.infer(&x56, &w, Some(&b)).expect("valid conv");
+        let nhwc = operands(&x56, &w, &b, Layout::Nhwc, None);
+        assert!(!s1.is_winograd(&nhwc, &y56, Layout::Nhwc));
+        assert!(!stem.is_dense_at(&TensorType::f32(vec![8, 3, 3, 3]), Layout::Nhwc));
+        let pw = Conv::new([1, 1], [1, 1], [0; 4], [1, 1], 1);
+        assert!(!pw.is_dense_at(&TensorType::f32(vec![24, 3, 1, 1]), Layout::Nhwc));
+        let grouped = conv3x3(1, 1, 3);
+        assert!(!grouped.is_dense_at(&TensorType::f32(vec![24, 1, 3, 3]), Layout::Nhwc));
     }
 
     #[test]
