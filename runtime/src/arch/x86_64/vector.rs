@@ -7,6 +7,11 @@
 use crate::kernels::simd::Simd;
 use core::arch::x86_64::*;
 
+/// `1.5 * 2^23 + 127`. An integer `n` in `-126..=127` added to it gives an exact sum whose
+/// mantissa bits hold `2^22 + 127 + n`; shifted left by 23, those bits are `(127 + n) << 23`
+/// (everything above falls off), the bits of `2^n`: `pow2i` with no float-to-int conversion.
+const POW2I_MAGIC: f32 = 12_583_039.0;
+
 /// AVX-512F (with AVX2 and FMA for the surrounding scalar code).
 #[derive(Clone, Copy)]
 pub(crate) struct Avx512(());
@@ -106,11 +111,24 @@ impl Simd for Avx512 {
     }
     #[inline(always)]
     fn pow2i(self, n: __m512) -> __m512 {
+        // See `POW2I_MAGIC`: an add and a shift, no conversion.
         // SAFETY: token proves AVX-512F.
         unsafe {
-            let e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(e))
+            let t = _mm512_add_ps(n, _mm512_set1_ps(POW2I_MAGIC));
+            _mm512_castsi512_ps(_mm512_slli_epi32::<23>(_mm512_castps_si512(t)))
         }
+    }
+    #[inline(always)]
+    fn mul_pow2(self, y: __m512, n: __m512) -> __m512 {
+        // vscalefps: y * 2^floor(n), one rounding, one uop (n is an integer here).
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_scalef_ps(y, n) }
+    }
+    #[inline(always)]
+    fn ldexp(self, y: __m512, n: __m512) -> __m512 {
+        // vscalefps rounds once whatever the range: to a subnormal, zero or infinity.
+        // SAFETY: token proves AVX-512F.
+        unsafe { _mm512_scalef_ps(y, n) }
     }
     #[inline(always)]
     fn lt(self, a: __m512, b: __m512) -> __mmask16 {
@@ -310,10 +328,11 @@ impl Simd for Avx2 {
     }
     #[inline(always)]
     fn pow2i(self, n: __m256) -> __m256 {
+        // See `POW2I_MAGIC`: an add and a shift, no conversion.
         // SAFETY: token proves AVX2.
         unsafe {
-            let e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(e))
+            let t = _mm256_add_ps(n, _mm256_set1_ps(POW2I_MAGIC));
+            _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_castps_si256(t)))
         }
     }
     #[inline(always)]
@@ -431,5 +450,74 @@ impl Simd for Avx2 {
     unsafe fn store_partial(self, p: *mut f32, v: __m256, n: usize) {
         // SAFETY: masked-off lanes are not written; caller guarantees p..p+n.
         unsafe { _mm256_maskstore_ps(p, mask8(n), v) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    /// Lane 0 of `pow2i(n)`, `mul_pow2(y, n)` and `ldexp(y, n)`.
+    /// Safety: the CPU supports AVX-512F, AVX2 and FMA.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn scale512(y: f32, n: f32) -> [f32; 3] {
+        // SAFETY: the caller's guarantee; the stores write 16 lanes into 16 elements.
+        unsafe {
+            let s = Avx512::new_unchecked();
+            let mut out = [[0.0; 16]; 3];
+            s.store(out[0].as_mut_ptr(), s.pow2i(s.splat(n)));
+            s.store(out[1].as_mut_ptr(), s.mul_pow2(s.splat(y), s.splat(n)));
+            s.store(out[2].as_mut_ptr(), s.ldexp(s.splat(y), s.splat(n)));
+            out.map(|o| o[0])
+        }
+    }
+
+    /// As `scale512` on AVX2. Safety: the CPU supports AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn scale256(y: f32, n: f32) -> [f32; 3] {
+        // SAFETY: the caller's guarantee; the stores write 8 lanes into 8 elements.
+        unsafe {
+            let s = Avx2::new_unchecked();
+            let mut out = [[0.0; 8]; 3];
+            s.store(out[0].as_mut_ptr(), s.pow2i(s.splat(n)));
+            s.store(out[1].as_mut_ptr(), s.mul_pow2(s.splat(y), s.splat(n)));
+            s.store(out[2].as_mut_ptr(), s.ldexp(s.splat(y), s.splat(n)));
+            out.map(|o| o[0])
+        }
+    }
+
+    /// `pow2i` and `mul_pow2` exact over their ranges, `ldexp` rounded once over its own
+    /// (subnormal, overflowing), on each table the CPU has.
+    #[test]
+    fn pow2_scaling() {
+        use super::super::{cpu_has, Isa};
+        let (avx512, avx2) = (cpu_has(Isa::Avx512), cpu_has(Isa::Avx2));
+        for n in -150..=128 {
+            for y in [0.5, 0.75, 1.0, 1.234_567_9, 1.5, 1.999_999_9] {
+                let exact = f64::from(y) * 2f64.powi(n);
+                let want = [2f64.powi(n) as f32, exact as f32, exact as f32];
+                let mut got = std::vec::Vec::new();
+                if avx512 {
+                    // SAFETY: checked above.
+                    got.push(("avx512", unsafe { scale512(y, n as f32) }));
+                }
+                if avx2 {
+                    // SAFETY: checked above.
+                    got.push(("avx2", unsafe { scale256(y, n as f32) }));
+                }
+                for (isa, g) in got {
+                    let normal = (-126..=127).contains(&n) && want[1].is_normal();
+                    if (-126..=127).contains(&n) {
+                        assert_eq!(g[0], want[0], "{isa} pow2i({n})");
+                    }
+                    if normal {
+                        assert_eq!(g[1], want[1], "{isa} mul_pow2({y}, {n})");
+                    }
+                    assert_eq!(g[2], want[2], "{isa} ldexp({y}, {n})");
+                }
+            }
+        }
     }
 }

@@ -4,10 +4,11 @@
 //! [`Portable`] lane, so scalar and vector results differ only by the fused multiply-adds the
 //! portable lane rounds twice.
 //!
-//! The transcendental ones reduce to [`exp`] (Cody-Waite reduction and a degree-6 polynomial)
-//! plus polynomials for the small-argument ranges; every function handles the whole `f32`
-//! range: NaN propagates, infinities give the limits, large arguments saturate or underflow
-//! (through subnormals) instead of overflowing to NaN. Each one's doc gives the largest error
+//! The transcendental ones reduce to [`exp`] (Cody-Waite reduction and Cephes' degree-7
+//! polynomial; the sigmoid and SiLU have a cheaper degree-6 one of their own) plus polynomials
+//! for the small-argument ranges; every function handles the whole `f32` range: NaN
+//! propagates, infinities give the limits, large arguments saturate or underflow (through
+//! subnormals) instead of overflowing to NaN. Each one's doc gives the largest error
 //! against `f64` measured by `tests::sweep` (every 509th bit pattern of the `f32` range, a dense
 //! grid over `[-100, 100]` and the special values) on AVX-512, AVX2 and the portable lane, and
 //! the bound that test asserts.
@@ -132,38 +133,39 @@ pub(crate) unsafe fn activation_raw<S: Simd>(
 
 const ONE: f32 = 1.0;
 
+/// `1.5 * 2^23`: `x + ROUND_MAGIC - ROUND_MAGIC` is `x` rounded to the nearest integer (ties
+/// to even) for `|x| <= 2^22`, and the first sum can fuse with the multiply before it: one
+/// fused multiply-add and one subtraction instead of a multiply and a rounding (`vroundps` and
+/// `vrndscaleps` are two uops each on Intel).
+const ROUND_MAGIC: f32 = 12_582_912.0;
+
 /// `e^x`. Max error 1 ulp (measured 0.99 on AVX-512 and AVX2, 0.97 portable), subnormal
 /// results within one subnormal step; overflow (x > 88.7228) gives +inf, x < -103.98 gives 0.
 ///
 /// `x = n ln2 + r` with `|r| <= ln2 / 2` (Cody-Waite, `ln2` in two parts), `e^r` by Cephes'
-/// degree-6 polynomial, and `2^n` applied as two factors `2^n1 2^n2` so that a subnormal or
-/// overflowing result is rounded once, at the last product.
+/// degree-7 polynomial, and `2^n` applied by [`Simd::ldexp`] so that a subnormal or
+/// overflowing result is rounded once.
 #[inline(always)]
 pub(crate) fn exp<S: Simd>(s: S, x: S::V) -> S::V {
     // Beyond these the result is 0 or inf already; the clamp keeps n in [-150, 128].
     let x = s.min_nan(s.max_nan(x, s.splat(-104.0)), s.splat(89.0));
     let (y, n) = exp_reduced(s, x);
-    let n1 = s.round(s.mul(n, s.splat(0.5)));
-    let n2 = s.sub(n, n1);
-    s.mul(s.mul(y, s.pow2i(n1)), s.pow2i(n2))
+    s.ldexp(y, n)
 }
 
-/// `e^x` for `x` in `[-87.33, 0]`, the sigmoid's range: no clamps, and one scaling by `2^n`
-/// (`n >= -126`, and the result is normal: `e^-87.33 > 2^-126`). The same polynomial as
-/// [`exp`], so the same error.
-#[inline(always)]
-fn exp_normal<S: Simd>(s: S, x: S::V) -> S::V {
-    let (y, n) = exp_reduced(s, x);
-    s.mul(y, s.pow2i(n))
-}
+/// `ln2` in two parts: `n * LN2_HI` is exact for `|n| <= 2^8` (9 + 8 significant bits), so is
+/// its difference with an `x` near it; `LN2_HI + LN2_LO` is `ln2` to about 2^-32.
+const LN2_HI: f32 = 0.693_359_4;
+const LN2_LO: f32 = -2.121_944_4e-4;
 
-/// `(e^r, n)` with `x = n ln2 + r`, `|r| <= ln2 / 2`, for `|x| <= 104`.
+/// `(e^r, n)` with `x = n ln2 + r`, `|r| <= ln2 / 2` (a little more: `n` is rounded from the
+/// rounded product), for `|x| <= 104`.
 #[inline(always)]
 fn exp_reduced<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
-    let n = s.round(s.mul(x, s.splat(core::f32::consts::LOG2_E)));
-    // n * 0.693359375 is exact (9 + 8 significant bits), so is its difference with x.
-    let r = s.mul_add(n, s.splat(-0.693_359_4), x);
-    let r = s.mul_add(n, s.splat(2.121_944_4e-4), r);
+    let t = s.mul_add(x, s.splat(core::f32::consts::LOG2_E), s.splat(ROUND_MAGIC));
+    let n = s.sub(t, s.splat(ROUND_MAGIC));
+    let r = s.mul_add(n, s.splat(-LN2_HI), x);
+    let r = s.mul_add(n, s.splat(-LN2_LO), r);
     let mut p = s.splat(1.987_569_1e-4);
     for c in [
         1.398_199_9e-3,
@@ -181,29 +183,61 @@ fn exp_reduced<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
 /// (`2^-126` is `e^-87.3365`): the sigmoid gives 0 there.
 const SIGMOID_FLUSH: f32 = 87.33;
 
-/// `1 / (1 + e^-x)`, as `e^x / (1 + e^x)` for negative `x` so that the tail is relative-exact
-/// (the quotient as a product with `Simd::recip` of the denominator: no division)
-/// down to the smallest normals. Max error 3 ulp (measured 2.52 on every table) for
-/// `x >= -87.33`; below, 0 (an absolute error under 1.19e-38). No subnormal is ever made or
-/// read: `|x|` is clamped to 87.33 inside. A subnormal costs a microcode assist on x86 in
-/// every instruction that makes or reads one, and trained networks have many logits below
-/// -87 (EfficientNet-B0: a fifth of some late expansion convs' outputs), whose SiLU would
-/// otherwise make the next conv several times slower.
+/// `(1 / (1 + e^-x), x < -87.33)`: the sigmoid where `x >= -87.33` (NaN propagated), and the
+/// lanes where it must be flushed to 0 instead.
+///
+/// One formula for both signs: for `x < 0`, `e^-x` is large and its relative error passes to
+/// the quotient unchanged (not amplified), so no `e^x / (1 + e^x)` branch is needed for the
+/// tail. `x` is clamped to `±87.33` first, so `e^-x` lies in `[2^-126, 2^126]` and neither it
+/// nor the quotient is subnormal. `e^-x = 2^n e^-u` with `u = x + n ln2` (`x` itself reduced,
+/// no negation), `e^-u` by a degree-6 polynomial in Horner form (odd coefficients negated),
+/// fitted to `e^r` on `|r| <= ln2 / 2` at Chebyshev nodes (relative error 2.5e-9): one fused
+/// multiply-add per coefficient, where [`exp`] spends two more operations on Cephes' form,
+/// which keeps `exp` itself within 1 ulp on the portable lane (as `exp`, this one reached 1.1
+/// ulp there in a scratch run of the same measure).
+#[inline(always)]
+fn sigmoid_parts<S: Simd>(s: S, x: S::V) -> (S::V, S::Mask) {
+    let a = s.min_nan(
+        s.max_nan(x, s.splat(-SIGMOID_FLUSH)),
+        s.splat(SIGMOID_FLUSH),
+    );
+    // n = round(-a log2e), so that -a = n ln2 - u.
+    let t = s.mul_add(a, s.splat(-core::f32::consts::LOG2_E), s.splat(ROUND_MAGIC));
+    let n = s.sub(t, s.splat(ROUND_MAGIC));
+    let u = s.mul_add(n, s.splat(LN2_HI), a);
+    let u = s.mul_add(n, s.splat(LN2_LO), u);
+    let mut p = s.splat(1.394_116_1e-3);
+    for c in [-8.375_168e-3, 4.166_635e-2, -0.166_664_15, 0.5, -1.0, ONE] {
+        p = s.mul_add(p, u, s.splat(c));
+    }
+    let e = s.mul_pow2(p, n);
+    (
+        s.recip(s.add(s.splat(ONE), e)),
+        s.lt(x, s.splat(-SIGMOID_FLUSH)),
+    )
+}
+
+/// `1 / (1 + e^-x)` (the quotient as [`Simd::recip`] of the denominator: no division where
+/// the table has a fast reciprocal), relative-exact down to the smallest normals. Max error
+/// 2.5 ulp (measured 2.20 on every table) for `x >= -87.33`; below, 0 (an absolute error under
+/// 1.19e-38). No subnormal is ever made or read: `x` is clamped to `±87.33` inside. A
+/// subnormal costs a microcode assist on x86 in every instruction that makes or reads one, and
+/// trained networks have many logits below -87 (EfficientNet-B0: a fifth of some late
+/// expansion convs' outputs), whose SiLU would otherwise make the next conv several times
+/// slower.
 #[inline(always)]
 pub(crate) fn sigmoid<S: Simd>(s: S, x: S::V) -> S::V {
-    let a = s.min_nan(s.abs(x), s.splat(SIGMOID_FLUSH));
-    let e = exp_normal(s, s.sub(s.splat(0.0), a));
-    let num = s.select(s.lt(x, s.splat(0.0)), e, s.splat(ONE));
-    let y = s.mul(num, s.recip(s.add(s.splat(ONE), e)));
-    s.select(s.lt(x, s.splat(-SIGMOID_FLUSH)), s.splat(0.0), y)
+    let (y, flush) = sigmoid_parts(s, x);
+    s.select(flush, s.splat(0.0), y)
 }
 
 /// SiLU `x * sigmoid(x)`; `-inf` gives `-0` (the limit, where the product would be NaN).
-/// Max error 3.5 ulp for x >= -87.33 (measured 3.29 on every table); below, `-0`
+/// Max error 3 ulp for x >= -87.33 (measured 2.49 on AVX-512 and AVX2, 2.53 portable); below, `-0`
 /// (the sigmoid is 0 there: an absolute error under 1.1e-36), so no subnormal is made.
 #[inline(always)]
 pub(crate) fn silu<S: Simd>(s: S, x: S::V) -> S::V {
-    s.mul(s.max_nan(x, s.splat(-f32::MAX)), sigmoid(s, x))
+    let (y, flush) = sigmoid_parts(s, x);
+    s.select(flush, s.splat(-0.0), s.mul(x, y))
 }
 
 /// `tanh(x)`: Cephes' odd polynomial below `|x| = 0.625`, `(1 - e^-2|x|) / (1 + e^-2|x|)`
@@ -298,7 +332,7 @@ pub(crate) fn gelu<S: Simd>(s: S, x: S::V) -> S::V {
 
 /// GELU, tanh form, as `x * sigmoid(2 sqrt(2/pi) (x + 0.044715 x^3))` (the same function:
 /// `1 + tanh(u) = 2 sigmoid(2u)`). Max error 16 ulp on `x >= -3` (measured 11.9 on AVX-512 and
-/// AVX2, 13.7 portable; a few ulp for x >= 0): the rounding of the cubic argument `u` is
+/// AVX2, 12.4 portable; a few ulp for x >= 0): the rounding of the cubic argument `u` is
 /// amplified by `|u|` for negative `x`, inherent to evaluating the formula in f32; below -3,
 /// where |gelu| < 4e-3, an absolute error under 1e-7. `-inf` gives `-0`.
 #[inline(always)]
@@ -510,8 +544,8 @@ mod tests {
         let sub = 1.5e-45;
         let cases = [
             (Activation::Exp, 1.0, f32::NEG_INFINITY, 0.0, sub),
-            (Activation::Sigmoid, 3.0, -87.33, 1.19e-38, sub),
-            (Activation::Silu, 3.5, -87.33, 1.1e-36, 1.1e-36),
+            (Activation::Sigmoid, 2.5, -87.33, 1.19e-38, sub),
+            (Activation::Silu, 3.0, -87.33, 1.1e-36, 1.1e-36),
             (Activation::Tanh, 2.0, f32::NEG_INFINITY, 0.0, sub),
             (Activation::Erf, 1.5, f32::NEG_INFINITY, 0.0, sub),
             (Activation::Gelu, 18.0, -3.0, 4.4e-8, sub),

@@ -100,6 +100,23 @@ pub(crate) trait Simd: Copy {
     /// `2^n` for lanes of `n` holding an integer in `-126..=127` (the integer shifted into the
     /// exponent bits); other lanes give some value, with no undefined behaviour.
     fn pow2i(self, n: Self::V) -> Self::V;
+    /// `y * 2^n` for lanes of `n` holding an integer in `-126..=127`, exact where the product
+    /// is a normal `f32` (`2^n` made by [`Simd::pow2i`], then one product, unless the table
+    /// scales directly: AVX-512's `vscalefps`, one instruction with no conversion).
+    #[inline(always)]
+    fn mul_pow2(self, y: Self::V, n: Self::V) -> Self::V {
+        self.mul(y, self.pow2i(n))
+    }
+    /// `y * 2^n` rounded once (to a subnormal, zero or infinity where it leaves the normal
+    /// range) for `y` in `[0.5, 2]` and lanes of `n` holding an integer in `-150..=128`:
+    /// two factors `2^n1 2^n2` (`n1 = round(n / 2)`), so that only the last product rounds,
+    /// unless the table scales directly (AVX-512's `vscalefps`, which rounds once for any `n`).
+    #[inline(always)]
+    fn ldexp(self, y: Self::V, n: Self::V) -> Self::V {
+        let n1 = self.round(self.mul(n, self.splat(0.5)));
+        let n2 = self.sub(n, n1);
+        self.mul(self.mul(y, self.pow2i(n1)), self.pow2i(n2))
+    }
     /// The lanes where `a < b` (false where either is NaN).
     fn lt(self, a: Self::V, b: Self::V) -> Self::Mask;
     /// `m ? a : b` lane-wise.
