@@ -73,6 +73,11 @@ impl Simd for Avx512 {
         unsafe { _mm512_mul_ps(a, b) }
     }
     #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        // SAFETY: token proves AVX-512F (and so SSE); a prefetch reads nothing and never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
+    }
+    #[inline(always)]
     fn div(self, a: __m512, b: __m512) -> __m512 {
         // SAFETY: token proves AVX-512F.
         unsafe { _mm512_div_ps(a, b) }
@@ -302,6 +307,11 @@ impl Simd for Avx2 {
     fn mul(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: token proves AVX.
         unsafe { _mm256_mul_ps(a, b) }
+    }
+    #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        // SAFETY: token proves AVX (and so SSE); a prefetch reads nothing and never faults.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(p.cast()) }
     }
     #[inline(always)]
     fn div(self, a: __m256, b: __m256) -> __m256 {

@@ -75,6 +75,13 @@ pub(crate) trait Simd: Copy {
     fn outline<R>(self, f: impl FnOnce(Self) -> R) -> R {
         f(self)
     }
+    /// A hint to bring the cache line of `p` into the data caches; never faults, whatever `p`
+    /// is (nothing is read). For streams the hardware prefetchers start late on: they stop at
+    /// each 4 KiB page. A no-op on the portable lanes.
+    #[inline(always)]
+    fn prefetch(self, p: *const f32) {
+        let _ = p;
+    }
     fn splat(self, x: f32) -> Self::V;
     /// `a * b + c`, with one rounding where the ISA has a fused multiply-add (the
     /// portable lanes round twice: `core` has no fused multiply-add).
