@@ -67,32 +67,20 @@ fn dense_with(
         p.steps_positive(),
         "conv2d_dense: strides and dilations must be positive"
     );
-    assert_eq!(input.len(), p.input_len(), "conv2d_dense: input size");
-    assert_eq!(
-        weight.len(),
+    check_operands(
+        "conv2d_dense",
+        p,
         dense_weight_len(p),
-        "conv2d_dense: weight size"
-    );
-    assert!(
-        bias.is_none_or(|b| b.len() == p.c_out),
-        "conv2d_dense: bias size"
-    );
-    assert_eq!(output.len(), p.output_len(), "conv2d_dense: output size");
-    assert!(
-        residual.is_none_or(|r| r.len() == output.len()),
-        "conv2d_dense: residual size"
+        input,
+        weight,
+        bias,
+        residual,
+        output,
     );
     if output.is_empty() {
         return;
     }
-    // The exp-based activations run as a second vector pass over each part's output (in
-    // cache), as the other kernels do: inlined into every register of the tile, they made the
-    // runtime's build many times slower.
-    let (act, heavy) = if p.activation.is_cheap() {
-        (p.activation, None)
-    } else {
-        (Activation::None, Some(p.activation))
-    };
+    let (act, heavy) = split_activation(p.activation);
     let hw = p.h_out * p.w_out;
     let in_item = p.c_in * p.h_in * p.w_in;
     // Units of a batch item: tiles or rows of pixels (NHWC output), blocks of channels (NCHW).
@@ -156,6 +144,41 @@ fn dense_with(
             (k.activation_in_place)(h, out);
         }
     });
+}
+
+/// The operand sizes of a packed-weight convolution (`weight_len` f32s of weights), checked
+/// with the kernel's `name` in each message. Panics on a mismatch.
+#[allow(clippy::too_many_arguments)] // the operands of a fused convolution
+pub(crate) fn check_operands(
+    name: &str,
+    p: &Conv2d,
+    weight_len: usize,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    output: &[f32],
+) {
+    assert_eq!(input.len(), p.input_len(), "{name}: input size");
+    assert_eq!(weight.len(), weight_len, "{name}: weight size");
+    assert!(bias.is_none_or(|b| b.len() == p.c_out), "{name}: bias size");
+    assert_eq!(output.len(), p.output_len(), "{name}: output size");
+    assert!(
+        residual.is_none_or(|r| r.len() == output.len()),
+        "{name}: residual size"
+    );
+}
+
+/// `(in the tile, after it)`: the cheap activations go into the tile's epilogue, the
+/// exp-based ones run as a second vector pass over each part's output (in cache), as the
+/// other kernels do: inlined into every register of the tile, they made the runtime's build
+/// many times slower.
+pub(crate) fn split_activation(act: Activation) -> (Activation, Option<Activation>) {
+    if act.is_cheap() {
+        (act, None)
+    } else {
+        (Activation::None, Some(act))
+    }
 }
 
 #[cfg(test)]

@@ -4,8 +4,9 @@
 //! (`ARCHITECTURE.md`, "Dense convs").
 
 use crate::dispatch::{kernels, Kernels};
+use crate::kernels::dense::{check_operands, split_activation};
 use crate::kernels::simd::dense::BLOCK;
-use crate::params::{Activation, Conv2d, DenseConv};
+use crate::params::{Conv2d, DenseConv};
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
 /// Length of the transformed, packed weights of a Winograd convolution (see
@@ -64,30 +65,20 @@ fn winograd_with(
         winograd_fits(p),
         "conv2d_winograd: 3x3, stride 1, one group"
     );
-    assert_eq!(input.len(), p.input_len(), "conv2d_winograd: input size");
-    assert_eq!(
-        weight.len(),
+    check_operands(
+        "conv2d_winograd",
+        p,
         winograd_weight_len(p),
-        "conv2d_winograd: weight size"
-    );
-    assert!(
-        bias.is_none_or(|b| b.len() == p.c_out),
-        "conv2d_winograd: bias size"
-    );
-    assert_eq!(output.len(), p.output_len(), "conv2d_winograd: output size");
-    assert!(
-        residual.is_none_or(|r| r.len() == output.len()),
-        "conv2d_winograd: residual size"
+        input,
+        weight,
+        bias,
+        residual,
+        output,
     );
     if output.is_empty() {
         return;
     }
-    // Exp-based activations as a second pass over each part (in cache), as in `conv2d_dense`.
-    let (act, heavy) = if p.activation.is_cheap() {
-        (p.activation, None)
-    } else {
-        (Activation::None, Some(p.activation))
-    };
+    let (act, heavy) = split_activation(p.activation);
     let in_item = p.c_in * p.h_in * p.w_in;
     let out_item = p.c_out * p.h_out * p.w_out;
     let row = p.w_out * p.c_out;
@@ -147,6 +138,7 @@ mod tests {
     use crate::dispatch;
     use crate::kernels::conv::conv2d_reference;
     use crate::kernels::simd::dense::GROUP;
+    use crate::params::Activation;
     use crate::testutil::{conv_params, Rng};
     use crate::threads::Threads;
     use std::vec;
