@@ -694,7 +694,12 @@ fn gemv_stream(rng: &mut Rng) {
         (240, 960),
         (960, 240),
     ] {
-        let copies = (20 << 20) / (n * k * 4) + 1;
+        // Cycle through GEMV_MB MiB of matrices (default 20: beyond L2, within L3; 500 for DRAM).
+        let mib: usize = std::env::var("GEMV_MB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20);
+        let copies = (mib << 20) / (n * k * 4) + 1;
         let ws: Vec<Vec<f32>> = (0..copies).map(|_| rng.vec(n * k)).collect();
         let x = rng.vec(k);
         let mut out = vec![0.0; n];

@@ -265,6 +265,10 @@ struct Panel {
     last_block: bool,
 }
 
+/// How many weight rows ahead the first tile of a pointwise panel prefetches:
+/// about an L3 miss's latency of 4 x 4 multiply-add steps.
+const PF_ROWS: usize = 16;
+
 /// One panel over all pixels: `MR` at a time, the rest 4, 2, 1.
 /// Safety: as for `pw_tile`, for pixels `0..count`.
 #[inline(always)]
@@ -278,19 +282,19 @@ unsafe fn pw_panel<S: Simd, const MR: usize, const NV: usize, const P: bool, con
     // SAFETY: every tile's pixels are < count.
     unsafe {
         while q + MR <= count {
-            pw_tile::<S, MR, NV, P, NCHW>(s, t, g, q);
+            pw_tile::<S, MR, NV, P, NCHW>(s, t, g, q, q == 0);
             q += MR;
         }
         while q < count {
             let left = count - q;
             if left >= 4 && MR > 4 {
-                pw_tile::<S, 4, NV, P, NCHW>(s, t, g, q);
+                pw_tile::<S, 4, NV, P, NCHW>(s, t, g, q, q == 0);
                 q += 4;
             } else if left >= 2 && MR > 2 {
-                pw_tile::<S, 2, NV, P, NCHW>(s, t, g, q);
+                pw_tile::<S, 2, NV, P, NCHW>(s, t, g, q, q == 0);
                 q += 2;
             } else {
-                pw_tile::<S, 1, NV, P, NCHW>(s, t, g, q);
+                pw_tile::<S, 1, NV, P, NCHW>(s, t, g, q, q == 0);
                 q += 1;
             }
         }
@@ -300,12 +304,19 @@ unsafe fn pw_panel<S: Simd, const MR: usize, const NV: usize, const P: bool, con
 /// The micro-kernel: pixels `q..q + MR`, the panel's channels `co..co + NV *
 /// LANES` (the last vector only `last` lanes when `P`), its block of input
 /// channels. Safety: those pixels and channels lie within the operands of `t`.
+///
+/// The panel's weight rows are `c_out` f32s apart, so each step touches new
+/// cache lines (a new page every step or two for a few hundred channels),
+/// which the hardware prefetchers do not follow; the first tile of a panel
+/// (`prefetch`) therefore asks for the rows `PF_ROWS` steps ahead, and later
+/// tiles find the panel's block in L1.
 #[inline(always)]
 unsafe fn pw_tile<S: Simd, const MR: usize, const NV: usize, const P: bool, const NCHW: bool>(
     s: S,
     t: &PwPtrs,
     g: &Panel,
     q: usize,
+    prefetch: bool,
 ) {
     const { assert!(MR <= 8 && NV <= 8) };
     let l = S::LANES;
@@ -339,6 +350,11 @@ unsafe fn pw_tile<S: Simd, const MR: usize, const NV: usize, const P: bool, cons
         let rows: [*const f32; MR] = core::array::from_fn(|r| t.x.wrapping_add((px + r) * t.c_in));
         let mut wp = t.w.add(g.k.start * t.c_out + co);
         for ci in g.k.clone() {
+            if prefetch {
+                // A prefetch never faults, past the weights' end included.
+                let ahead = wp.wrapping_add(PF_ROWS * t.c_out);
+                unroll!(8, NV, j => { s.prefetch(ahead.wrapping_add(j * l)); });
+            }
             let mut wv = [s.splat(0.0); NV];
             unroll!(8, NV, j => { wv[j] = load(wp, j); });
             unroll!(8, MR, r => {
