@@ -1070,6 +1070,8 @@ mod tests {
         for (c_in, hw, c_out, k, st, pad, dil, group) in [
             (3, (9, 35), 16, 3, 2, 1, 1, 1),
             (4, (6, 19), 9, 3, 1, 1, 1, 1),
+            (3, (4, 80), 10, 3, 1, 1, 1, 1),
+            (3, (5, 150), 9, 3, 2, 1, 1, 1),
             (6, (5, 17), 9, 3, 1, 1, 1, 3),
             (3, (5, 5), 6, 3, 1, 1, 1, 3),
             (4, (9, 10), 4, 3, 3, 1, 1, 1),
@@ -1285,6 +1287,32 @@ mod tests {
             (1, 1),
             1,
             NONE,
+        ));
+        // Rows wide enough for the direct kernel's 2- and 3-vector column tiles (AVX-512),
+        // stride 1 and 2, with a heavy activation applied row by row.
+        cases.push(make(
+            2,
+            4,
+            (5, 100),
+            10,
+            (3, 3),
+            (1, 1),
+            (1, 1, 1, 1),
+            (1, 1),
+            1,
+            Activation::Silu,
+        ));
+        cases.push(make(
+            1,
+            3,
+            (7, 161),
+            9,
+            (3, 3),
+            (2, 2),
+            (1, 1, 1, 1),
+            (1, 1),
+            1,
+            Activation::Gelu,
         ));
         cases.push(make(
             1,
