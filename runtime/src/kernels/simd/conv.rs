@@ -532,8 +532,8 @@ unsafe fn direct_tile<S: Simd, const MR: usize, const NV: usize, const ST: usize
                     }
                     for r in 0..MR {
                         let w = s.splat(*wk.add(r * kstride + kx));
-                        for j in 0..NV {
-                            acc[j][r] = s.mul_add(w, v[j], acc[j][r]);
+                        for (a, &v) in acc.iter_mut().zip(&v) {
+                            a[r] = s.mul_add(w, v, a[r]);
                         }
                     }
                 }
