@@ -1081,6 +1081,87 @@ fn squeeze_excite_with_a_broadcast_gate_does_not_fuse() {
 
 // ---- plan_layout -------------------------------------------------------------------------------
 
+// ---- fuse_expand_depthwise ---------------------------------------------------------------------
+
+/// `x [1, c_in, h, h] -> conv1x1 (c_in -> c, relu) -> conv k x k in `group` groups (c -> c,
+/// relu) -> output`, optionally with the expansion also an output.
+fn expansion_pair(c_in: i64, c: i64, h: i64, k: i64, group: i64, expand_is_output: bool) -> Model {
+    let m = Model::new(13)
+        .input("x", &[1, c_in, h, h])
+        .conv("e", "x", c_in, c, 1, 1, true)
+        .op("Relu", "er", &["e"])
+        .conv("d", "er", c, c, k, group, true)
+        .op("Relu", "dr", &["d"])
+        .output("dr");
+    if expand_is_output {
+        m.output("er")
+    } else {
+        m
+    }
+}
+
+/// The whole pipeline on `m` with `plan_layout` disabled (every value NCHW), checked against
+/// the imported graph.
+fn all_nchw_pipeline(m: &Model) -> Graph {
+    let before = m.import().unwrap_or_else(|e| panic!("import: {e}")).graph;
+    let mut after = before.clone();
+    let opts = PassOptions {
+        disable: vec!["plan_layout".into()],
+        ..Default::default()
+    };
+    pipeline::run_passes(&mut after, &opts, &mut |_, _| Ok(()))
+        .unwrap_or_else(|e| panic!("pipeline: {e}"));
+    assert_same_outputs(&before, &after);
+    after
+}
+
+#[test]
+fn nchw_expansion_and_depthwise_fuse() {
+    // 48 x 40 x 40 f32s = 300 KiB: more than one block (256 KiB), so 40 channels a block.
+    let g = all_nchw_pipeline(&expansion_pair(8, 48, 40, 3, 48, false));
+    assert_eq!(ops(&g), "expand_depthwise:1", "{g}");
+    let ed = nodes(&g)
+        .into_iter()
+        .find_map(|(_, op)| match op {
+            Op::ExpandDepthwise(ed) => Some(ed),
+            _ => None,
+        })
+        .expect("fused");
+    assert_eq!(ed.expand.act, Some(Activation::Relu));
+    assert_eq!(ed.depthwise.act, Some(Activation::Relu));
+    assert_eq!(ghostc::ops::fused::ExpandDepthwise::block(48, 1600), 40);
+}
+
+#[test]
+fn expansion_look_alikes_stay_apart() {
+    let unfused = |m: &Model, why: &str| {
+        let g = all_nchw_pipeline(m);
+        assert!(!ops(&g).contains("expand_depthwise"), "{why}:\n{g}");
+    };
+    // The expanded tensor fits in one block.
+    unfused(&expansion_pair(8, 48, 20, 3, 48, false), "small");
+    // The expansion is read by another (a graph output).
+    unfused(&expansion_pair(8, 48, 40, 3, 48, true), "second reader");
+    // The second conv is dense (one group), or grouped but not depthwise.
+    unfused(&expansion_pair(8, 48, 40, 3, 1, false), "dense");
+    unfused(&expansion_pair(8, 48, 40, 3, 24, false), "grouped");
+    // The first conv is not pointwise.
+    let m = Model::new(13)
+        .input("x", &[1, 8, 40, 40])
+        .conv("e", "x", 8, 48, 3, 1, true)
+        .conv("d", "e", 48, 48, 3, 48, true)
+        .output("d");
+    unfused(&m, "3x3 expansion");
+    // With the layout plan on (a 28x28 stage of 144 channels: 441 KiB expanded), the pair
+    // fuses only if the plan left it NCHW; NHWC it stays two NHWC convs.
+    let g = optimise(
+        &expansion_pair(24, 144, 28, 3, 144, false),
+        "fuse_expand_depthwise",
+    );
+    let fused = ops(&g).contains("expand_depthwise");
+    assert_eq!(fused, !layouts(&g).contains("nhwc"), "{g}");
+}
+
 /// The layout of each computing node's output, in schedule order: `"conv:nhwc relu:nchw"`.
 fn layouts(g: &Graph) -> String {
     g.topo_order()

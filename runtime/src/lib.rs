@@ -36,7 +36,7 @@ mod weights;
 #[cfg(feature = "alloc")]
 pub use arena::Arena;
 pub use dispatch::kernel_isa;
-pub use io::io;
+pub use io::{io, io_scratch};
 pub use kernels::conv::*;
 pub use kernels::copy::*;
 pub use kernels::dense::*;
@@ -50,8 +50,8 @@ pub use kernels::resize::*;
 pub use kernels::softmax::*;
 pub use kernels::winograd::*;
 pub use params::{
-    Activation, BinaryOp, Conv2d, CoordTransform, GateUpsample, Gemm, GhostModule, InOut,
-    NearestRounding, Pool2d, Resize, ResizeMode, SqueezeExcite,
+    Activation, BinaryOp, Conv2d, CoordTransform, ExpandDepthwise, GateUpsample, Gemm, GhostModule,
+    InOut, NearestRounding, Pool2d, Resize, ResizeMode, SqueezeExcite,
 };
 #[cfg(feature = "std")]
 pub use probe::LayerTimer;

@@ -272,6 +272,28 @@ pub struct GhostModule {
     pub cheap: Conv2d,
 }
 
+/// An expansion (pointwise) convolution and the depthwise convolution over its result, computed
+/// `block` expanded channels at a time so that the expanded tensor is never whole in memory
+/// (see [`expand_depthwise`](crate::expand_depthwise)); NCHW.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExpandDepthwise {
+    /// Pointwise (1x1, stride 1, no padding, group 1): `c_in -> c` channels; `expand.n` is
+    /// the batch.
+    pub expand: Conv2d,
+    /// Depthwise over the `c` expanded channels (`c_in == c_out == group == c`), any kernel,
+    /// stride, padding and dilation.
+    pub depthwise: Conv2d,
+    /// Expanded channels per block (at least 1): the scratch holds `block` expanded planes.
+    pub block: usize,
+}
+
+impl ExpandDepthwise {
+    /// f32s of scratch [`expand_depthwise`](crate::expand_depthwise) needs after the output.
+    pub const fn scratch_len(&self) -> usize {
+        self.block * self.expand.h_out * self.expand.w_out
+    }
+}
+
 /// Operands of a pointwise convolution over a run of pixels of one batch item,
 /// shared by the portable and SIMD kernels.
 pub(crate) struct PwNhwc<'a> {

@@ -3,8 +3,9 @@
 //! Each op says where its output goes (`Op::storage`): aliases (Reshape, Identity, ...) share
 //! their input's storage and cost nothing; ops with an in-place kernel write over their input
 //! when nothing reads it later. Each remaining value gets an arena range; ranges of values whose
-//! lifetimes overlap never overlap. Placement is greedy by size (largest first, lowest
-//! offset that fits), which stays close to the liveness lower bound.
+//! lifetimes overlap never overlap. Placement is greedy (lowest offset that fits) in three
+//! orders, largest first, earliest first and longest-lived first, the smallest arena kept;
+//! that stays close to the liveness lower bound.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -16,6 +17,10 @@ use crate::ops::{Op, OutputStorage};
 
 /// Arena offsets are multiples of this many f32s (64 bytes, one cache line / AVX-512 vector).
 pub const ALIGN: usize = 16;
+
+/// The port under which [`MemoryPlan::storage`] holds node `n`'s scratch
+/// (`ValueRef::new(n, SCRATCH_PORT)`), for the ops whose kernel needs some.
+pub const SCRATCH_PORT: usize = usize::MAX;
 
 /// Where a value's data is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,29 +122,76 @@ pub fn plan(g: &Graph) -> MemoryPlan {
         }
     }
 
-    let size = |v: &ValueRef| g.ty(*v).len().div_ceil(ALIGN) * ALIGN;
+    // Scratch of the ops that need some (`Op::scratch_len`): a range of its own, live only while
+    // the op runs, under the key `ValueRef::new(n, SCRATCH_PORT)`.
+    let scratch_len = |n: NodeIndex| {
+        let ins: Vec<_> = g.inputs(n).into_iter().map(|i| g.ty(i)).collect();
+        g.node(n).op.scratch_len(&ins)
+    };
+    for &n in &order {
+        if scratch_len(n) > 0 {
+            life.insert(ValueRef::new(n, SCRATCH_PORT), (pos[&n], pos[&n]));
+        }
+    }
+    let len = |v: &ValueRef| {
+        if v.port == SCRATCH_PORT {
+            scratch_len(v.node)
+        } else {
+            g.ty(*v).len()
+        }
+    };
+    let size = |v: &ValueRef| len(v).div_ceil(ALIGN) * ALIGN;
+    // Greedy placement in a few orders (largest first; then earliest first; then longest-lived
+    // first), keeping the smallest arena (the first on a tie): values of mixed sizes, such as a
+    // block scratch next to the planes around it, can fragment one order and not another.
+    let mut orders: Vec<Vec<ValueRef>> = Vec::new();
     let mut by_size: Vec<ValueRef> = life.keys().copied().collect();
     by_size.sort_by_key(|v| (std::cmp::Reverse(size(v)), life[v].0, *v));
-    let mut placed: Vec<(usize, usize, (usize, usize))> = Vec::new(); // (offset, size, life)
-    let mut offsets: HashMap<ValueRef, usize> = HashMap::new();
-    for v in by_size {
-        let (s, l) = (size(&v), life[&v]);
-        let mut busy: Vec<(usize, usize)> = placed
-            .iter()
-            .filter(|(_, _, pl)| pl.0 <= l.1 && l.0 <= pl.1)
-            .map(|&(o, sz, _)| (o, o + sz))
-            .collect();
-        busy.sort_unstable();
-        let mut off = 0;
-        for (b0, b1) in busy {
-            if off + s <= b0 {
-                break;
+    orders.push(by_size);
+    let mut by_start: Vec<ValueRef> = life.keys().copied().collect();
+    by_start.sort_by_key(|v| (life[v].0, std::cmp::Reverse(size(v)), *v));
+    orders.push(by_start);
+    let mut by_span: Vec<ValueRef> = life.keys().copied().collect();
+    by_span.sort_by_key(|v| {
+        (
+            std::cmp::Reverse(life[v].1 - life[v].0),
+            std::cmp::Reverse(size(v)),
+            *v,
+        )
+    });
+    orders.push(by_span);
+    let place = |order: &[ValueRef]| {
+        let mut placed: Vec<(usize, usize, (usize, usize))> = Vec::new(); // (offset, size, life)
+        let mut offsets: HashMap<ValueRef, usize> = HashMap::new();
+        for &v in order {
+            let (s, l) = (size(&v), life[&v]);
+            let mut busy: Vec<(usize, usize)> = placed
+                .iter()
+                .filter(|(_, _, pl)| pl.0 <= l.1 && l.0 <= pl.1)
+                .map(|&(o, sz, _)| (o, o + sz))
+                .collect();
+            busy.sort_unstable();
+            let mut off = 0;
+            for (b0, b1) in busy {
+                if off + s <= b0 {
+                    break;
+                }
+                off = off.max(b1);
             }
-            off = off.max(b1);
+            placed.push((off, s, l));
+            offsets.insert(v, off);
         }
-        placed.push((off, s, l));
-        offsets.insert(v, off);
+        let len = placed.iter().map(|&(o, s, _)| o + s).max().unwrap_or(0);
+        (len, offsets)
+    };
+    let mut best: Option<(usize, HashMap<ValueRef, usize>)> = None;
+    for order in &orders {
+        let (len, offsets) = place(order);
+        if best.as_ref().is_none_or(|(b, _)| len < *b) {
+            best = Some((len, offsets));
+        }
     }
+    let (arena_len, offsets) = best.unwrap_or_default();
 
     let mut mp = MemoryPlan::default();
     for (&v, &r) in &root {
@@ -152,7 +204,16 @@ pub fn plan(g: &Graph) -> MemoryPlan {
         };
         mp.storage.insert(v, st);
     }
-    mp.arena_len = placed.iter().map(|&(o, s, _)| o + s).max().unwrap_or(0);
+    for (&v, _) in life.iter().filter(|(v, _)| v.port == SCRATCH_PORT) {
+        mp.storage.insert(
+            v,
+            Storage::Arena {
+                offset: offsets[&v],
+                len: len(&v),
+            },
+        );
+    }
+    mp.arena_len = arena_len;
     mp.lower_bound = (0..=end)
         .map(|t| {
             life.iter()
@@ -166,6 +227,14 @@ pub fn plan(g: &Graph) -> MemoryPlan {
 }
 
 impl MemoryPlan {
+    /// The arena range (in f32s) of node `n`'s scratch, if its op needs some.
+    pub fn scratch(&self, n: NodeIndex) -> Option<std::ops::Range<usize>> {
+        match self.storage.get(&ValueRef::new(n, SCRATCH_PORT))? {
+            Storage::Arena { offset, len } => Some(*offset..offset + len),
+            Storage::Const(_) => None,
+        }
+    }
+
     /// Where node `n`'s first output lives, for IR annotations: `@arena[a..b]`, `@input0`, or
     /// `@const` (None for constants themselves and nodes the plan does not know).
     pub fn describe(&self, n: NodeIndex) -> Option<String> {

@@ -107,6 +107,15 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
             quote! { #f(par, &#params, #x, #w, #bias, #residual, out); }
         }
         Kernel::GhostModule(p) => write_ghost_module(&f, p, None, &args)?,
+        Kernel::ExpandDepthwise { params: p, .. } => {
+            let [x, w1, b1, w2, b2] = take(&args)?;
+            let t = ty(RuntimeType::ExpandDepthwise);
+            let (expand, depthwise, block) =
+                (conv2d(&p.expand), conv2d(&p.depthwise), lit(p.block));
+            quote! {
+                #f(par, &#t { expand: #expand, depthwise: #depthwise, block: #block }, #x, #w1, #b1, #w2, #b2, out, scratch);
+            }
+        }
         Kernel::GhostModuleNhwc { params, input_nchw } => {
             write_ghost_module(&f, params, Some(*input_nchw), &args)?
         }
@@ -220,6 +229,15 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
         }
     };
     let (offset, len) = (lit(call.output.start), lit(call.output.len()));
+    if let Kernel::ExpandDepthwise { scratch, .. } = &call.kernel {
+        let (s_offset, s_len) = (lit(scratch.start), lit(scratch.len()));
+        return Ok(quote! {
+            {
+                let ([#(#arena_inputs),*], out, scratch) = ::ghostc_runtime::io_scratch(arena, [#(#ranges),*], (#offset, #len), (#s_offset, #s_len));
+                #body
+            }
+        });
+    }
     Ok(quote! {
         {
             let ([#(#arena_inputs),*], out) = ::ghostc_runtime::io(arena, [#(#ranges),*], (#offset, #len));

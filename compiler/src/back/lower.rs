@@ -17,6 +17,7 @@ use crate::ir::layout::{Layout, LayoutOperand, Packing};
 use crate::ir::text::numbering;
 use crate::ir::{Graph, ValueRef};
 use crate::ops::elementwise::broadcast_strides;
+use crate::ops::fused::ExpandDepthwise as FusedExpandDepthwise;
 use crate::ops::pool::{Pool, PoolKind};
 use crate::ops::resize::{CoordTransform, ResizeMode};
 use crate::ops::{Activation, BinaryOp, Conv, Op};
@@ -85,6 +86,12 @@ pub enum Kernel {
     GhostModuleNhwc {
         params: GhostModule,
         input_nchw: bool,
+    },
+    /// NCHW expansion + depthwise conv, block by block, with `scratch` (arena f32s, its own
+    /// range, [`ExpandDepthwise::scratch_len`] long). `[x, w1, b1, w2, b2]`.
+    ExpandDepthwise {
+        params: ExpandDepthwise,
+        scratch: Range<usize>,
     },
     /// Squeeze-and-excite. `[x (or in place), w1, b1, w2, b2]`.
     SqueezeExcite {
@@ -177,6 +184,7 @@ impl Kernel {
             Kernel::Conv2dWinograd { .. } => "conv2d_winograd",
             Kernel::GhostModule(_) => "ghost_module",
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
+            Kernel::ExpandDepthwise { .. } => "expand_depthwise",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
             Kernel::SqueezeExcite { nhwc: true, .. } => "squeeze_excite_nhwc",
             Kernel::GateUpsample { nhwc: false, .. } => "gate_upsample",
@@ -212,6 +220,7 @@ impl Kernel {
                 | Kernel::Conv2dWinograd { .. }
                 | Kernel::GhostModule(_)
                 | Kernel::GhostModuleNhwc { .. }
+                | Kernel::ExpandDepthwise { .. }
                 | Kernel::Gemm(_)
         )
     }
@@ -224,6 +233,7 @@ pub enum RuntimeType {
     BinaryOp,
     Conv2d,
     CoordTransform,
+    ExpandDepthwise,
     GateUpsample,
     Gemm,
     GhostModule,
@@ -243,6 +253,7 @@ impl RuntimeType {
             RuntimeType::BinaryOp => "BinaryOp",
             RuntimeType::Conv2d => "Conv2d",
             RuntimeType::CoordTransform => "CoordTransform",
+            RuntimeType::ExpandDepthwise => "ExpandDepthwise",
             RuntimeType::GateUpsample => "GateUpsample",
             RuntimeType::Gemm => "Gemm",
             RuntimeType::GhostModule => "GhostModule",
@@ -282,6 +293,21 @@ pub struct Conv2d {
 pub struct GhostModule {
     pub primary: Conv2d,
     pub cheap: Conv2d,
+}
+
+/// `ghostc_runtime::ExpandDepthwise`: `block` expanded channels at a time.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpandDepthwise {
+    pub expand: Conv2d,
+    pub depthwise: Conv2d,
+    pub block: usize,
+}
+
+impl ExpandDepthwise {
+    /// f32s of scratch after the output: `block` expanded planes.
+    pub fn scratch_len(&self) -> usize {
+        self.block * self.expand.h_out * self.expand.w_out
+    }
 }
 
 /// `ghostc_runtime::SqueezeExcite`.
@@ -659,6 +685,22 @@ fn lower_node(
                 Kernel::GhostModule(params)
             }
         }
+        Op::ExpandDepthwise(ed) => {
+            let input = dims4(&shape(0))?;
+            let [batch, _, h, w] = input;
+            let c = *shape(1).first().ok_or("expansion weight has no dims")?;
+            let params = ExpandDepthwise {
+                expand: Conv2d::new(&ed.expand, input, c, [h, w]),
+                depthwise: Conv2d::new(&ed.depthwise, [batch, c, h, w], c, out_hw()?),
+                block: FusedExpandDepthwise::block(c, h * w),
+            };
+            // The scratch range the memory plan gave the node (`Op::scratch_len`).
+            let scratch = plan.scratch(n).ok_or("no scratch planned")?;
+            if scratch.len() < params.scratch_len() {
+                return Err("planned scratch is too short".into());
+            }
+            Kernel::ExpandDepthwise { params, scratch }
+        }
         Op::SqueezeExcite(se) => {
             let [batch, c, h, w] = dims4(&shape(0))?;
             let mid = *shape(1)
@@ -1027,6 +1069,11 @@ impl fmt::Display for KernelParams<'_> {
             }
             Kernel::Conv2dWinograd { params } => write!(f, "{params} winograd"),
             Kernel::GhostModule(p) => write!(f, "primary={} cheap={}", p.primary, p.cheap),
+            Kernel::ExpandDepthwise { params: p, scratch } => write!(
+                f,
+                "expand={} depthwise={} block={} scratch=arena[{}..{}]",
+                p.expand, p.depthwise, p.block, scratch.start, scratch.end
+            ),
             Kernel::GhostModuleNhwc { params, input_nchw } => {
                 write!(f, "primary={} cheap={}", params.primary, params.cheap)?;
                 nchw_in(f, *input_nchw)

@@ -124,6 +124,21 @@ fn eval_op(op: &Op, a: &[&Tensor], out_shapes: &[Vec<usize>]) -> Result<Vec<Tens
             }
             one(v)
         }
+        Op::ExpandDepthwise(ed) => {
+            let x = a[0];
+            let c = a[1].shape[0];
+            let mid_shape = vec![x.shape[0], c, x.shape[2], x.shape[3]];
+            let mid = conv(&ed.expand, x, f(a[1])?, Some(f(a[2])?), None, &mid_shape)?;
+            let mid = Tensor::f32(mid_shape, mid);
+            one(conv(
+                &ed.depthwise,
+                &mid,
+                f(a[3])?,
+                Some(f(a[4])?),
+                None,
+                &out,
+            )?)
+        }
         Op::GateUpsample(gu) => {
             let (x, gate) = (f(a[0])?, f(a[1])?);
             let [n, c, h, w] = out[..] else {

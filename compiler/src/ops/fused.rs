@@ -1,4 +1,5 @@
-//! Ops that only fusion passes create: the Ghost module, squeeze-and-excite and the DFC gate.
+//! Ops that only fusion passes create: the Ghost module, squeeze-and-excite, the DFC gate and
+//! the expansion + depthwise pair.
 
 use std::fmt;
 
@@ -218,5 +219,85 @@ impl GateUpsample {
 impl fmt::Display for GateUpsample {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{{factor: {}x{}}}", self.factor[0], self.factor[1])
+    }
+}
+
+/// `depthwise(expand(x))`, NCHW, computed `block` expanded channels at a time (pass
+/// `fuse_expand_depthwise`): the expanded tensor, an inverted-residual block's largest, is never
+/// whole in memory; a scratch of `block` expanded planes is (the memory plan puts it after the
+/// output). `expand` is pointwise (1x1, stride 1, unpadded, one group) with its activation;
+/// `depthwise` has multiplier 1 over all its channels. Inputs: x, w1, b1, w2, b2.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpandDepthwise {
+    pub expand: Conv,
+    pub depthwise: Conv,
+}
+
+/// Bytes of expanded planes a block keeps: an eighth of a 2 MiB L2, so that the block's
+/// planes, the input it re-reads and the depthwise output stay in L2 together.
+pub const EXPAND_BLOCK_BYTES: usize = 256 << 10;
+
+impl ExpandDepthwise {
+    pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
+        let [x, w1, b1, w2, b2] = inputs else {
+            return Err(format!(
+                "expand_depthwise takes 5 inputs, got {}",
+                inputs.len()
+            ));
+        };
+        if !self.expand.is_pointwise() || self.expand.residual || self.depthwise.residual {
+            return Err("the expansion must be pointwise, and neither conv take a residual".into());
+        }
+        let e = self.expand.infer(x, w1, Some(b1))?;
+        let c = e.shape[1];
+        if self.depthwise.group != c || w2.shape.first() != Some(&c) {
+            return Err(format!(
+                "the depthwise conv must have multiplier 1 over the {c} expanded channels"
+            ));
+        }
+        self.depthwise.infer(&e, w2, Some(b2))
+    }
+
+    /// Multiply-adds: each conv's output elements times its filter size.
+    pub fn macs(&self, inputs: &[&TensorType], output: &TensorType) -> u64 {
+        let [Some(x), Some(w1), Some(w2)] = [inputs.first(), inputs.get(1), inputs.get(3)] else {
+            return 0;
+        };
+        let (c, plane_in) = (w1.shape[0], x.shape[2..].iter().product::<usize>());
+        let n = x.shape[0];
+        (n * c * plane_in) as u64 * filter_len(w1) + output.len() as u64 * filter_len(w2)
+    }
+
+    /// f32s of scratch the kernel needs after its output: one block of expanded planes.
+    pub fn scratch_len(&self, inputs: &[&TensorType]) -> usize {
+        match (inputs.first(), inputs.get(1)) {
+            (Some(x), Some(w1)) if x.shape.len() == 4 && !w1.shape.is_empty() => {
+                let plane = x.shape[2] * x.shape[3];
+                Self::block(w1.shape[0], plane) * plane
+            }
+            _ => 0,
+        }
+    }
+
+    /// Expanded channels per block for expanded planes of `plane` elements: as many as fit in
+    /// [`EXPAND_BLOCK_BYTES`], at least 8 (the pointwise kernel's register tile), at most `c`.
+    pub fn block(c: usize, plane: usize) -> usize {
+        (EXPAND_BLOCK_BYTES / (4 * plane.max(1))).max(8).min(c)
+    }
+}
+
+impl fmt::Display for ExpandDepthwise {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let act = |a: &Option<Activation>| a.map(|a| format!(" {}", a.name())).unwrap_or_default();
+        let (e, d) = (&self.expand, &self.depthwise);
+        write!(
+            f,
+            "{{expand: conv1x1{}, depthwise: dw{}x{}/{}{}}}",
+            act(&e.act),
+            d.kernel[0],
+            d.kernel[1],
+            d.strides[0],
+            act(&d.act)
+        )
     }
 }

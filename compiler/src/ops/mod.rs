@@ -49,6 +49,9 @@ pub enum Op {
     /// A product with a nearest-upsampled gate (pass `fuse_dfc_gate`): x * upsample(gate).
     /// Inputs: x, gate.
     GateUpsample(fused::GateUpsample),
+    /// An expansion (pointwise) conv and the depthwise conv over its result, block by block
+    /// (pass `fuse_expand_depthwise`). Inputs: x, w1, b1, w2, b2.
+    ExpandDepthwise(fused::ExpandDepthwise),
     /// Inference BatchNormalization. Inputs: x, scale, bias, mean, var (all per channel).
     BatchNorm {
         epsilon: f32,
@@ -141,6 +144,7 @@ impl Op {
             Op::GhostModule(_) => "ghost_module",
             Op::SqueezeExcite(_) => "squeeze_excite",
             Op::GateUpsample(_) => "gate_upsample",
+            Op::ExpandDepthwise(_) => "expand_depthwise",
             Op::BatchNorm { .. } => "batch_norm",
             Op::Activation(a) => a.name(),
             Op::Binary(b) => b.name(),
@@ -192,6 +196,7 @@ impl Op {
             Op::GhostModule(gm) => gm.infer(inputs).map(|t| vec![t]),
             Op::SqueezeExcite(se) => se.infer(inputs).map(|t| vec![t]),
             Op::GateUpsample(gu) => gu.infer(inputs).map(|t| vec![t]),
+            Op::ExpandDepthwise(ed) => ed.infer(inputs).map(|t| vec![t]),
             Op::BatchNorm { .. } => {
                 arity(5, 5)?;
                 norm::infer_batch_norm(x(0)?, [x(1)?, x(2)?, x(3)?, x(4)?]).map(|t| vec![t])
@@ -304,6 +309,7 @@ impl Op {
         match self {
             Op::Conv(c) => c.macs(inputs, output),
             Op::GhostModule(gm) => gm.macs(inputs, output),
+            Op::ExpandDepthwise(ed) => ed.macs(inputs, output),
             Op::SqueezeExcite(se) => se.macs(inputs, output),
             Op::Gemm { trans_a, .. } => gemm::gemm_macs(inputs, output, *trans_a),
             Op::MatMul => gemm::matmul_macs(inputs, output),
@@ -331,6 +337,15 @@ impl Op {
         }
     }
 
+    /// f32s of scratch the op's kernel needs while it runs, which the memory plan reserves right
+    /// after its output (only the expansion + depthwise pair has any).
+    pub fn scratch_len(&self, inputs: &[&TensorType]) -> usize {
+        match self {
+            Op::ExpandDepthwise(ed) => ed.scratch_len(inputs),
+            _ => 0,
+        }
+    }
+
     /// Where the output is stored relative to the first input (see [`OutputStorage`]).
     pub fn storage(&self) -> OutputStorage {
         match self {
@@ -345,6 +360,7 @@ impl Op {
             | Op::Const(_)
             | Op::Conv(_)
             | Op::GhostModule(_)
+            | Op::ExpandDepthwise(_)
             | Op::BatchNorm { .. }
             | Op::Binary(_)
             | Op::Concat { .. }
@@ -375,6 +391,7 @@ impl Op {
             | Op::Binary(_) => true,
             Op::Input
             | Op::Const(_)
+            | Op::ExpandDepthwise(_)
             | Op::BatchNorm { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
@@ -417,7 +434,8 @@ impl Op {
                     && (out == Layout::Nchw || inputs.windows(2).all(|p| p[0].ty == p[1].ty))
             }
             Op::GlobalAveragePool => out == Layout::Nchw,
-            Op::BatchNorm { .. }
+            Op::ExpandDepthwise(_)
+            | Op::BatchNorm { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
             | Op::Split { .. }
@@ -455,6 +473,7 @@ impl Op {
             | Op::Const(_)
             | Op::SqueezeExcite(_)
             | Op::GateUpsample(_)
+            | Op::ExpandDepthwise(_)
             | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)
@@ -505,6 +524,7 @@ impl fmt::Display for Attrs<'_> {
             Op::GhostModule(gm) => write!(f, " {gm}"),
             Op::SqueezeExcite(se) => write!(f, " {se}"),
             Op::GateUpsample(gu) => write!(f, " {gu}"),
+            Op::ExpandDepthwise(ed) => write!(f, " {ed}"),
             Op::BatchNorm { epsilon } => write!(f, " {{epsilon: {epsilon:e}}}"),
             Op::Activation(a) => a.fmt_attrs(f),
             Op::Concat { axis } => write!(f, " {{axis: {axis}}}"),

@@ -14,14 +14,18 @@
 //! 6. `fuse_dfc_gate`: GhostNetV2's `Mul(ghost output, nearest Resize(gate))`; after the
 //!    Ghost module and activation fusions only so its operands are the final producers (it
 //!    matches the Mul and the Resize alone, so its place among the fusions is otherwise free);
-//! 7. `plan_layout` last: it picks each value's memory layout for the kernels of the ops that
-//!    are left, so it must see the final ops (disable it to run everything in NCHW).
+//! 7. `plan_layout`: it picks each value's memory layout for the kernels of the ops that
+//!    are left, so it must see the final ops (disable it to run everything in NCHW);
+//! 8. `fuse_expand_depthwise` after it: it fuses an expansion conv with the depthwise conv
+//!    reading it only where both stay NCHW (the plan decides that; the fused op has only an
+//!    NCHW kernel, and the cost model prices the pair as two convs).
 //!
 //! Every pass returns whether it changed the graph; the pipeline verifies the IR after each.
 
 pub mod fold_batch_norm;
 pub mod fuse_activation;
 pub mod fuse_dfc_gate;
+pub mod fuse_expand_depthwise;
 pub mod fuse_ghost_module;
 pub mod fuse_squeeze_excite;
 pub mod plan_layout;
@@ -49,6 +53,7 @@ pub const PASSES: &[Pass] = &[
     Pass { name: "fuse_squeeze_excite", run: fuse_squeeze_excite::fuse_squeeze_excite, about: "mean -> conv -> act -> conv -> gate -> Mul -> one squeeze_excite" },
     Pass { name: "fuse_dfc_gate", run: fuse_dfc_gate::fuse_dfc_gate, about: "Mul(x, nearest Resize(gate)) by whole factors -> one gate_upsample that never materialises the upsampled gate" },
     Pass { name: "plan_layout", run: plan_layout::plan_layout, about: "choose NCHW or NHWC per value: the legal plan a cost model of the kernels predicts fastest" },
+    Pass { name: "fuse_expand_depthwise", run: fuse_expand_depthwise::fuse_expand_depthwise, about: "NCHW pointwise expansion + the depthwise conv reading it -> one expand_depthwise, a block of expanded channels at a time (never the whole expanded tensor)" },
 ];
 
 /// The pass with this name.

@@ -1,9 +1,10 @@
 //! Kernels for ops the compiler's fusion passes create: residual accumulation, a whole
-//! squeeze-and-excite block and a whole Ghost module, on NCHW tensors.
+//! squeeze-and-excite block, a whole Ghost module and an expansion + depthwise pair, on NCHW
+//! tensors.
 
 use crate::dispatch::{kernels, Kernels};
 use crate::kernels::conv::conv2d;
-use crate::params::{Activation, Conv2d, GhostModule, InOut, SqueezeExcite};
+use crate::params::{Activation, Conv2d, ExpandDepthwise, GhostModule, InOut, SqueezeExcite};
 use crate::threads::Par;
 
 /// `dst[i] += src[i]` (a residual connection fused after a kernel).
@@ -156,6 +157,84 @@ pub fn ghost_module(
                 add_assign(ch, &r[split..]);
             }
             add_assign(prim, &r[..split]);
+        }
+    }
+}
+
+/// `depthwise(expand(x))` (NCHW) without the expanded tensor: for each block of
+/// `p.block` expanded channels, the expansion writes their planes into `scratch` and the
+/// depthwise convolution reads them from there (in L2 while the block fits) into its output
+/// channels. `output` is `[n, c, h_out, w_out]`; `scratch` holds at least
+/// [`ExpandDepthwise::scratch_len`] f32s. Each output is the same chain of
+/// operations as the two convolutions run one after the other ([`conv2d`] twice), so the
+/// result does not depend on the block. Panics on other shapes or sizes.
+#[allow(clippy::too_many_arguments)]
+pub fn expand_depthwise(
+    par: Par<'_>,
+    p: &ExpandDepthwise,
+    input: &[f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (e, d) = (&p.expand, &p.depthwise);
+    let c = e.c_out;
+    assert!(
+        e.is_pointwise() && e.group == 1 && d.is_depthwise() && d.c_in == c,
+        "expand_depthwise: a pointwise expansion and a depthwise convolution over its channels"
+    );
+    assert!(
+        d.n == e.n && (d.h_in, d.w_in) == (e.h_out, e.w_out) && p.block > 0,
+        "expand_depthwise: the depthwise convolution must read the expansion's planes"
+    );
+    let (hw, taps) = (e.h_out * e.w_out, d.kernel_h * d.kernel_w);
+    let (item_in, out_plane) = (e.c_in * e.h_in * e.w_in, d.h_out * d.w_out);
+    assert_eq!(input.len(), e.n * item_in, "expand_depthwise: input size");
+    assert!(
+        w1.len() == c * e.c_in && b1.len() == c,
+        "expand_depthwise: expansion weights"
+    );
+    assert!(
+        w2.len() == c * taps && b2.len() == c,
+        "expand_depthwise: depthwise weights"
+    );
+    assert_eq!(
+        output.len(),
+        e.n * c * out_plane,
+        "expand_depthwise: output size"
+    );
+    assert!(
+        scratch.len() >= p.scratch_len(),
+        "expand_depthwise: scratch too short"
+    );
+    let out = output;
+    for b in 0..e.n {
+        let x = &input[b * item_in..][..item_in];
+        let mut c0 = 0;
+        while c0 < c {
+            let k = p.block.min(c - c0);
+            let pe = Conv2d {
+                n: 1,
+                c_out: k,
+                ..*e
+            };
+            let pd = Conv2d {
+                n: 1,
+                c_in: k,
+                c_out: k,
+                group: k,
+                ..*d
+            };
+            let planes = &mut scratch[..k * hw];
+            let (w, bias) = (&w1[c0 * e.c_in..][..k * e.c_in], &b1[c0..c0 + k]);
+            conv2d(par, &pe, x, w, Some(bias), None, planes);
+            let (w, bias) = (&w2[c0 * taps..][..k * taps], &b2[c0..c0 + k]);
+            let y = &mut out[(b * c + c0) * out_plane..][..k * out_plane];
+            conv2d(par, &pd, planes, w, Some(bias), None, y);
+            c0 += k;
         }
     }
 }
@@ -548,6 +627,81 @@ mod tests {
                     par_got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
                     "threads differ: {n} {c_in} {init} {kc} {hw:?} {act2:?} res={}",
                     res.is_some()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn expand_depthwise_matches_two_convolutions() {
+        use crate::testutil::{conv_params as make, Rng};
+        use std::vec;
+        let mut rng = Rng::new(13);
+        let threads = crate::threads::Threads::new(2);
+        // Blocks that divide the channels, that do not, of one channel and of all; stride 1
+        // and 2, 3x3 and 5x5, heavy and cheap activations, batch 2, odd planes.
+        for (n, c_in, c, hw, k, st, block, act) in [
+            (1, 16, 96, (20, 20), 3, 2, 8, Activation::Silu),
+            (
+                2,
+                5,
+                13,
+                (9, 11),
+                3,
+                1,
+                4,
+                Activation::Clip { min: 0.0, max: 6.0 },
+            ),
+            (1, 8, 24, (17, 16), 5, 2, 7, Activation::Relu),
+            (2, 3, 6, (6, 5), 3, 1, 1, Activation::None),
+            (1, 4, 10, (1, 1), 3, 1, 10, Activation::Gelu),
+        ] {
+            let expand = make(n, c_in, hw, c, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1, act);
+            let pad = k / 2;
+            let depthwise = make(
+                n,
+                c,
+                hw,
+                c,
+                (k, k),
+                (st, st),
+                (pad, pad, pad, pad),
+                (1, 1),
+                c,
+                act,
+            );
+            let p = ExpandDepthwise {
+                expand,
+                depthwise,
+                block,
+            };
+            let x = rng.vec(n * c_in * hw.0 * hw.1);
+            let (w1, b1, w2, b2) = (
+                rng.vec(c * c_in),
+                rng.vec(c),
+                rng.vec(c * k * k),
+                rng.vec(c),
+            );
+            let mut mid = vec![f32::NAN; expand.output_len()];
+            let mut want = vec![f32::NAN; depthwise.output_len()];
+            conv2d(Par::SINGLE, &expand, &x, &w1, Some(&b1), None, &mut mid);
+            conv2d(
+                Par::SINGLE,
+                &depthwise,
+                &mid,
+                &w2,
+                Some(&b2),
+                None,
+                &mut want,
+            );
+            for par in [Par::SINGLE, threads.par()] {
+                let mut got = vec![f32::NAN; want.len()];
+                let mut scratch = vec![f32::NAN; p.scratch_len()];
+                expand_depthwise(par, &p, &x, &w1, &b1, &w2, &b2, &mut got, &mut scratch);
+                assert_eq!(
+                    got.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    want.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    "{n} {c_in} {c} {hw:?} {k} {st} {block} {act:?}"
                 );
             }
         }
