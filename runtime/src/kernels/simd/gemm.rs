@@ -287,7 +287,11 @@ pub(crate) fn dot_rows<S: Simd>(s: S, x: &[f32], w: &[f32], k: usize, out: &mut 
                 }
                 i += n;
             }
-            let sums: [f32; 4] = core::array::from_fn(|r| s.sum(s.add(a0[r], a1[r])));
+            // A loop, not `array::from_fn`: a closure would not inherit `#[target_feature]`.
+            let mut sums = [0.0; 4];
+            for (r, sum) in sums.iter_mut().enumerate() {
+                *sum = s.sum(s.add(a0[r], a1[r]));
+            }
             sums
         };
         out[j..j + 4].copy_from_slice(&sums);

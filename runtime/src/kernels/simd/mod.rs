@@ -265,11 +265,13 @@ macro_rules! kernel_table {
         $crate::kernels::simd::kernel_table! { @fns $S $(, $features)?;
             fn pointwise(s, x: &[f32], w: &[f32], bias: Option<&[f32]>, y: &mut [f32],
                          dims: (usize, usize, usize), act: Activation) {
-                // 8 x 3 accumulators = 24 of 32 registers; 4 x 3 = 12 of 16.
+                // 8 x 3 accumulators = 24 of 32 registers; 6 x 2 = 12 of 16 (with 2 vectors of
+                // inputs and a broadcast: 15; 4 x 3 took all 16 and LLVM spilled an
+                // accumulator through the stack in the inner loop).
                 if <$S as Simd>::REGISTERS >= 32 {
                     gemm::pointwise::<$S, 8, 3>(s, x, w, bias, None, y, dims, act)
                 } else {
-                    gemm::pointwise::<$S, 4, 3>(s, x, w, bias, None, y, dims, act)
+                    gemm::pointwise::<$S, 6, 2>(s, x, w, bias, None, y, dims, act)
                 }
             }
             fn pointwise_add(s, x: &[f32], w: &[f32], bias: Option<&[f32]>, residual: &[f32],
@@ -277,7 +279,7 @@ macro_rules! kernel_table {
                 if <$S as Simd>::REGISTERS >= 32 {
                     gemm::pointwise::<$S, 8, 3>(s, x, w, bias, Some(residual), y, dims, act)
                 } else {
-                    gemm::pointwise::<$S, 4, 3>(s, x, w, bias, Some(residual), y, dims, act)
+                    gemm::pointwise::<$S, 6, 2>(s, x, w, bias, Some(residual), y, dims, act)
                 }
             }
             fn dot_rows(s, x: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
@@ -345,11 +347,12 @@ macro_rules! kernel_table {
             fn pointwise_nhwc(s, a: &PwNhwc, residual: Option<&[f32]>, y: &mut [f32], ys: usize,
                               count: usize) {
                 // 7 x 3 accumulators = 21 of 32 registers (7 divides the pixels of 7x7 and
-                // 14x14 planes), or 6 x 4; 4 x 3 = 12 of 16.
+                // 14x14 planes), or 6 x 4; 6 x 2 = 12 of 16 (15 with the weight vectors and
+                // the broadcast: 4 x 3 took all 16, and LLVM spilled an accumulator).
                 if <$S as Simd>::REGISTERS >= 32 {
                     nhwc::pointwise::<$S, 7, 3, 6>(s, a, residual, y, ys, count)
                 } else {
-                    nhwc::pointwise::<$S, 4, 3, 3>(s, a, residual, y, ys, count)
+                    nhwc::pointwise::<$S, 6, 2, 3>(s, a, residual, y, ys, count)
                 }
             }
             fn depthwise_nhwc(s, d: &DwNhwc, x: &[f32], residual: Option<&[f32]>, y: &mut [f32],
