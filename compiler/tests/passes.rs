@@ -1153,13 +1153,88 @@ fn expansion_look_alikes_stay_apart() {
         .output("d");
     unfused(&m, "3x3 expansion");
     // With the layout plan on (a 28x28 stage of 144 channels: 441 KiB expanded), the pair
-    // fuses only if the plan left it NCHW; NHWC it stays two NHWC convs.
+    // fuses in whichever layout the plan gave it.
     let g = optimise(
         &expansion_pair(24, 144, 28, 3, 144, false),
         "fuse_expand_depthwise",
     );
-    let fused = ops(&g).contains("expand_depthwise");
-    assert_eq!(fused, !layouts(&g).contains("nhwc"), "{g}");
+    assert!(ops(&g).contains("expand_depthwise"), "{g}");
+}
+
+/// `x [1, c_in, h, h] -> conv1x1 (c_in -> c, relu) -> depthwise 3x3 (relu) -> conv1x1 (c ->
+/// c_in) -> GlobalAveragePool`: an inverted-residual block inside a small plane, where the plan
+/// picks NHWC for the three convs (the pool reads NHWC).
+fn nhwc_block(c_in: i64, c: i64, h: i64, stride_two: bool) -> Model {
+    let m = Model::new(13)
+        .input("x", &[1, c_in, h, h])
+        .conv("e", "x", c_in, c, 1, 1, true)
+        .op("Relu", "er", &["e"]);
+    let m = if stride_two {
+        m.init_rand("d.weight", &[c, 1, 3, 3], seed("d"))
+            .init_rand("d.bias", &[c], seed("d") + 1)
+            .node(
+                "Conv",
+                "d",
+                &["er", "d.weight", "d.bias"],
+                &["d"],
+                vec![
+                    a_ints("kernel_shape", &[3, 3]),
+                    a_ints("strides", &[2, 2]),
+                    a_ints("pads", &[1; 4]),
+                    a_int("group", c),
+                ],
+            )
+    } else {
+        m.conv("d", "er", c, c, 3, c, true)
+    };
+    m.op("Relu", "dr", &["d"])
+        .conv("p", "dr", c, c_in, 1, 1, true)
+        .op("GlobalAveragePool", "gap", &["p"])
+        .output("gap")
+}
+
+#[test]
+fn nhwc_expansion_and_depthwise_fuse() {
+    // 384 x 14 x 14 f32s = 294 KiB expanded: more than EXPAND_BLOCK_BYTES (256 KiB).
+    for stride_two in [false, true] {
+        let g = optimise(
+            &nhwc_block(64, 384, 14, stride_two),
+            "fuse_expand_depthwise",
+        );
+        assert_eq!(
+            layouts(&g),
+            "expand_depthwise:nhwc conv:nhwc global_avg_pool:nchw",
+            "stride 2: {stride_two}\n{g}"
+        );
+        let ed = nodes(&g)
+            .into_iter()
+            .find_map(|(_, op)| match op {
+                Op::ExpandDepthwise(ed) => Some(ed),
+                _ => None,
+            })
+            .expect("fused");
+        assert_eq!(
+            ed.depthwise.strides,
+            if stride_two { [2, 2] } else { [1, 1] }
+        );
+        // The strip's expanded rows (at most the plane's) fit in EXPAND_STRIP_BYTES.
+        let rows = ed.strip_rows(384, 14);
+        let in_rows = ed.strip_in_rows(rows).min(14);
+        assert!(
+            in_rows * 14 * 384 * 4 <= ghostc::ops::fused::EXPAND_STRIP_BYTES,
+            "{rows}"
+        );
+        // One more output row would not fit (unless the strip is the whole plane already).
+        let more = ed.strip_in_rows(rows + 1);
+        assert!(more >= 14 || more * 14 * 384 * 4 > ghostc::ops::fused::EXPAND_STRIP_BYTES);
+    }
+    // Small enough to stay in L2 as it is (288 x 14 x 14 = 221 KiB): two NHWC convs.
+    let g = optimise(&nhwc_block(48, 288, 14, false), "fuse_expand_depthwise");
+    assert_eq!(
+        layouts(&g),
+        "conv:nhwc conv:nhwc conv:nhwc global_avg_pool:nchw",
+        "{g}"
+    );
 }
 
 /// The layout of each computing node's output, in schedule order: `"conv:nhwc relu:nchw"`.

@@ -50,8 +50,9 @@ pub use kernels::resize::*;
 pub use kernels::softmax::*;
 pub use kernels::winograd::*;
 pub use params::{
-    Activation, BinaryOp, Conv2d, CoordTransform, ExpandDepthwise, GateUpsample, Gemm, GhostModule,
-    InOut, NearestRounding, Pool2d, Resize, ResizeMode, SqueezeExcite,
+    Activation, BinaryOp, Conv2d, CoordTransform, ExpandDepthwise, ExpandDepthwiseNhwc,
+    GateUpsample, Gemm, GhostModule, InOut, NearestRounding, Pool2d, Resize, ResizeMode,
+    SqueezeExcite,
 };
 #[cfg(feature = "std")]
 pub use probe::LayerTimer;

@@ -294,6 +294,43 @@ impl ExpandDepthwise {
     }
 }
 
+/// An expansion (pointwise) convolution and the depthwise convolution over its result, NHWC,
+/// computed a strip of `rows` output rows at a time so that the expanded tensor is never whole
+/// in memory (see [`expand_depthwise_nhwc`](crate::expand_depthwise_nhwc)).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ExpandDepthwiseNhwc {
+    /// Pointwise (1x1, stride 1, no padding, group 1): `c_in -> c` channels; `expand.n` is
+    /// the batch.
+    pub expand: Conv2d,
+    /// Depthwise over the `c` expanded channels (`c_in == c_out == group == c`), any kernel,
+    /// stride, padding and dilation.
+    pub depthwise: Conv2d,
+    /// Output rows per strip (at least 1).
+    pub rows: usize,
+}
+
+impl ExpandDepthwiseNhwc {
+    /// Expanded rows a strip of [`rows`](Self::rows) output rows reads: its window's height,
+    /// at most the expanded height.
+    pub const fn strip_in_rows(&self) -> usize {
+        let d = &self.depthwise;
+        let span = self.rows.saturating_sub(1) * d.stride_h
+            + d.kernel_h.saturating_sub(1) * d.dilation_h
+            + 1;
+        if span < d.h_in {
+            span
+        } else {
+            d.h_in
+        }
+    }
+
+    /// f32s of scratch [`expand_depthwise_nhwc`](crate::expand_depthwise_nhwc) needs after
+    /// the output: one strip's expanded rows.
+    pub const fn scratch_len(&self) -> usize {
+        self.strip_in_rows() * self.depthwise.w_in * self.depthwise.c_in
+    }
+}
+
 /// Operands of a pointwise convolution over a run of pixels of one batch item,
 /// shared by the portable and SIMD kernels.
 pub(crate) struct PwNhwc<'a> {

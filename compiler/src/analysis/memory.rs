@@ -126,7 +126,9 @@ pub fn plan(g: &Graph) -> MemoryPlan {
     // the op runs, under the key `ValueRef::new(n, SCRATCH_PORT)`.
     let scratch_len = |n: NodeIndex| {
         let ins: Vec<_> = g.inputs(n).into_iter().map(|i| g.ty(i)).collect();
-        g.node(n).op.scratch_len(&ins)
+        g.node(n)
+            .op
+            .scratch_len(&ins, g.layout(ValueRef::new(n, 0)))
     };
     for &n in &order {
         if scratch_len(n) > 0 {

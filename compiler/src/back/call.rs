@@ -116,6 +116,18 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
                 #f(par, &#t { expand: #expand, depthwise: #depthwise, block: #block }, #x, #w1, #b1, #w2, #b2, out, scratch);
             }
         }
+        Kernel::ExpandDepthwiseNhwc {
+            params: p,
+            input_nchw,
+            ..
+        } => {
+            let [x, w1, b1, w2, b2] = take(&args)?;
+            let t = ty(RuntimeType::ExpandDepthwiseNhwc);
+            let (expand, depthwise, rows) = (conv2d(&p.expand), conv2d(&p.depthwise), lit(p.rows));
+            quote! {
+                #f(par, &#t { expand: #expand, depthwise: #depthwise, rows: #rows }, #input_nchw, #x, #w1, #b1, #w2, #b2, out, scratch);
+            }
+        }
         Kernel::GhostModuleNhwc { params, input_nchw } => {
             write_ghost_module(&f, params, Some(*input_nchw), &args)?
         }
@@ -229,7 +241,9 @@ pub fn write_call(call: &KernelCall, input_params: &[String]) -> Result<TokenStr
         }
     };
     let (offset, len) = (lit(call.output.start), lit(call.output.len()));
-    if let Kernel::ExpandDepthwise { scratch, .. } = &call.kernel {
+    if let Kernel::ExpandDepthwise { scratch, .. } | Kernel::ExpandDepthwiseNhwc { scratch, .. } =
+        &call.kernel
+    {
         let (s_offset, s_len) = (lit(scratch.start), lit(scratch.len()));
         return Ok(quote! {
             {

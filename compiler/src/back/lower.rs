@@ -93,6 +93,14 @@ pub enum Kernel {
         params: ExpandDepthwise,
         scratch: Range<usize>,
     },
+    /// NHWC expansion + depthwise conv, a strip of output rows at a time, with `scratch` (as
+    /// for [`Kernel::ExpandDepthwise`], [`ExpandDepthwiseNhwc::scratch_len`] long).
+    /// `[x, w1, b1, w2, b2]`.
+    ExpandDepthwiseNhwc {
+        params: ExpandDepthwiseNhwc,
+        input_nchw: bool,
+        scratch: Range<usize>,
+    },
     /// Squeeze-and-excite. `[x (or in place), w1, b1, w2, b2]`.
     SqueezeExcite {
         params: SqueezeExcite,
@@ -185,6 +193,7 @@ impl Kernel {
             Kernel::GhostModule(_) => "ghost_module",
             Kernel::GhostModuleNhwc { .. } => "ghost_module_nhwc",
             Kernel::ExpandDepthwise { .. } => "expand_depthwise",
+            Kernel::ExpandDepthwiseNhwc { .. } => "expand_depthwise_nhwc",
             Kernel::SqueezeExcite { nhwc: false, .. } => "squeeze_excite",
             Kernel::SqueezeExcite { nhwc: true, .. } => "squeeze_excite_nhwc",
             Kernel::GateUpsample { nhwc: false, .. } => "gate_upsample",
@@ -221,6 +230,7 @@ impl Kernel {
                 | Kernel::GhostModule(_)
                 | Kernel::GhostModuleNhwc { .. }
                 | Kernel::ExpandDepthwise { .. }
+                | Kernel::ExpandDepthwiseNhwc { .. }
                 | Kernel::Gemm(_)
         )
     }
@@ -234,6 +244,7 @@ pub enum RuntimeType {
     Conv2d,
     CoordTransform,
     ExpandDepthwise,
+    ExpandDepthwiseNhwc,
     GateUpsample,
     Gemm,
     GhostModule,
@@ -254,6 +265,7 @@ impl RuntimeType {
             RuntimeType::Conv2d => "Conv2d",
             RuntimeType::CoordTransform => "CoordTransform",
             RuntimeType::ExpandDepthwise => "ExpandDepthwise",
+            RuntimeType::ExpandDepthwiseNhwc => "ExpandDepthwiseNhwc",
             RuntimeType::GateUpsample => "GateUpsample",
             RuntimeType::Gemm => "Gemm",
             RuntimeType::GhostModule => "GhostModule",
@@ -307,6 +319,26 @@ impl ExpandDepthwise {
     /// f32s of scratch after the output: `block` expanded planes.
     pub fn scratch_len(&self) -> usize {
         self.block * self.expand.h_out * self.expand.w_out
+    }
+}
+
+/// `ghostc_runtime::ExpandDepthwiseNhwc`: `rows` output rows a strip.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExpandDepthwiseNhwc {
+    pub expand: Conv2d,
+    pub depthwise: Conv2d,
+    pub rows: usize,
+}
+
+impl ExpandDepthwiseNhwc {
+    /// f32s of scratch after the output: the expanded rows of one strip, as the runtime's
+    /// `ExpandDepthwiseNhwc::scratch_len` counts them.
+    pub fn scratch_len(&self) -> usize {
+        let d = &self.depthwise;
+        let span = self.rows.saturating_sub(1) * d.stride[0]
+            + d.kernel[0].saturating_sub(1) * d.dilation[0]
+            + 1;
+        span.min(d.h_in) * d.w_in * d.c_in
     }
 }
 
@@ -696,10 +728,26 @@ fn lower_node(
             };
             // The scratch range the memory plan gave the node (`Op::scratch_len`).
             let scratch = plan.scratch(n).ok_or("no scratch planned")?;
-            if scratch.len() < params.scratch_len() {
-                return Err("planned scratch is too short".into());
+            if nhwc {
+                let params = ExpandDepthwiseNhwc {
+                    expand: params.expand,
+                    depthwise: params.depthwise,
+                    rows: ed.strip_rows(c, w),
+                };
+                if scratch.len() < params.scratch_len() {
+                    return Err("planned scratch is too short".into());
+                }
+                Kernel::ExpandDepthwiseNhwc {
+                    params,
+                    input_nchw,
+                    scratch,
+                }
+            } else {
+                if scratch.len() < params.scratch_len() {
+                    return Err("planned scratch is too short".into());
+                }
+                Kernel::ExpandDepthwise { params, scratch }
             }
-            Kernel::ExpandDepthwise { params, scratch }
         }
         Op::SqueezeExcite(se) => {
             let [batch, c, h, w] = dims4(&shape(0))?;
@@ -1074,6 +1122,18 @@ impl fmt::Display for KernelParams<'_> {
                 "expand={} depthwise={} block={} scratch=arena[{}..{}]",
                 p.expand, p.depthwise, p.block, scratch.start, scratch.end
             ),
+            Kernel::ExpandDepthwiseNhwc {
+                params: p,
+                input_nchw,
+                scratch,
+            } => {
+                write!(
+                    f,
+                    "expand={} depthwise={} rows={} scratch=arena[{}..{}]",
+                    p.expand, p.depthwise, p.rows, scratch.start, scratch.end
+                )?;
+                nchw_in(f, *input_nchw)
+            }
             Kernel::GhostModuleNhwc { params, input_nchw } => {
                 write!(f, "primary={} cheap={}", params.primary, params.cheap)?;
                 nchw_in(f, *input_nchw)

@@ -222,10 +222,11 @@ impl fmt::Display for GateUpsample {
     }
 }
 
-/// `depthwise(expand(x))`, NCHW, computed `block` expanded channels at a time (pass
-/// `fuse_expand_depthwise`): the expanded tensor, an inverted-residual block's largest, is never
-/// whole in memory; a scratch of `block` expanded planes is (the memory plan puts it after the
-/// output). `expand` is pointwise (1x1, stride 1, unpadded, one group) with its activation;
+/// `depthwise(expand(x))` without the expanded tensor (pass `fuse_expand_depthwise`): the
+/// expanded tensor, an inverted-residual block's largest, is never whole in memory; a scratch
+/// is (the memory plan gives it a range of its own). NCHW, the scratch holds `block` expanded
+/// planes ([`ExpandDepthwise::block`]); NHWC (the output NHWC, the input either), the expanded
+/// rows one strip of output rows reads ([`ExpandDepthwise::strip_rows`]). `expand` is pointwise (1x1, stride 1, unpadded, one group) with its activation;
 /// `depthwise` has multiplier 1 over all its channels. Inputs: x, w1, b1, w2, b2.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExpandDepthwise {
@@ -236,6 +237,10 @@ pub struct ExpandDepthwise {
 /// Bytes of expanded planes a block keeps: an eighth of a 2 MiB L2, so that the block's
 /// planes, the input it re-reads and the depthwise output stay in L2 together.
 pub const EXPAND_BLOCK_BYTES: usize = 256 << 10;
+
+/// Bytes of expanded rows a strip of the NHWC kernel keeps: with the strip's output rows they
+/// stay in L2 (and its newest rows in L1) while the depthwise conv reads them.
+pub const EXPAND_STRIP_BYTES: usize = 512 << 10;
 
 impl ExpandDepthwise {
     pub fn infer(&self, inputs: &[&TensorType]) -> Result<TensorType, String> {
@@ -268,14 +273,54 @@ impl ExpandDepthwise {
         (n * c * plane_in) as u64 * filter_len(w1) + output.len() as u64 * filter_len(w2)
     }
 
-    /// f32s of scratch the kernel needs after its output: one block of expanded planes.
-    pub fn scratch_len(&self, inputs: &[&TensorType]) -> usize {
+    /// f32s of scratch the kernel writing `out` needs: one block of expanded planes (NCHW) or
+    /// one strip's expanded rows (NHWC).
+    pub fn scratch_len(&self, inputs: &[&TensorType], out: Layout) -> usize {
         match (inputs.first(), inputs.get(1)) {
             (Some(x), Some(w1)) if x.shape.len() == 4 && !w1.shape.is_empty() => {
-                let plane = x.shape[2] * x.shape[3];
-                Self::block(w1.shape[0], plane) * plane
+                let (c, h, w) = (w1.shape[0], x.shape[2], x.shape[3]);
+                match out {
+                    Layout::Nchw => Self::block(c, h * w) * h * w,
+                    Layout::Nhwc => self.strip_in_rows(self.strip_rows(c, w)).min(h) * w * c,
+                }
             }
             _ => 0,
+        }
+    }
+
+    /// Output rows per strip of the NHWC kernel for `c` expanded channels of rows `w` wide: as
+    /// many as keep the expanded rows they read within [`EXPAND_STRIP_BYTES`], at least 1.
+    pub fn strip_rows(&self, c: usize, w: usize) -> usize {
+        let fit = EXPAND_STRIP_BYTES / (4 * c * w).max(1);
+        let window = self.strip_in_rows(1);
+        fit.saturating_sub(window) / self.depthwise.strides[0].max(1) + 1
+    }
+
+    /// Expanded rows the windows of `rows` consecutive output rows overlap (before clipping
+    /// to the expanded height).
+    pub fn strip_in_rows(&self, rows: usize) -> usize {
+        let d = &self.depthwise;
+        rows.saturating_sub(1) * d.strides[0] + d.kernel[0].saturating_sub(1) * d.dilations[0] + 1
+    }
+
+    /// NCHW reads and writes NCHW; the NHWC kernel writes NHWC from either layout, with
+    /// constant weights (packed at compile time).
+    pub fn has_kernel_for(&self, inputs: &[LayoutOperand], out: Layout) -> bool {
+        match out {
+            Layout::Nchw => all_nchw(inputs, out),
+            Layout::Nhwc => inputs
+                .get(1..5)
+                .is_some_and(|ws| ws.iter().all(|w| w.constant)),
+        }
+    }
+
+    /// Packing of input `port` for the kernel writing `out`: NHWC takes the expansion's
+    /// weights `[c_in][c]` and the depthwise ones `[taps][c]`.
+    pub fn packing(&self, port: usize, operand: &TensorType, out: Layout) -> Packing {
+        match (out, port) {
+            (Layout::Nhwc, 1) => self.expand.nhwc_weight_packing(operand),
+            (Layout::Nhwc, 3) => self.depthwise.nhwc_weight_packing(operand),
+            _ => Packing::Plain,
         }
     }
 

@@ -337,11 +337,11 @@ impl Op {
         }
     }
 
-    /// f32s of scratch the op's kernel needs while it runs, which the memory plan reserves right
-    /// after its output (only the expansion + depthwise pair has any).
-    pub fn scratch_len(&self, inputs: &[&TensorType]) -> usize {
+    /// f32s of scratch the op's kernel writing `out` needs while it runs, which the memory plan
+    /// reserves (only the expansion + depthwise pair has any).
+    pub fn scratch_len(&self, inputs: &[&TensorType], out: Layout) -> usize {
         match self {
-            Op::ExpandDepthwise(ed) => ed.scratch_len(inputs),
+            Op::ExpandDepthwise(ed) => ed.scratch_len(inputs, out),
             _ => 0,
         }
     }
@@ -414,7 +414,8 @@ impl Op {
     /// True if a kernel reads `inputs` in their layouts and writes its outputs in `out`.
     ///
     /// NHWC kernels exist for convs ([`Conv::has_kernel_for`]), Ghost modules
-    /// ([`fused::GhostModule::has_kernel_for`]), squeeze-and-excite, pooling, activations, Resize
+    /// ([`fused::GhostModule::has_kernel_for`]), the expansion + depthwise pair
+    /// ([`fused::ExpandDepthwise::has_kernel_for`]), squeeze-and-excite, pooling, activations, Resize
     /// and the DFC gate (the same layout in and out), elementwise binary ops without broadcasting
     /// (every operand of one type and layout) and global average pooling (any input; its 1x1
     /// output is NCHW). Every other op reads and writes NCHW only, and graph inputs and constants
@@ -424,6 +425,7 @@ impl Op {
             Op::Input | Op::Const(_) => out == Layout::Nchw,
             Op::Conv(c) => c.has_kernel_for(inputs, out),
             Op::GhostModule(gm) => gm.has_kernel_for(inputs, out),
+            Op::ExpandDepthwise(ed) => ed.has_kernel_for(inputs, out),
             Op::SqueezeExcite(_) | Op::Pool(_) | Op::Activation(_) | Op::Resize(_) => {
                 layout_at(inputs, 0) == out
             }
@@ -434,8 +436,7 @@ impl Op {
                     && (out == Layout::Nchw || inputs.windows(2).all(|p| p[0].ty == p[1].ty))
             }
             Op::GlobalAveragePool => out == Layout::Nchw,
-            Op::ExpandDepthwise(_)
-            | Op::BatchNorm { .. }
+            Op::BatchNorm { .. }
             | Op::Concat { .. }
             | Op::Slice { .. }
             | Op::Split { .. }
@@ -469,11 +470,11 @@ impl Op {
         match self {
             Op::Conv(c) => c.packing(port, inputs, output, out),
             Op::GhostModule(gm) => gm.packing(port, operand.ty, out),
+            Op::ExpandDepthwise(ed) => ed.packing(port, operand.ty, out),
             Op::Input
             | Op::Const(_)
             | Op::SqueezeExcite(_)
             | Op::GateUpsample(_)
-            | Op::ExpandDepthwise(_)
             | Op::BatchNorm { .. }
             | Op::Activation(_)
             | Op::Binary(_)

@@ -15,7 +15,9 @@
 
 use crate::dispatch::{kernels, Kernels};
 use crate::kernels::fused::excite;
-use crate::params::{Conv2d, DwNhwc, GhostModule, InOut, PwNhwc, SqueezeExcite};
+use crate::params::{
+    Conv2d, DwNhwc, ExpandDepthwiseNhwc, GhostModule, InOut, PwNhwc, SqueezeExcite,
+};
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 use core::ops::Range;
 
@@ -93,6 +95,181 @@ pub fn ghost_module_nhwc(
         residual,
         output,
     );
+}
+
+/// `depthwise(expand(x))` in NHWC without the expanded tensor: a strip of `p.rows` output rows
+/// at a time, the expansion writes the expanded rows the strip's windows read into `scratch`
+/// (rows the previous strip already expanded are moved to its front, not recomputed) and the
+/// depthwise convolution reads them from there into the strip's output rows, so the expanded
+/// rows stay in L1/L2. The input is NHWC `[n, h, w, c_in]`, or NCHW when `input_nchw`; the
+/// output NHWC `[n, h_out, w_out, c]`. Weights are packed as [`conv2d_nhwc`] takes them: `w1`
+/// `[c_in][c]`, `w2` `[kernel_h * kernel_w][c]`. `scratch` holds at least
+/// [`ExpandDepthwiseNhwc::scratch_len`] f32s. Each output is the same chain of operations as
+/// the two convolutions run one after the other, so the result does not depend on the strip
+/// height. Each strip's two steps are split over rows on `par`. Panics on other shapes or
+/// sizes.
+#[allow(clippy::too_many_arguments)] // the two convs' weights, as generated code has them
+pub fn expand_depthwise_nhwc(
+    par: Par<'_>,
+    p: &ExpandDepthwiseNhwc,
+    input_nchw: bool,
+    input: &[f32],
+    w1: &[f32],
+    b1: &[f32],
+    w2: &[f32],
+    b2: &[f32],
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let weights = [w1, b1, w2, b2];
+    ed_with(
+        kernels(),
+        par,
+        p,
+        input_nchw,
+        input,
+        weights,
+        output,
+        scratch,
+    );
+}
+
+#[allow(clippy::too_many_arguments)]
+fn ed_with(
+    k: &Kernels,
+    par: Par<'_>,
+    p: &ExpandDepthwiseNhwc,
+    input_nchw: bool,
+    input: &[f32],
+    [w1, b1, w2, b2]: [&[f32]; 4],
+    output: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let (e, d) = (&p.expand, &p.depthwise);
+    let c = e.c_out;
+    assert!(
+        e.is_pointwise() && e.group == 1 && d.is_depthwise() && d.c_in == c,
+        "expand_depthwise_nhwc: a pointwise expansion and a depthwise convolution over its channels"
+    );
+    assert!(
+        d.n == e.n && (d.h_in, d.w_in) == (e.h_out, e.w_out) && p.rows > 0,
+        "expand_depthwise_nhwc: the depthwise convolution must read the expansion's rows"
+    );
+    assert!(
+        d.steps_positive(),
+        "expand_depthwise_nhwc: strides and dilations must be positive"
+    );
+    let (h, w, taps) = (d.h_in, d.w_in, d.kernel_h * d.kernel_w);
+    let (in_item, out_row) = (e.input_len() / e.n.max(1), d.w_out * c);
+    assert_eq!(
+        input.len(),
+        e.input_len(),
+        "expand_depthwise_nhwc: input size"
+    );
+    assert!(
+        w1.len() == e.c_in * c && b1.len() == c,
+        "expand_depthwise_nhwc: expansion weights"
+    );
+    assert!(
+        w2.len() == taps * c && b2.len() == c,
+        "expand_depthwise_nhwc: depthwise weights"
+    );
+    assert_eq!(
+        output.len(),
+        d.n * d.h_out * out_row,
+        "expand_depthwise_nhwc: output size"
+    );
+    assert!(
+        scratch.len() >= p.scratch_len(),
+        "expand_depthwise_nhwc: scratch too short"
+    );
+    if output.is_empty() {
+        return;
+    }
+    let row = w * c;
+    let window = (d.kernel_h - 1) * d.dilation_h + 1;
+    for (item, y) in output.chunks_exact_mut(d.h_out * out_row).enumerate() {
+        let x = &input[item * in_item..][..in_item];
+        // The expanded rows `have` are in the scratch, from its start.
+        let mut have = 0..0;
+        let mut r0 = 0;
+        while r0 < d.h_out {
+            let r1 = (r0 + p.rows).min(d.h_out);
+            // The expanded rows the windows of output rows r0..r1 overlap.
+            let lo = (r0 * d.stride_h).saturating_sub(d.pad_top).min(h);
+            let hi = ((r1 - 1) * d.stride_h + window)
+                .saturating_sub(d.pad_top)
+                .clamp(lo, h);
+            let keep = if have.contains(&lo) { have.end - lo } else { 0 };
+            if keep > 0 {
+                let from = (lo - have.start) * row;
+                scratch.copy_within(from..from + keep * row, 0);
+            }
+            let fresh = &mut scratch[keep * row..(hi - lo) * row];
+            expand_rows(k, par, e, input_nchw, x, [w1, b1], lo + keep..hi, fresh);
+            // The strip as a convolution of its own: rows lo..hi as its input, the padding
+            // above it what remains of the top padding (none when the strip reads only the
+            // bottom padding: then it has no input rows, and every tap is padding).
+            let sub = Conv2d {
+                n: 1,
+                h_in: hi - lo,
+                h_out: r1 - r0,
+                pad_top: (d.pad_top + lo).saturating_sub(r0 * d.stride_h),
+                ..*d
+            };
+            let dw = DwNhwc {
+                p: &sub,
+                w: w2,
+                bias: Some(b2),
+                act: d.activation,
+            };
+            let strip = &scratch[..(hi - lo) * row];
+            let y = &mut y[r0 * out_row..r1 * out_row];
+            let parts = parts_for(par, y.len() * taps, r1 - r0);
+            let bounds = |i: usize| (i * (r1 - r0) / parts) * out_row;
+            par.for_each_part(y, parts, &bounds, &|i, out| {
+                let rows = i * (r1 - r0) / parts..(i + 1) * (r1 - r0) / parts;
+                (k.depthwise_nhwc)(&dw, strip, None, out, rows);
+            });
+            have = lo..hi;
+            r0 = r1;
+        }
+    }
+}
+
+/// The expansion `e` of the expanded rows `rows` of one batch item's input `x` into `y`
+/// (`[rows.len() * w][c]`), split over rows on `par`.
+#[allow(clippy::too_many_arguments)]
+fn expand_rows(
+    k: &Kernels,
+    par: Par<'_>,
+    e: &Conv2d,
+    input_nchw: bool,
+    x: &[f32],
+    [w1, b1]: [&[f32]; 2],
+    rows: Range<usize>,
+    y: &mut [f32],
+) {
+    let (w, c, n) = (e.w_out, e.c_out, rows.len());
+    if n == 0 {
+        return;
+    }
+    let parts = parts_for(par, y.len() * e.c_in, n);
+    let bounds = |i: usize| (i * n / parts) * w * c;
+    par.for_each_part(y, parts, &bounds, &|i, out| {
+        let a = PwNhwc {
+            x,
+            nchw: input_nchw,
+            hw: e.h_in * e.w_in,
+            c_in: e.c_in,
+            c_out: c,
+            w: w1,
+            bias: Some(b1),
+            first: (rows.start + i * n / parts) * w,
+            act: e.activation,
+        };
+        (k.pointwise_nhwc)(&a, None, out, c, out.len() / c);
+    });
 }
 
 /// [`squeeze_excite`](crate::squeeze_excite) on NHWC data (`[n, spatial, c]`): `out[n, s, c] =
@@ -609,6 +786,94 @@ mod tests {
                         let p = make(n, c, hw, c, kernel, stride, pads, dil, c, act);
                         check_conv(&p, false, seed, &threads);
                         seed += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The fused expansion + depthwise pair against the two NHWC convs run one after the
+    /// other, bit for bit, on every kernel set, for strips of 1, 2, 3 rows and the whole
+    /// height, single- and multi-threaded, from NCHW and NHWC input.
+    #[test]
+    fn expand_depthwise_matches_two_convs() {
+        let threads = crate::threads::Threads::new(2);
+        // (n, c_in, (h, w), c, kernel, stride, pads (top, left, bottom, right), dilation)
+        let cases = [
+            (1, 8, (11, 9), 48, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1)),
+            (2, 7, (10, 10), 20, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+            (1, 16, (9, 7), 33, (5, 5), (2, 2), (2, 2, 2, 2), (1, 1)),
+            (1, 5, (8, 6), 17, (5, 5), (1, 1), (2, 2, 2, 2), (1, 1)),
+            (1, 3, (7, 7), 16, (3, 3), (2, 2), (0, 0, 1, 1), (1, 1)),
+            (2, 4, (9, 9), 24, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2)),
+            (1, 6, (3, 3), 80, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+            (1, 6, (1, 1), 20, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1)),
+            (1, 4, (6, 5), 9, (3, 1), (2, 1), (1, 0, 1, 0), (1, 1)),
+            // Bottom rows past the input: the last output rows read padding only.
+            (1, 4, (4, 4), 16, (3, 3), (1, 1), (0, 0, 4, 0), (1, 1)),
+        ];
+        for (ci, &(n, c_in, hw, c, kernel, stride, pads, dil)) in cases.iter().enumerate() {
+            let act1 = ACTS[ci % ACTS.len()];
+            let act2 = ACTS[(ci + 2) % ACTS.len()];
+            let e = make(
+                n,
+                c_in,
+                hw,
+                c,
+                (1, 1),
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                1,
+                act1,
+            );
+            let d = make(n, c, hw, c, kernel, stride, pads, dil, c, act2);
+            let mut rng = Rng::new(5000 + ci as u32);
+            let x = rng.vec(n * c_in * hw.0 * hw.1);
+            let w1 = pack(&e, &rng.vec(c * c_in));
+            let w2 = pack(&d, &rng.vec(c * kernel.0 * kernel.1));
+            let (b1, b2) = (rng.vec(c), rng.vec(c));
+            let x_nhwc = to_nhwc(&x, n, c_in, hw.0 * hw.1);
+            for input_nchw in [false, true] {
+                let x_in = if input_nchw { &x } else { &x_nhwc };
+                for k in all_kernels() {
+                    let mut mid = vec![f32::NAN; n * c * hw.0 * hw.1];
+                    let mut want = vec![f32::NAN; n * c * d.h_out * d.w_out];
+                    let single = Par::SINGLE;
+                    conv2d_nhwc_with(
+                        k,
+                        single,
+                        &e,
+                        input_nchw,
+                        x_in,
+                        &w1,
+                        Some(&b1),
+                        None,
+                        &mut mid,
+                    );
+                    conv2d_nhwc_with(k, single, &d, false, &mid, &w2, Some(&b2), None, &mut want);
+                    for rows in [1, 2, 3, d.h_out] {
+                        let p = ExpandDepthwiseNhwc {
+                            expand: e,
+                            depthwise: d,
+                            rows,
+                        };
+                        for par in [Par::SINGLE, threads.par()] {
+                            let mut got = vec![f32::NAN; want.len()];
+                            let mut scratch = vec![f32::NAN; p.scratch_len()];
+                            let ws = [&w1[..], &b1, &w2, &b2];
+                            ed_with(k, par, &p, input_nchw, x_in, ws, &mut got, &mut scratch);
+                            let same = got
+                                .iter()
+                                .zip(&want)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(
+                                same,
+                                "{} case {ci} rows {rows} nchw_in={input_nchw} threads={}",
+                                k.name,
+                                par.threads()
+                            );
+                        }
                     }
                 }
             }
