@@ -332,20 +332,36 @@ mod tests {
     }
 
     /// Every table's matrix-vector product against the reference, on row
-    /// counts around the 4-row block and lengths around the vector width.
+    /// counts around the 4-row block and lengths around the vector width, and
+    /// matrices on either side of the row-by-row threshold. Every row is the
+    /// same chain whatever path and split take it: each row alone gives the
+    /// same bits.
     #[test]
     fn dot_rows_vector_matches_reference() {
         let mut rng = Rng::new(3);
+        let streamed = crate::kernels::simd::gemm::STREAM_BYTES / 4 / 1031 + 3;
         for kt in crate::dispatch::all() {
-            for rows in [1, 3, 4, 5, 8, 9] {
-                for k in [1, 7, 8, 15, 16, 17, 31, 33, 64, 100] {
-                    let x = rng.vec(k);
-                    let w = rng.vec(rows * k);
-                    let mut want = vec![f32::NAN; rows];
-                    dot_rows_reference(&x, &w, k, &mut want);
-                    let mut got = vec![f32::NAN; rows];
-                    (kt.dot_rows)(&x, &w, k, &mut got);
-                    assert_close(&got, &want);
+            let sizes = [1, 3, 4, 5, 8, 9]
+                .into_iter()
+                .flat_map(|r| [1, 7, 8, 15, 16, 17, 31, 33, 64, 100].map(|k| (r, k)))
+                .chain([(streamed, 1031), (streamed - 6, 1031)]);
+            for (rows, k) in sizes {
+                let x = rng.vec(k);
+                let w = rng.vec(rows * k);
+                let mut want = vec![f32::NAN; rows];
+                dot_rows_reference(&x, &w, k, &mut want);
+                let mut got = vec![f32::NAN; rows];
+                (kt.dot_rows)(&x, &w, k, &mut got);
+                assert_close(&got, &want);
+                for (j, g) in got.iter().enumerate().step_by(rows.div_ceil(7)) {
+                    let mut one = [f32::NAN];
+                    (kt.dot_rows)(&x, &w[j * k..][..k], k, &mut one);
+                    assert_eq!(
+                        one[0].to_bits(),
+                        g.to_bits(),
+                        "{} row {j} of {rows}x{k}",
+                        kt.name
+                    );
                 }
             }
         }
