@@ -161,6 +161,44 @@ pub fn ghost_module(
     }
 }
 
+/// The checks both layouts of an expansion + depthwise pair make: `e` a pointwise expansion,
+/// `d` a depthwise convolution over its output, and the buffers the sizes the pair needs
+/// (weights are `[c_out, c_in]` and `[c, taps]` in either layout). `name` is the kernel's, for
+/// the panic message.
+pub(crate) fn check_pair(
+    name: &str,
+    e: &Conv2d,
+    d: &Conv2d,
+    input: &[f32],
+    [w1, b1, w2, b2]: [&[f32]; 4],
+    output: &[f32],
+) {
+    let c = e.c_out;
+    assert!(
+        e.is_pointwise() && e.group == 1 && d.is_depthwise() && d.c_in == c,
+        "{name}: a pointwise expansion and a depthwise convolution over its channels"
+    );
+    assert!(
+        d.n == e.n && (d.h_in, d.w_in) == (e.h_out, e.w_out),
+        "{name}: the depthwise convolution must read the expansion's output"
+    );
+    assert!(
+        d.steps_positive(),
+        "{name}: strides and dilations must be positive"
+    );
+    assert_eq!(input.len(), e.input_len(), "{name}: input size");
+    assert!(
+        w1.len() == c * e.c_in && b1.len() == c,
+        "{name}: expansion weights"
+    );
+    let taps = d.kernel_h * d.kernel_w;
+    assert!(
+        w2.len() == c * taps && b2.len() == c,
+        "{name}: depthwise weights"
+    );
+    assert_eq!(output.len(), d.output_len(), "{name}: output size");
+}
+
 /// `depthwise(expand(x))` (NCHW) without the expanded tensor: for each block of
 /// `p.block` expanded channels, the expansion writes their planes into `scratch` and the
 /// depthwise convolution reads them from there (in L2 while the block fits) into its output
@@ -182,30 +220,10 @@ pub fn expand_depthwise(
 ) {
     let (e, d) = (&p.expand, &p.depthwise);
     let c = e.c_out;
-    assert!(
-        e.is_pointwise() && e.group == 1 && d.is_depthwise() && d.c_in == c,
-        "expand_depthwise: a pointwise expansion and a depthwise convolution over its channels"
-    );
-    assert!(
-        d.n == e.n && (d.h_in, d.w_in) == (e.h_out, e.w_out) && p.block > 0,
-        "expand_depthwise: the depthwise convolution must read the expansion's planes"
-    );
+    check_pair("expand_depthwise", e, d, input, [w1, b1, w2, b2], output);
+    assert!(p.block > 0, "expand_depthwise: block must be positive");
     let (hw, taps) = (e.h_out * e.w_out, d.kernel_h * d.kernel_w);
     let (item_in, out_plane) = (e.c_in * e.h_in * e.w_in, d.h_out * d.w_out);
-    assert_eq!(input.len(), e.n * item_in, "expand_depthwise: input size");
-    assert!(
-        w1.len() == c * e.c_in && b1.len() == c,
-        "expand_depthwise: expansion weights"
-    );
-    assert!(
-        w2.len() == c * taps && b2.len() == c,
-        "expand_depthwise: depthwise weights"
-    );
-    assert_eq!(
-        output.len(),
-        e.n * c * out_plane,
-        "expand_depthwise: output size"
-    );
     assert!(
         scratch.len() >= p.scratch_len(),
         "expand_depthwise: scratch too short"

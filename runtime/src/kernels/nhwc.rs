@@ -14,7 +14,7 @@
 //! up to 1.6x slower, since each load then touches two lines.
 
 use crate::dispatch::{kernels, Kernels};
-use crate::kernels::fused::excite;
+use crate::kernels::fused::{check_pair, excite};
 use crate::params::{
     Conv2d, DwNhwc, ExpandDepthwiseNhwc, GhostModule, InOut, PwNhwc, SqueezeExcite,
 };
@@ -147,38 +147,17 @@ fn ed_with(
 ) {
     let (e, d) = (&p.expand, &p.depthwise);
     let c = e.c_out;
-    assert!(
-        e.is_pointwise() && e.group == 1 && d.is_depthwise() && d.c_in == c,
-        "expand_depthwise_nhwc: a pointwise expansion and a depthwise convolution over its channels"
+    check_pair(
+        "expand_depthwise_nhwc",
+        e,
+        d,
+        input,
+        [w1, b1, w2, b2],
+        output,
     );
-    assert!(
-        d.n == e.n && (d.h_in, d.w_in) == (e.h_out, e.w_out) && p.rows > 0,
-        "expand_depthwise_nhwc: the depthwise convolution must read the expansion's rows"
-    );
-    assert!(
-        d.steps_positive(),
-        "expand_depthwise_nhwc: strides and dilations must be positive"
-    );
+    assert!(p.rows > 0, "expand_depthwise_nhwc: rows must be positive");
     let (h, w, taps) = (d.h_in, d.w_in, d.kernel_h * d.kernel_w);
     let (in_item, out_row) = (e.input_len() / e.n.max(1), d.w_out * c);
-    assert_eq!(
-        input.len(),
-        e.input_len(),
-        "expand_depthwise_nhwc: input size"
-    );
-    assert!(
-        w1.len() == e.c_in * c && b1.len() == c,
-        "expand_depthwise_nhwc: expansion weights"
-    );
-    assert!(
-        w2.len() == taps * c && b2.len() == c,
-        "expand_depthwise_nhwc: depthwise weights"
-    );
-    assert_eq!(
-        output.len(),
-        d.n * d.h_out * out_row,
-        "expand_depthwise_nhwc: output size"
-    );
     assert!(
         scratch.len() >= p.scratch_len(),
         "expand_depthwise_nhwc: scratch too short"
