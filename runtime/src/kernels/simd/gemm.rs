@@ -319,7 +319,7 @@ pub(crate) fn dot_rows<S: Simd>(s: S, x: &[f32], w: &[f32], k: usize, out: &mut 
 pub(crate) const STREAM_BYTES: usize = 256 << 10;
 
 /// How far ahead (in f32s: 4 KiB) [`dot_row`] prefetches the row it reads. Measured with
-/// `kernel_bench gemv` on a Xeon (Sapphire Rapids, 2 MiB L2): from L3 25.5-28.9 GB/s without,
+/// `kernel_bench gemv` on a Xeon with AMX and 2 MiB of L2: from L3 25.5-28.9 GB/s without,
 /// 29.5-29.7 with (the core's ceiling there), from DRAM 11.4-12.2 against 13.5-14.7; 1 KiB
 /// ahead gains less, 8 KiB no more, 16 KiB less.
 const ROW_AHEAD: usize = 1024;
