@@ -3,6 +3,7 @@
 
 use super::{axpy, valid_range};
 use crate::dispatch::{kernels, Kernels};
+use crate::kernels::gemm::dot_rows_blocked;
 use crate::kernels::simd::activation::apply_in_place;
 use crate::params::Conv2d;
 use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
@@ -155,7 +156,22 @@ fn conv2d_vector(
     let act = p.activation;
     let cig = p.c_in / p.group;
     let cog = p.c_out / p.group;
-    if p.is_pointwise() {
+    if p.is_pointwise() && p.h_in * p.w_in == 1 {
+        // Matrix-vector products (squeeze-excite, conv head), all batch items against each
+        // block of weight rows, then bias, residual and activation.
+        for g in 0..p.group {
+            let w = &weight[g * cog * cig..][..cog * cig];
+            let (x, y) = (&input[g * cig..], &mut output[g * cog..]);
+            dot_rows_blocked(k, (x, p.c_in, p.n), w, (cog, cig), (y, p.c_out));
+        }
+        for (i, y) in output.iter_mut().enumerate() {
+            let mut v = *y + bias.map_or(0.0, |b| b[i % p.c_out]);
+            if let Some(r) = residual {
+                v += r[i];
+            }
+            *y = act.apply(v);
+        }
+    } else if p.is_pointwise() {
         let hw = p.h_in * p.w_in;
         for b in 0..p.n {
             for g in 0..p.group {
@@ -164,17 +180,7 @@ fn conv2d_vector(
                 let w = &weight[g * cog * cig..][..cog * cig];
                 let bias = bias.map(|b| &b[g * cog..][..cog]);
                 let res = residual.map(|r| &r[(b * p.c_out + g * cog) * hw..][..cog * hw]);
-                if hw == 1 {
-                    // A matrix-vector product (squeeze-excite, conv head).
-                    (k.dot_rows)(x, w, cig, y);
-                    for (co, y) in y.iter_mut().enumerate() {
-                        let mut v = *y + bias.map_or(0.0, |b| b[co]);
-                        if let Some(r) = res {
-                            v += r[co];
-                        }
-                        *y = act.apply(v);
-                    }
-                } else if let Some(r) = res {
+                if let Some(r) = res {
                     (k.pointwise_add)(x, w, bias, r, y, (cig, cog, hw), act);
                 } else {
                     (k.pointwise)(x, w, bias, y, (cig, cog, hw), act);
@@ -1177,6 +1183,19 @@ mod tests {
             (0, 0, 0, 0),
             (1, 1),
             2,
+            relu6,
+        ));
+        // Matrix-vector at batch 2 with more weight rows than one block of `dot_rows_blocked`.
+        cases.push(make(
+            2,
+            600,
+            (1, 1),
+            240,
+            (1, 1),
+            (1, 1),
+            (0, 0, 0, 0),
+            (1, 1),
+            1,
             relu6,
         ));
         cases.push(make(
