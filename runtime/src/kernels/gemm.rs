@@ -51,19 +51,17 @@ fn gemm_with(kt: &Kernels, p: &Gemm, a: &[f32], b: &[f32], c: Option<&[f32]>, ou
     if n == 0 {
         return;
     }
-    if !p.trans_a && p.trans_b && m > 1 {
-        // Several rows against `b` stored `[n, k]` (a classifier at batch > 1): `b` read once.
+    // Several rows against `b` stored `[n, k]` (a classifier at batch > 1): `b` read once.
+    let blocked = !p.trans_a && p.trans_b && m > 1;
+    if blocked {
         dot_rows_blocked(kt, (a, k, m), b, (n, k), (output, n));
     }
     for (i, out) in output.chunks_exact_mut(n).enumerate() {
         match (p.trans_a, p.trans_b) {
             (false, false) => row_times_matrix(&a[i * k..][..k], 1, b, n, out),
             (true, false) => row_times_matrix(a.get(i..).unwrap_or(&[]), m, b, n, out),
-            (false, true) => {
-                if m == 1 {
-                    (kt.dot_rows)(&a[i * k..][..k], b, k, out);
-                }
-            }
+            (false, true) if blocked => {}
+            (false, true) => (kt.dot_rows)(&a[i * k..][..k], b, k, out),
             (true, true) => {
                 for (j, o) in out.iter_mut().enumerate() {
                     let b_row = &b[j * k..][..k];
