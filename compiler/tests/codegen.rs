@@ -113,11 +113,9 @@ fn output_is_byte_identical_across_runs_and_paths() {
         .contains(b.parent().expect("parent").to_str().expect("utf-8")));
 }
 
-/// Runs `ghostc model -o <crate>/src/generated.rs` and builds a crate whose only dependency is
-/// `ghostc-runtime`, with warnings denied and `unsafe` forbidden, then runs it.
-fn build_fresh_crate(case: &str, extra: &[&str]) {
-    let tag = format!("fresh_crate_{case}_{}", extra.len());
-    let dir = support::temp_dir(&tag);
+/// Runs `ghostc <case> -o <dir>/src/generated.rs --name Net` and writes a `Cargo.toml` whose
+/// one dependency is `ghostc-runtime` (`runtime_options` added to its entry).
+fn generate_into_crate(case: &str, extra: &[&str], dir: &Path, runtime_options: &str) {
     let model = support::workspace_root()
         .join("examples/synthetic")
         .join(case)
@@ -136,11 +134,95 @@ fn build_fresh_crate(case: &str, extra: &[&str]) {
     std::fs::write(
         dir.join("Cargo.toml"),
         format!(
-            "[package]\nname = \"fresh\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\nghostc-runtime = {{ path = {:?} }}\n\n[workspace]\n",
+            "[package]\nname = \"fresh\"\nversion = \"0.0.0\"\nedition = \"2021\"\n\n[dependencies]\nghostc-runtime = {{ path = {:?}{runtime_options} }}\n\n[workspace]\n",
             runtime.display().to_string()
         ),
     )
     .expect("write Cargo.toml");
+}
+
+/// The bare-metal case: a `#![no_std]` library over the runtime with `default-features =
+/// false` (no allocator) builds with warnings denied, using only `run_with_arena` on a
+/// `static` arena, for this host and, when its standard library is installed (`.ci/run`
+/// installs it; `GHOSTC_REQUIRE_THUMB=1` makes its absence a failure), for
+/// `thumbv7em-none-eabihf` (Cortex-M4F).
+#[test]
+fn generated_code_builds_without_alloc() {
+    let dir = support::temp_dir("fresh_crate_no_alloc");
+    generate_into_crate("ghost_module_odd", &[], &dir, ", default-features = false");
+    std::fs::write(
+        dir.join("src/lib.rs"),
+        r#"#![no_std]
+#![forbid(unsafe_code)]
+include!("generated.rs");
+
+/// One inference on the caller's scratch memory (e.g. a `static mut` array on a
+/// microcontroller); nothing is allocated.
+pub fn infer(
+    arena: &mut [f32; Net::ARENA_LEN],
+    input: &[f32; Net::INPUT_LEN],
+    output: &mut [f32; Net::OUTPUT_LEN],
+) {
+    Net::run_with_arena(arena, input, output);
+}
+"#,
+    )
+    .expect("write lib.rs");
+    let thumb = "thumbv7em-none-eabihf";
+    let installed = std_installed_for(thumb);
+    if !installed {
+        assert!(
+            std::env::var_os("GHOSTC_REQUIRE_THUMB").is_none(),
+            "the {thumb} standard library is not installed (rustup target add {thumb})"
+        );
+        eprintln!("{thumb} not installed: building for the host only");
+    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh_crates_target");
+    let targets: &[Option<&str>] = if installed {
+        &[None, Some(thumb)]
+    } else {
+        &[None]
+    };
+    for t in targets {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(["build", "--quiet", "--offline", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .env("CARGO_TARGET_DIR", &target)
+            .env("RUSTFLAGS", "-D warnings");
+        if let Some(t) = t {
+            cmd.args(["--target", t]);
+        }
+        let out = cmd.output().expect("run cargo");
+        assert!(
+            out.status.success(),
+            "no-alloc crate failed to build for {}:\n{}",
+            t.unwrap_or("the host"),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Whether rustup (or the toolchain) has `core` for `target`: its target libdir holds a
+/// `libcore-*.rlib`.
+fn std_installed_for(target: &str) -> bool {
+    let Ok(out) = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", target])
+        .output()
+    else {
+        return false;
+    };
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    std::fs::read_dir(dir).is_ok_and(|mut files| {
+        files.any(|f| f.is_ok_and(|f| f.file_name().to_string_lossy().starts_with("libcore-")))
+    })
+}
+
+/// Runs `ghostc model -o <crate>/src/generated.rs` and builds a crate whose only dependency is
+/// `ghostc-runtime`, with warnings denied and `unsafe` forbidden, then runs it.
+fn build_fresh_crate(case: &str, extra: &[&str]) {
+    let tag = format!("fresh_crate_{case}_{}", extra.len());
+    let dir = support::temp_dir(&tag);
+    generate_into_crate(case, extra, &dir, "");
     let input = support::workspace_root()
         .join("examples/synthetic")
         .join(case)

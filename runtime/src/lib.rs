@@ -6,8 +6,11 @@
 //! checked with `debug_assert!` only.
 //!
 //! The crate is `no_std` with no dependencies. Features:
-//! - `alloc`: enables `Arena`, a heap-allocated scratch buffer.
-//! - `std` (default): implies `alloc`.
+//! - `alloc`: enables `Arena`, a heap-allocated scratch buffer, and with it the generated
+//!   models' owning struct (`new`, `with_threads`, `run`; see [`with_alloc!`]). Without it a
+//!   generated model has its constants and `run_with_arena` only, which runs on a
+//!   caller-provided arena (e.g. a `static`).
+//! - `std` (default): implies `alloc`; adds worker threads and run-time CPU detection.
 
 #![no_std]
 #![deny(unsafe_code)]
@@ -26,6 +29,7 @@ mod arena;
 mod dispatch;
 mod io;
 mod kernels;
+mod owned;
 mod params;
 mod probe;
 #[cfg(test)]

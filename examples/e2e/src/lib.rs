@@ -66,6 +66,32 @@ pub fn check(dir: &str, suffix: &str, batch: usize, mut run: impl FnMut(&[f32], 
     }
 }
 
+/// The kernel table the tests ran with is the architecture's vector one (NEON on AArch64, the
+/// best of AVX-512 and AVX2 the CPU has on x86-64), not the portable fallback; or the one
+/// `GHOSTC_KERNELS` names, when set.
+#[test]
+fn kernels_are_the_vector_table() {
+    let isa = ghostc_runtime::kernel_isa();
+    if let Ok(forced) = std::env::var("GHOSTC_KERNELS") {
+        assert_eq!(isa, forced);
+        return;
+    }
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(isa, "neon");
+    #[cfg(target_arch = "x86_64")]
+    {
+        let want = if std::is_x86_feature_detected!("avx512f") {
+            "avx512"
+        } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            "avx2"
+        } else {
+            "portable"
+        };
+        assert_eq!(isa, want);
+    }
+    println!("kernels: {isa}");
+}
+
 #[cfg(test)]
 mod cases {
     include!(concat!(env!("OUT_DIR"), "/cases.rs"));

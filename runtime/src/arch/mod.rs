@@ -9,21 +9,38 @@ use crate::kernels::simd::Kernels;
 #[allow(unsafe_code)]
 mod x86_64;
 
+#[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+#[allow(unsafe_code)]
+mod aarch64;
+
 /// The best kernel table of this architecture that the CPU runs (detected at run time with
 /// `std`, fixed by the compile-time target features without it), if any.
 #[inline]
 pub(crate) fn best() -> Option<&'static Kernels> {
     #[cfg(target_arch = "x86_64")]
-    return x86_64::best();
-    #[cfg(not(target_arch = "x86_64"))]
-    None
+    let best = x86_64::best();
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    let best = aarch64::best();
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
+    let best = None;
+    best
 }
 
-/// Every table of this architecture that this CPU runs, best first, for tests.
-#[cfg(test)]
+/// Every table of this architecture that this CPU runs, best first (for tests, and for the
+/// `GHOSTC_KERNELS` override of [`crate::dispatch`]).
+#[cfg(any(feature = "std", test))]
 pub(crate) fn available() -> impl Iterator<Item = &'static Kernels> {
     #[cfg(target_arch = "x86_64")]
-    return x86_64::available();
-    #[cfg(not(target_arch = "x86_64"))]
-    core::iter::empty()
+    let tables = x86_64::available();
+    #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
+    let tables = aarch64::available();
+    #[cfg(not(any(
+        target_arch = "x86_64",
+        all(target_arch = "aarch64", target_feature = "neon")
+    )))]
+    let tables = core::iter::empty();
+    tables
 }

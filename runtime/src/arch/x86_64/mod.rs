@@ -19,7 +19,7 @@ enum Isa {
     Avx2,
 }
 
-#[cfg(test)]
+#[cfg(any(feature = "std", test))]
 impl Isa {
     fn table(self) -> &'static Kernels {
         match self {
@@ -82,7 +82,7 @@ fn cpu_has(isa: Isa) -> bool {
 }
 
 /// Every table this CPU runs, best first.
-#[cfg(test)]
+#[cfg(any(feature = "std", test))]
 pub(super) fn available() -> impl Iterator<Item = &'static Kernels> {
     [Isa::Avx512, Isa::Avx2]
         .into_iter()
