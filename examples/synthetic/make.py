@@ -4,7 +4,7 @@ bottleneck with squeeze-excite, 1xK kernels, dilation, pooling, resize, and more
 
 Usage (needs onnx, onnxruntime, numpy; not needed to run the tests, whose fixtures are committed):
     python3 -m venv /tmp/venv && /tmp/venv/bin/pip install onnx onnxruntime numpy
-    /tmp/venv/bin/python examples/synthetic/make.py
+    /tmp/venv/bin/python examples/synthetic/make.py [case ...]
 Each case folder gets model.onnx, input.bin and output.bin (raw little-endian f32, onnxruntime
 CPUExecutionProvider with all graph optimizations disabled).
 """
@@ -318,15 +318,46 @@ def random_graph(seed):
     g.save(f"random_{seed:02}", shape, y, opset=int(rng.choice([14, 17])))
 
 
+def tiny_ghostnet():
+    # A whole GhostNet in miniature for the microcontroller example (examples/mcu): stem,
+    # a stride-2 bottleneck with squeeze-excite and a conv shortcut, a stride-1 bottleneck
+    # with an identity shortcut, the 1x1 head conv, pooling and the classifier: 7 k weights
+    # (28 kB), a 12 kB input.
+    g = G(7)
+    x = g.op("Relu", [g.bn(g.conv("input", 3, 16, k=(3, 3), stride=2, bias=False), 16)])
+    y = g.ghost(x, 16, 32, relu=True, bn=True)
+    y = g.bn(g.conv(y, 32, 32, k=(3, 3), stride=2, group=32, bias=False), 32)
+    y = g.se(y, 32, 8)
+    y = g.ghost(y, 32, 24, relu=False, bn=True)
+    s = g.bn(g.conv(x, 16, 16, k=(3, 3), stride=2, group=16, bias=False), 16)
+    s = g.bn(g.conv(s, 16, 24, bias=False), 24)
+    x = g.op("Add", [y, s])
+    y = g.ghost(x, 24, 48, relu=True, bn=True)
+    y = g.ghost(y, 48, 24, relu=False, bn=True)
+    x = g.op("Add", [y, x])
+    x = g.op("Relu", [g.bn(g.conv(x, 24, 64, bias=False), 64)])
+    x = g.op("Flatten", [g.op("GlobalAveragePool", [x])], axis=1)
+    y = g.op("Gemm", [x, g.w([10, 64]), g.w([10], 0.1)], transB=1)
+    g.save("tiny_ghostnet", [1, 3, 32, 32], y)
+
+
+CASES = {
+    "ghost_module": ghost_module,
+    "ghost_module_odd": ghost_module_odd,
+    "ghost_bottleneck_se": ghost_bottleneck_se,
+    "stride2": stride2,
+    "mixed_ops": mixed_ops,
+    "nan_inf": nan_inf,
+    "small_planes": small_planes,
+    "spec_corners": spec_corners,
+    "special_pool_resize": special_pool_resize,
+    "tiny_ghostnet": tiny_ghostnet,
+    **{f"random_{seed:02}": (lambda seed=seed: random_graph(seed)) for seed in range(12)},
+}
+
 if __name__ == "__main__":
-    ghost_module()
-    ghost_module_odd()
-    ghost_bottleneck_se()
-    stride2()
-    mixed_ops()
-    nan_inf()
-    small_planes()
-    spec_corners()
-    special_pool_resize()
-    for seed in range(12):
-        random_graph(seed)
+    # With case names as arguments, only those (the others keep their committed references).
+    import sys
+
+    for name in sys.argv[1:] or list(CASES):
+        CASES[name]()
