@@ -142,10 +142,11 @@ fn generate_into_crate(case: &str, extra: &[&str], dir: &Path, runtime_options: 
 }
 
 /// The bare-metal case: a `#![no_std]` library over the runtime with `default-features =
-/// false` (no allocator) builds with warnings denied, using only `run_with_arena` on a
+/// false` (no allocator) type-checks with warnings denied, using only `run_with_arena` on a
 /// `static` arena, for this host and, when its standard library is installed (`.ci/run`
 /// installs it; `GHOSTC_REQUIRE_THUMB=1` makes its absence a failure), for
-/// `thumbv7em-none-eabihf` (Cortex-M4F).
+/// `thumbv7em-none-eabihf` (Cortex-M4F). Linking and running one there is `examples/mcu`
+/// (`.ci/mcu`).
 #[test]
 fn generated_code_builds_without_alloc() {
     let dir = support::temp_dir("fresh_crate_no_alloc");
@@ -185,7 +186,7 @@ pub fn infer(
     };
     for t in targets {
         let mut cmd = Command::new(env!("CARGO"));
-        cmd.args(["build", "--quiet", "--offline", "--manifest-path"])
+        cmd.args(["check", "--quiet", "--offline", "--manifest-path"])
             .arg(dir.join("Cargo.toml"))
             .env("CARGO_TARGET_DIR", &target)
             .env("RUSTFLAGS", "-D warnings");
@@ -195,7 +196,7 @@ pub fn infer(
         let out = cmd.output().expect("run cargo");
         assert!(
             out.status.success(),
-            "no-alloc crate failed to build for {}:\n{}",
+            "no-alloc crate failed to check for {}:\n{}",
             t.unwrap_or("the host"),
             String::from_utf8_lossy(&out.stderr)
         );
@@ -217,8 +218,12 @@ fn std_installed_for(target: &str) -> bool {
     })
 }
 
-/// Runs `ghostc model -o <crate>/src/generated.rs` and builds a crate whose only dependency is
-/// `ghostc-runtime`, with warnings denied and `unsafe` forbidden, then runs it.
+/// Runs `ghostc model -o <crate>/src/generated.rs` and type-checks a program over it whose only
+/// dependency is `ghostc-runtime`, with warnings denied and `unsafe` forbidden. `cargo check`,
+/// not a build and a run: the CLI writes the bytes the `build.rs` path writes
+/// (`output_is_byte_identical_across_runs_and_paths`), and the e2e crate runs those against
+/// onnxruntime (`run`, `run_with_arena`, inline weights); an unoptimised build of the runtime
+/// here took minutes of CI.
 fn build_fresh_crate(case: &str, extra: &[&str]) {
     let tag = format!("fresh_crate_{case}_{}", extra.len());
     let dir = support::temp_dir(&tag);
@@ -252,7 +257,7 @@ fn main() {{
     .expect("write main.rs");
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fresh_crates_target");
     let out = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--offline", "--manifest-path"])
+        .args(["check", "--quiet", "--offline", "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", &target)
         .env("RUSTFLAGS", "-D warnings")
@@ -263,11 +268,6 @@ fn main() {{
         "fresh crate failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let sum: f32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("a number");
-    assert!(sum.is_finite());
 }
 
 #[test]

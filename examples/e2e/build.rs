@@ -31,15 +31,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut cases = String::new();
     let mut add = |dir: &Path,
                    suffix: &str,
-                   batch: Option<usize>|
+                   batch: Option<usize>,
+                   weights: ghostc::WeightsMode|
      -> Result<(), Box<dyn std::error::Error>> {
         let folder = dir
             .file_name()
             .and_then(|f| f.to_str())
             .ok_or("model folder name is not UTF-8")?;
-        let variant = format!("{folder}_b{}", batch.unwrap_or(1));
+        let inline = if weights == ghostc::WeightsMode::Inline {
+            "_inline"
+        } else {
+            ""
+        };
+        let variant = format!("{folder}_b{}{inline}", batch.unwrap_or(1));
         let mut builder = ghostc::Builder::new(dir.join("model.onnx"))
             .name(&variant)
+            .weights(weights)
             .out_dir(&out);
         if let Some(b) = batch {
             let (name, mut shape) = first_input(&dir.join("model.onnx"))?;
@@ -69,6 +76,13 @@ fn {variant}_with_2_threads_matches_onnxruntime() {{
     let mut m = Box::new({variant}::{st}::with_threads(2));
     crate::check({dir_s:?}, {suffix:?}, {rows}, |i, o| m.run(i.try_into().expect("input size"), o.try_into().expect("output size")));
 }}
+#[test]
+fn {variant}_run_with_arena_is_run() {{
+    crate::same_as_run({dir_s:?}, {suffix:?}, |i, o| Box::new({variant}::{st}::new()).run(i.try_into().expect("input size"), o.try_into().expect("output size")), |i, o| {{
+        let mut arena = vec![f32::NAN; {variant}::{st}::ARENA_LEN];
+        {variant}::{st}::run_with_arena(arena.as_mut_slice().try_into().expect("arena size"), i.try_into().expect("input size"), o.try_into().expect("output size"));
+    }});
+}}
 "#
         )?;
         Ok(())
@@ -87,14 +101,22 @@ fn {variant}_with_2_threads_matches_onnxruntime() {{
     {
         for (batch, suffix) in [(1usize, ""), (4, "_b4")] {
             if dir.join(format!("input{suffix}.bin")).is_file() {
-                add(&dir, suffix, Some(batch))?;
+                add(&dir, suffix, Some(batch), ghostc::WeightsMode::File)?;
             }
         }
     }
     if only.is_none() {
         for dir in model_dirs(&examples.join("synthetic"))? {
-            add(&dir, "", None)?;
+            add(&dir, "", None, ghostc::WeightsMode::File)?;
         }
+        // Weights as a byte-string literal in the source (single-file output): one small
+        // model with every weight kind (convs, depthwise, bias) is enough for the decoding.
+        add(
+            &examples.join("synthetic/stride2"),
+            "",
+            None,
+            ghostc::WeightsMode::Inline,
+        )?;
     }
     std::fs::write(Path::new(&out).join("cases.rs"), cases)?;
     Ok(())

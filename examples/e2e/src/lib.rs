@@ -96,3 +96,24 @@ fn kernels_are_the_vector_table() {
 mod cases {
     include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 }
+
+/// Runs `a` and `b` on `dir/input{suffix}.bin` and asserts their outputs are bit-identical
+/// (NaN payloads aside): `run_with_arena` on the caller's arena is the same program as `run`.
+pub fn same_as_run(
+    dir: &str,
+    suffix: &str,
+    mut a: impl FnMut(&[f32], &mut [f32]),
+    mut b: impl FnMut(&[f32], &mut [f32]),
+) {
+    let input = read_f32(&format!("{dir}/input{suffix}.bin"));
+    let len = read_f32(&format!("{dir}/output{suffix}.bin")).len();
+    let (mut ya, mut yb) = (vec![0f32; len], vec![1f32; len]);
+    a(&input, &mut ya);
+    b(&input, &mut yb);
+    let bits = |v: &[f32]| -> Vec<u32> {
+        v.iter()
+            .map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() })
+            .collect()
+    };
+    assert!(bits(&ya) == bits(&yb), "run_with_arena differs from run");
+}

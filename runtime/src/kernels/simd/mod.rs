@@ -15,6 +15,9 @@
 /// and arrays indexed by `i` stay in registers, whatever the optimiser's
 /// unrolling heuristics decide. The callers check `n <= MAX` at compile time.
 macro_rules! unroll {
+    (4, $n:expr, $i:ident => $body:block) => {
+        unroll!(@ $n, $i, $body; 0 1 2 3)
+    };
     (8, $n:expr, $i:ident => $body:block) => {
         unroll!(@ $n, $i, $body; 0 1 2 3 4 5 6 7)
     };
@@ -23,8 +26,9 @@ macro_rules! unroll {
     };
     (@ $n:expr, $i:ident, $body:block; $($k:literal)*) => {
         $(
-            if $k < $n {
-                let $i: usize = $k;
+            if const { $k < $n } {
+                #[allow(non_upper_case_globals)]
+                const $i: usize = $k;
                 $body
             }
         )*

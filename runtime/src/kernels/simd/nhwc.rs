@@ -143,14 +143,14 @@ unsafe fn pw_one<S: Simd, const NCHW: bool>(s: S, t: &PwPtrs) {
             let mut c0 = 0;
             while c0 + l <= c_out {
                 let mut a = s.load(y.add(c0));
-                unroll!(8, 4, i => { a = s.mul_add(xv[i], s.load(wp.add(i * c_out + c0)), a); });
+                unroll!(4, 4, i => { a = s.mul_add(xv[i], s.load(wp.add(i * c_out + c0)), a); });
                 s.store(y.add(c0), a);
                 c0 += l;
             }
             if c0 < c_out {
                 let n = c_out - c0;
                 let mut a = s.load_partial(y.add(c0), n);
-                unroll!(8, 4, i => {
+                unroll!(4, 4, i => {
                     a = s.mul_add(xv[i], s.load_partial(wp.add(i * c_out + c0), n), a);
                 });
                 s.store_partial(y.add(c0), a, n);
@@ -556,7 +556,7 @@ unsafe fn add_raw<S: Simd>(s: S, y: *mut f32, r: *const f32, n: usize) {
 unsafe fn dw_blocks<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
     // SAFETY: forwarded.
     unsafe {
-        if S::LANES == 1 {
+        if const { S::LANES == 1 } {
             // One lane (the portable table): the unrolled blocks below would only multiply its
             // code (and its compile time) for no vector to fill.
             return dw_any(s, p, t, rows);
@@ -705,8 +705,8 @@ unsafe fn dw_chunk<
                     let mut xv = [s.splat(0.0); NV];
                     unroll!(8, NV, j => { xv[j] = load(xp, j); });
                     unroll!(8, KW, kx => {
-                        if jx >= kx && (jx - kx).is_multiple_of(SW) && (jx - kx) / SW < R {
-                            let r = (jx - kx) / SW;
+                        if const { jx >= kx && (jx - kx) % SW == 0 && (jx - kx) / SW < R } {
+                            let r = jx.saturating_sub(kx) / SW;
                             unroll!(8, NV, j => {
                                 acc[r][j] = s.mul_add(wv[kx][j], xv[j], acc[r][j]);
                             });
