@@ -78,7 +78,7 @@ fn {variant}_with_2_threads_matches_onnxruntime() {{
 }}
 #[test]
 fn {variant}_run_with_arena_is_run() {{
-    crate::same_as_run({dir_s:?}, {suffix:?}, |i, o| Box::new({variant}::{st}::new()).run(i.try_into().expect("input size"), o.try_into().expect("output size")), |i, o| {{
+    crate::same_as_run({dir_s:?}, {suffix:?}, |i, o| {variant}::{st}::new().run(i.try_into().expect("input size"), o.try_into().expect("output size")), |i, o| {{
         let mut arena = vec![f32::NAN; {variant}::{st}::ARENA_LEN];
         {variant}::{st}::run_with_arena(arena.as_mut_slice().try_into().expect("arena size"), i.try_into().expect("input size"), o.try_into().expect("output size"));
     }});

@@ -92,11 +92,6 @@ fn kernels_are_the_vector_table() {
     println!("kernels: {isa}");
 }
 
-#[cfg(test)]
-mod cases {
-    include!(concat!(env!("OUT_DIR"), "/cases.rs"));
-}
-
 /// Runs `a` and `b` on `dir/input{suffix}.bin` and asserts their outputs are bit-identical
 /// (NaN payloads aside): `run_with_arena` on the caller's arena is the same program as `run`.
 pub fn same_as_run(
@@ -116,4 +111,9 @@ pub fn same_as_run(
             .collect()
     };
     assert!(bits(&ya) == bits(&yb), "run_with_arena differs from run");
+}
+
+#[cfg(test)]
+mod cases {
+    include!(concat!(env!("OUT_DIR"), "/cases.rs"));
 }

@@ -705,7 +705,7 @@ unsafe fn dw_chunk<
                     let mut xv = [s.splat(0.0); NV];
                     unroll!(8, NV, j => { xv[j] = load(xp, j); });
                     unroll!(8, KW, kx => {
-                        if const { jx >= kx && (jx - kx) % SW == 0 && (jx - kx) / SW < R } {
+                        if const { feeds(jx, kx, SW, R) } {
                             let r = jx.saturating_sub(kx) / SW;
                             unroll!(8, NV, j => {
                                 acc[r][j] = s.mul_add(wv[kx][j], xv[j], acc[r][j]);
@@ -720,6 +720,12 @@ unsafe fn dw_chunk<
             dw_store::<S, NV, M>(s, t, o, c0, n, &acc[r]);
         });
     }
+}
+
+/// Whether input column `jx` of a chunk of `r` output pixels at stride `sw` meets kernel tap
+/// `kx` (output pixel `(jx - kx) / sw`).
+const fn feeds(jx: usize, kx: usize, sw: usize, r: usize) -> bool {
+    jx >= kx && (jx - kx).is_multiple_of(sw) && (jx - kx) / sw < r
 }
 
 /// Bias is in `acc`; adds the residual and activates (in the order
