@@ -12,9 +12,11 @@ pub mod ir;
 pub mod ops;
 pub mod passes;
 pub mod pipeline;
+pub mod target;
 
 pub use error::{Error, Result};
 pub use front::{Caller, ImportOptions};
+pub use target::Target;
 
 /// Parses `1x3x224x224` into dims.
 pub fn parse_dims(s: &str) -> Result<Vec<usize>> {
@@ -123,6 +125,7 @@ pub struct Builder {
     model: PathBuf,
     opts: CompileOptions,
     out_dir: Option<PathBuf>,
+    target: Option<String>,
 }
 
 /// What [`Builder::build`] wrote.
@@ -145,6 +148,7 @@ impl Builder {
             model: model.as_ref().to_path_buf(),
             opts,
             out_dir: None,
+            target: None,
         }
     }
 
@@ -175,6 +179,13 @@ impl Builder {
         self
     }
 
+    /// Plan for this Rust target triple; defaults to `$TARGET`, the target cargo builds the
+    /// crate running this build script for (see [`Target`]).
+    pub fn target(mut self, triple: &str) -> Self {
+        self.target = Some(triple.to_string());
+        self
+    }
+
     /// Where to write; defaults to `$OUT_DIR`.
     pub fn out_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.out_dir = Some(dir.as_ref().to_path_buf());
@@ -183,8 +194,13 @@ impl Builder {
 
     /// Compiles and writes `<name>.rs` (+ `<name>.weights.bin`), printing
     /// `cargo:rerun-if-changed` for the model and each warning as `cargo:warning`.
-    pub fn build(self) -> Result<Built> {
+    pub fn build(mut self) -> Result<Built> {
         println!("cargo:rerun-if-changed={}", self.model.display());
+        let triple = self.target.clone().or_else(|| std::env::var("TARGET").ok());
+        self.opts.passes.target = match triple {
+            Some(t) => Target::from_triple(&t)?,
+            None => Target::host(),
+        };
         let dir = match self.out_dir {
             Some(d) => d,
             None => std::env::var_os("OUT_DIR")

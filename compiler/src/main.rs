@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use ghostc::analysis::cost;
 use ghostc::ir::dot::to_dot;
 use ghostc::pipeline::{self, PassOptions};
-use ghostc::{CompileOptions, ImportOptions, WeightsMode};
+use ghostc::{CompileOptions, ImportOptions, Target, WeightsMode};
 
 /// Compile a GhostNet-family ONNX model into dependency-free Rust, or inspect what the compiler
 /// does to it.
@@ -79,6 +79,12 @@ struct Common {
     /// Skip this pass (repeatable or comma-separated), e.g. to bisect.
     #[arg(long, value_name = "PASS", value_delimiter = ',', global = true)]
     disable_pass: Vec<String>,
+
+    /// Plan for this Rust target triple (e.g. `aarch64-unknown-linux-gnu`): the layout cost
+    /// model assumes its vector width (16 lanes on x86-64, 4 on AArch64, 1 elsewhere). Default:
+    /// the target ghostc was built for.
+    #[arg(long, value_name = "TRIPLE", global = true)]
+    target: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -165,12 +171,16 @@ fn import_options(c: &Common) -> ghostc::Result<ImportOptions> {
     Ok(opts)
 }
 
-fn pass_options(c: &Common) -> PassOptions {
-    PassOptions {
+fn pass_options(c: &Common) -> ghostc::Result<PassOptions> {
+    Ok(PassOptions {
         disable: c.disable_pass.clone(),
         stop_after: c.stop_after.clone(),
         dump_after: c.dump_ir_after.clone(),
-    }
+        target: match &c.target {
+            Some(triple) => Target::from_triple(triple)?,
+            None => Target::host(),
+        },
+    })
 }
 
 fn print_dumps(dumps: &[(String, String)]) -> ghostc::Result<()> {
@@ -198,7 +208,7 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
             input,
             reference.as_deref(),
             &import_options(&cli.common)?,
-            &pass_options(&cli.common),
+            &pass_options(&cli.common)?,
         )?;
         out(&report.text)?;
         return Ok(if report.ok {
@@ -229,7 +239,7 @@ fn run(cli: &Cli) -> ghostc::Result<ExitCode> {
             Weights::File => WeightsMode::File,
             Weights::Inline => WeightsMode::Inline,
         },
-        passes: pass_options(&cli.common),
+        passes: pass_options(&cli.common)?,
         profile: cli.profile,
         ..CompileOptions::default()
     };

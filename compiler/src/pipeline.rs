@@ -9,6 +9,7 @@ use crate::back::{self, header, EmitOptions, WeightsMode};
 use crate::error::{Error, Result};
 use crate::front::{self, ImportOptions, Imported};
 use crate::ir::{verify::verify, Graph};
+use crate::target::Target;
 
 /// Verifies `g`, naming the stage in the error.
 pub fn verify_stage(g: &Graph, stage: &str) -> Result<()> {
@@ -55,6 +56,8 @@ pub struct PassOptions {
     pub stop_after: Option<String>,
     /// Dump the IR after these passes (`import` and `all` allowed).
     pub dump_after: Vec<String>,
+    /// The machine the plan is for (the layout cost model's vector width).
+    pub target: Target,
 }
 
 impl PassOptions {
@@ -100,7 +103,7 @@ pub fn run_passes(
         if opts.disable.iter().any(|d| d == pass.name) {
             continue;
         }
-        (pass.run)(g).map_err(|msg| Error::Verify {
+        (pass.run)(g, &opts.target).map_err(|msg| Error::Verify {
             stage: pass.name.to_string(),
             msg: format!("the pass failed: {msg}"),
         })?;

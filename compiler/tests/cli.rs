@@ -344,3 +344,23 @@ fn readme_option_table_matches_help() {
         .collect();
     assert_eq!(documented, offered, "README option table vs --help");
 }
+
+#[test]
+fn target_sets_the_layout_plan_and_bad_triples_are_refused() {
+    let model = support::workspace_root().join("examples/synthetic/small_planes/model.onnx");
+    let model = model.to_str().expect("utf-8 path");
+    let ir = |triple: &str| {
+        let out = ghostc(&[model, "--emit", "ir", "--target", triple]);
+        assert!(out.status.success(), "{triple}: {}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    assert!(ir("x86_64-unknown-linux-gnu").contains(" nhwc"));
+    // The portable kernels (one lane) are fastest in NCHW.
+    assert!(!ir("thumbv7em-none-eabihf").contains(" nhwc"));
+    let out = ghostc(&[model, "--emit", "ir", "--target", "x86 64"]);
+    assert!(
+        !out.status.success() && text(&out.stderr).contains("'x86 64' is not a target triple"),
+        "{}",
+        text(&out.stderr)
+    );
+}

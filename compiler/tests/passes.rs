@@ -11,7 +11,7 @@ use ghostc::ir::{Graph, Tensor, ValueRef};
 use ghostc::ops::fused::{GhostModule, SqueezeExcite};
 use ghostc::ops::{eval, Activation, Conv, Op};
 use ghostc::pipeline::{self, PassOptions};
-use ghostc::ImportOptions;
+use ghostc::{ImportOptions, Target};
 use support::*;
 
 // ---- harness -----------------------------------------------------------------------------------
@@ -1279,6 +1279,34 @@ fn plan_layout_picks_nhwc_between_the_edges_of_a_small_plane() {
     );
 }
 
+/// `plan_layout`'s layouts of `m` planned for the target `triple`.
+fn layouts_for(m: &Model, triple: &str) -> String {
+    let mut g = m.import().expect("import").graph;
+    let opts = PassOptions {
+        stop_after: Some("plan_layout".into()),
+        target: Target::from_triple(triple).expect("triple"),
+        ..Default::default()
+    };
+    pipeline::run_passes(&mut g, &opts, &mut |_, _| Ok(())).expect("passes");
+    layouts(&g)
+}
+
+#[test]
+fn plan_layout_plans_for_the_target() {
+    let chain = small_plane_chain(7, 32, "GlobalAveragePool");
+    let nhwc = "conv:nhwc conv:nhwc conv:nhwc global_avg_pool:nchw";
+    assert_eq!(layouts_for(&chain, "x86_64-unknown-linux-gnu"), nhwc);
+    assert_eq!(layouts_for(&chain, "aarch64-unknown-linux-gnu"), nhwc);
+    // One lane (the portable kernels): NCHW throughout.
+    for triple in ["thumbv7em-none-eabihf", "wasm32-unknown-unknown"] {
+        assert!(!layouts_for(&chain, triple).contains("nhwc"), "{triple}");
+    }
+    // 8 channels are half an AVX-512 vector (not given NHWC) but two NEON vectors.
+    let narrow = small_plane_chain(7, 8, "GlobalAveragePool");
+    assert!(!layouts_for(&narrow, "x86_64-unknown-linux-gnu").contains("nhwc"));
+    assert!(layouts_for(&narrow, "aarch64-unknown-linux-gnu").contains("nhwc"));
+}
+
 #[test]
 fn plan_layout_keeps_nchw_for_graph_outputs_and_ops_without_nhwc_kernels() {
     // The last conv is the graph output, so NCHW; no kernel reads NHWC to write NCHW, and the
@@ -1348,13 +1376,24 @@ fn plan_layout_gain_model_signs() {
         kernel: 1,
         stride: 1,
     };
+    let avx512 = Target::default();
+    let gain = |c: &ConvShape| nhwc_gain(c, &avx512);
     // Small planes and many channels: NHWC; a 7-wide row fills 7 of 16 lanes.
-    assert!(nhwc_gain(&dw(672, 7, 5, 1)) > 0.5);
-    assert!(nhwc_gain(&dw(144, 28, 3, 2)) > 0.0);
-    assert!(nhwc_gain(&pw(160, 960, 7)) > 0.0);
+    assert!(gain(&dw(672, 7, 5, 1)) > 0.5);
+    assert!(gain(&dw(144, 28, 3, 2)) > 0.0);
+    assert!(gain(&pw(160, 960, 7)) > 0.0);
     // Wide rows and few channels: NCHW.
-    assert!(nhwc_gain(&dw(16, 112, 3, 1)) < 0.0);
-    assert!(nhwc_gain(&pw(96, 8, 28)) < 0.0);
+    assert!(gain(&dw(16, 112, 3, 1)) < 0.0);
+    assert!(gain(&pw(96, 8, 28)) < 0.0);
+    // The target's lane count is what the lane terms measure against: 8 channels fill half an
+    // AVX-512 vector but all of two NEON ones, so NHWC gains on AArch64 what it loses on x86.
+    let neon = Target::from_triple("aarch64-unknown-linux-gnu").expect("triple");
+    assert_eq!(neon.vector_lanes, 4);
+    let few = dw(8, 14, 3, 1);
+    assert!(nhwc_gain(&few, &neon) > gain(&few));
+    // A 7-wide row fills 7 of 8 NEON lanes but 7 of 16 AVX-512 ones: NCHW loses less there.
+    let wide = dw(64, 7, 3, 1);
+    assert!(nhwc_gain(&wide, &neon) < gain(&wide));
 }
 
 #[test]

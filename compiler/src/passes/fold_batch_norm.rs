@@ -7,6 +7,7 @@
 use crate::ir::{Graph, Tensor, ValueRef};
 use crate::ops::{Conv, Op};
 use crate::passes::util::{const_f32, plain_conv};
+use crate::target::Target;
 
 /// Inference BatchNorm as a per-channel affine map `y = x * scale + shift`:
 /// `scale = gamma / sqrt(var + epsilon)`, `shift = beta - mean * scale`. The one definition of the
@@ -32,7 +33,7 @@ pub fn scale_shift(
     (scale, shift)
 }
 
-pub fn fold_batch_norm(g: &mut Graph) -> Result<bool, String> {
+pub fn fold_batch_norm(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
     for n in order {

@@ -20,8 +20,9 @@ use petgraph::stable_graph::NodeIndex;
 use crate::ir::{Graph, ValueRef};
 use crate::ops::{Activation, BinaryOp, Op};
 use crate::passes::util::conv_bias;
+use crate::target::Target;
 
-pub fn fuse_activation(g: &mut Graph) -> Result<bool, String> {
+pub fn fuse_activation(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = gated(g)?;
     changed |= gelu(g)?;
     changed |= residual(g)?;

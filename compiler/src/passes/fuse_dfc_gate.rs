@@ -18,8 +18,9 @@ use crate::ops::eval::{nearest_index, resize_source};
 use crate::ops::fused::GateUpsample;
 use crate::ops::resize::{CoordTransform, NearestMode, ResizeMode};
 use crate::ops::{BinaryOp, Op, Resize};
+use crate::target::Target;
 
-pub fn fuse_dfc_gate(g: &mut Graph) -> Result<bool, String> {
+pub fn fuse_dfc_gate(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
     for n in order {
@@ -187,7 +188,7 @@ mod tests {
         let inputs = [rand(&c.gate), rand(&c.x)];
         let before = crate::ops::eval::run(&g, &inputs).expect("eval before");
         let y_before = before[&g.outputs[0].1].clone();
-        let fused = fuse_dfc_gate(&mut g).expect("pass");
+        let fused = fuse_dfc_gate(&mut g, &Target::default()).expect("pass");
         crate::ir::verify::verify(&g).expect("verify");
         let after = crate::ops::eval::run(&g, &inputs).expect("eval after");
         assert_eq!(after[&g.outputs[0].1], y_before);

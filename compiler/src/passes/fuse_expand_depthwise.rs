@@ -18,8 +18,9 @@ use crate::ir::{Graph, ValueRef};
 use crate::ops::fused::{ExpandDepthwise, EXPAND_BLOCK_BYTES};
 use crate::ops::Op;
 use crate::passes::util::conv_bias;
+use crate::target::Target;
 
-pub fn fuse_expand_depthwise(g: &mut Graph) -> Result<bool, String> {
+pub fn fuse_expand_depthwise(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
     for d in order {

@@ -13,8 +13,9 @@ use crate::ir::{Graph, Tensor, ValueRef};
 use crate::ops::fused::GhostModule;
 use crate::ops::{BinaryOp, Op};
 use crate::passes::util::{const_f32, conv_bias};
+use crate::target::Target;
 
-pub fn fuse_ghost_module(g: &mut Graph) -> Result<bool, String> {
+pub fn fuse_ghost_module(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
     for n in order {

@@ -8,6 +8,7 @@ use crate::ir::{Graph, ValueRef};
 use crate::ops::fused::SqueezeExcite;
 use crate::ops::{BinaryOp, Conv, Op};
 use crate::passes::util::conv_bias;
+use crate::target::Target;
 
 fn pointwise(c: &Conv) -> bool {
     c.kernel == [1, 1]
@@ -18,7 +19,7 @@ fn pointwise(c: &Conv) -> bool {
         && !c.residual
 }
 
-pub fn fuse_squeeze_excite(g: &mut Graph) -> Result<bool, String> {
+pub fn fuse_squeeze_excite(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     let order = g.topo_order().map_err(|_| "cycle")?;
     for n in order {

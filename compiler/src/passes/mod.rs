@@ -32,9 +32,10 @@ pub mod plan_layout;
 pub mod simplify;
 
 use crate::ir::Graph;
+use crate::target::Target;
 
-/// A pass: rewrites the graph, returns whether anything changed.
-pub type PassFn = fn(&mut Graph) -> Result<bool, String>;
+/// A pass: rewrites the graph for the target, returns whether anything changed.
+pub type PassFn = fn(&mut Graph, &Target) -> Result<bool, String>;
 
 /// A named pass.
 pub struct Pass {

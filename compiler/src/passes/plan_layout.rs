@@ -13,7 +13,7 @@
 //! kernels allow are not free per value: a depthwise conv has no NCHW-to-NHWC kernel, and only a
 //! dense conv or a global pool leaves NHWC, so a value's layout drags its neighbours'. So the
 //! pass compares whole legal plans: the values that may be NHWC (4-D results of ops with an
-//! NHWC kernel, at least [`MIN_NHWC_CHANNELS`] channels and two pixels, graph outputs
+//! NHWC kernel, at least [`min_nhwc_channels`] channels and two pixels, graph outputs
 //! excepted) in graph order, and for every position in that order the plan that starts NHWC
 //! there (every value from it on, and every dense conv's result, NHWC: the dense kernel stores
 //! channel vectors at any plane size), made legal, and scored by the time the model predicts
@@ -35,20 +35,12 @@ use petgraph::stable_graph::NodeIndex;
 use crate::ir::layout::{check_node, Layout};
 use crate::ir::{Graph, ValueRef};
 use crate::ops::Op;
-
-/// f32 lanes of the widest vectors the kernels use (AVX-512). The cost model's lane use is
-/// measured against it.
-pub const VECTOR_LANES: usize = 16;
+use crate::target::Target;
 
 /// NCHW throughput (GFLOP/s, medians of the `kernel_bench layout` grid) of pointwise and
 /// depthwise convs: converts multiply-adds into time, to weigh one conv's gain against
 /// another's.
 const NCHW_GFLOPS: (f64, f64) = (90.0, 17.0);
-
-/// The fraction of `n` lanes' vectors a loop over `n` elements fills.
-fn lane_use(n: usize) -> f64 {
-    n as f64 / (n.div_ceil(VECTOR_LANES) * VECTOR_LANES) as f64
-}
 
 /// The shape of one conv, as the cost model sees it.
 #[derive(Clone, Copy, Debug)]
@@ -74,12 +66,16 @@ impl ConvShape {
     }
 }
 
-/// Predicted `ln(t_nchw / t_nhwc)`: above 0 when the NHWC kernel is faster. The coefficients
-/// are a least-squares fit to `kernel_bench layout` with AVX-512 (72 pointwise and 208
-/// depthwise shapes, planes 112x112 to 7x7, 8 to 1152 channels): choosing by it costs 0.7% of
-/// the best-layout time on the pointwise grid and 3.2% on the depthwise one, against 4% and 24%
-/// for the fixed rule it replaced (NHWC for planes up to 14x14 with 16 channels or more).
-pub fn nhwc_gain(c: &ConvShape) -> f64 {
+/// Predicted `ln(t_nchw / t_nhwc)` on `target`: above 0 when the NHWC kernel is faster. The
+/// coefficients are a least-squares fit to `kernel_bench layout` with AVX-512 (72 pointwise and
+/// 208 depthwise shapes, planes 112x112 to 7x7, 8 to 1152 channels): choosing by it costs 0.7%
+/// of the best-layout time on the pointwise grid and 3.2% on the depthwise one, against 4% and
+/// 24% for the fixed rule it replaced (NHWC for planes up to 14x14 with 16 channels or more).
+/// Other targets keep the fit and change only the lane count the lane-use terms are measured
+/// against: the term that makes the layouts differ is how full each fills its vectors, and
+/// no other target here can be timed (AArch64 runs only under an emulator).
+pub fn nhwc_gain(c: &ConvShape, target: &Target) -> f64 {
+    let lane_use = |n| target.lane_use(n);
     let ln = |x: usize| (x.max(1) as f64).ln();
     if c.depthwise {
         // NCHW vectorises along the output row, NHWC over the channels.
@@ -97,14 +93,14 @@ pub fn nhwc_gain(c: &ConvShape) -> f64 {
 
 /// Predicted NCHW time minus NHWC time of a conv, in microseconds of the calibration machine
 /// (only its sign and relative size matter).
-fn nhwc_saving(c: &ConvShape) -> f64 {
+fn nhwc_saving(c: &ConvShape, target: &Target) -> f64 {
     let rate = if c.depthwise {
         NCHW_GFLOPS.1
     } else {
         NCHW_GFLOPS.0
     };
     let t_nchw = 2.0 * c.macs() / rate / 1e3;
-    t_nchw * (1.0 - (-nhwc_gain(c)).exp())
+    t_nchw * (1.0 - (-nhwc_gain(c, target)).exp())
 }
 
 /// The convs node `n` runs, for the cost model: a pointwise or depthwise conv, or a Ghost
@@ -140,18 +136,32 @@ fn conv_shapes(g: &Graph, n: NodeIndex) -> Vec<ConvShape> {
 }
 
 /// Predicted time saved by running node `n` in NHWC (0 for ops without a cost model).
-fn saving(g: &Graph, n: NodeIndex) -> f64 {
-    conv_shapes(g, n).iter().map(nhwc_saving).sum()
+fn saving(g: &Graph, n: NodeIndex, target: &Target) -> f64 {
+    conv_shapes(g, n)
+        .iter()
+        .map(|c| nhwc_saving(c, target))
+        .sum()
 }
 
-/// Fewest channels given NHWC: one full AVX-512 vector.
-pub const MIN_NHWC_CHANNELS: usize = 16;
+/// Fewest channels given NHWC: one full vector of the target.
+pub fn min_nhwc_channels(target: &Target) -> usize {
+    target.vector_lanes
+}
 
 /// Plans whose predicted savings differ by less than this (microseconds) are a tie.
 const TIE_US: f64 = 1e-6;
 
-pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
+pub fn plan_layout(g: &mut Graph, target: &Target) -> Result<bool, String> {
+    let min_channels = min_nhwc_channels(target);
     let before = std::mem::take(&mut g.layouts);
+    // Without vector kernels, NCHW throughout: the portable table's NHWC convs were faster on
+    // 5 of the 280 shapes of `kernel_bench layout` (GHOSTC_KERNELS=portable), and took a median
+    // 1.33x the NCHW time pointwise and 2.55x depthwise (built without autovectorisation:
+    // pointwise a tie, depthwise NCHW faster on 207 of 208); the fit below, made for vectors,
+    // would pick NHWC for most of them.
+    if target.vector_lanes <= 1 {
+        return Ok(!before.is_empty());
+    }
     let order = g
         .topo_order()
         .map_err(|_| "the graph has a cycle".to_string())?;
@@ -162,7 +172,7 @@ pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
         .map(|&n| ValueRef::new(n, 0))
         .filter(|v| {
             let s = &g.ty(*v).shape;
-            s.len() == 4 && s[1] >= MIN_NHWC_CHANNELS && s[2] * s[3] >= 2 && !outputs.contains(v)
+            s.len() == 4 && s[1] >= min_channels && s[2] * s[3] >= 2 && !outputs.contains(v)
         })
         .collect();
     let dense: Vec<ValueRef> = eligible
@@ -179,7 +189,7 @@ pub fn plan_layout(g: &mut Graph) -> Result<bool, String> {
             .map(|&v| (v, Layout::Nhwc))
             .collect();
         legalize(g, &order);
-        let saved: f64 = g.layouts.keys().map(|v| saving(g, v.node)).sum();
+        let saved: f64 = g.layouts.keys().map(|v| saving(g, v.node, target)).sum();
         if best.as_ref().is_none_or(|(s, _)| saved > s + TIE_US) {
             best = Some((saved, g.layouts.clone()));
         }

@@ -7,6 +7,7 @@ use petgraph::stable_graph::NodeIndex;
 use crate::ir::{Graph, ValueRef};
 use crate::ops::eval::eval_node;
 use crate::ops::{Op, OutputStorage};
+use crate::target::Target;
 
 /// Most work (elements written plus multiply-adds or window reads) a constant fold may take.
 /// Above it the node stays a run-time op on constant operands, as the model wrote it: a small
@@ -29,7 +30,7 @@ fn fold_work(g: &Graph, n: NodeIndex) -> u64 {
         .saturating_add(crate::analysis::cost::macs(g, n))
 }
 
-pub fn simplify(g: &mut Graph) -> Result<bool, String> {
+pub fn simplify(g: &mut Graph, _: &Target) -> Result<bool, String> {
     let mut changed = false;
     loop {
         let mut step = false;
