@@ -179,8 +179,9 @@ impl Builder {
         self
     }
 
-    /// Plan for this Rust target triple; defaults to `$TARGET`, the target cargo builds the
-    /// crate running this build script for (see [`Target`]).
+    /// Plan for this Rust target triple (with its baseline target features); defaults to
+    /// `$TARGET`, the target cargo builds the crate running this build script for, with the
+    /// features the build enables (`$CARGO_CFG_TARGET_FEATURE`; see [`Target`]).
     pub fn target(mut self, triple: &str) -> Self {
         self.target = Some(triple.to_string());
         self
@@ -196,10 +197,15 @@ impl Builder {
     /// `cargo:rerun-if-changed` for the model and each warning as `cargo:warning`.
     pub fn build(mut self) -> Result<Built> {
         println!("cargo:rerun-if-changed={}", self.model.display());
-        let triple = self.target.clone().or_else(|| std::env::var("TARGET").ok());
-        self.opts.passes.target = match triple {
-            Some(t) => Target::from_triple(&t)?,
-            None => Target::host(),
+        // A triple given here has its baseline features; cargo's `TARGET` comes with the
+        // features the build enables (`-C target-feature=+simd128`, say).
+        self.opts.passes.target = match (&self.target, std::env::var("TARGET")) {
+            (Some(t), _) => Target::from_triple(t)?,
+            (None, Ok(t)) => match std::env::var("CARGO_CFG_TARGET_FEATURE") {
+                Ok(f) => Target::from_triple_and_features(&t, &f)?,
+                Err(_) => Target::from_triple(&t)?,
+            },
+            (None, Err(_)) => Target::host(),
         };
         let dir = match self.out_dir {
             Some(d) => d,

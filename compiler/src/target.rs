@@ -43,11 +43,28 @@ impl Target {
         Ok(Target { vector_lanes })
     }
 
+    /// The target of a triple with its enabled target features (`features`: comma-separated,
+    /// as cargo gives a build script in `CARGO_CFG_TARGET_FEATURE`): where the vector table
+    /// exists only with a feature, it decides. AArch64 has NEON only with `neon` (not on
+    /// `aarch64-unknown-none-softfloat`); wasm32 vectors only with `simd128`, 4 lanes.
+    pub fn from_triple_and_features(triple: &str, features: &str) -> Result<Target> {
+        let base = Target::from_triple(triple)?;
+        let has = |f: &str| features.split(',').any(|x| x.trim() == f);
+        let vector_lanes = match triple.split('-').next().unwrap_or("") {
+            "aarch64" | "arm64" | "arm64e" if !has("neon") => 1,
+            "wasm32" | "wasm64" if has("simd128") => 4,
+            _ => base.vector_lanes,
+        };
+        Ok(Target { vector_lanes })
+    }
+
     /// The target this compiler was built for.
     pub fn host() -> Target {
         let vector_lanes = if cfg!(target_arch = "x86_64") {
             16
-        } else if cfg!(target_arch = "aarch64") {
+        } else if cfg!(all(target_arch = "aarch64", target_feature = "neon"))
+            || cfg!(all(target_arch = "wasm32", target_feature = "simd128"))
+        {
             4
         } else {
             1
@@ -78,6 +95,28 @@ mod tests {
             let e = Target::from_triple(bad).expect_err(bad).to_string();
             assert!(e.contains("not a target triple"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn target_features_decide_where_the_vectors_are_optional() {
+        let lanes =
+            |t: &str, f: &str| Target::from_triple_and_features(t, f).map(|t| t.vector_lanes);
+        assert_eq!(lanes("wasm32-unknown-unknown", "").ok(), Some(1));
+        assert_eq!(
+            lanes("wasm32-unknown-unknown", "bulk-memory,simd128").ok(),
+            Some(4)
+        );
+        assert_eq!(
+            lanes("aarch64-unknown-linux-gnu", "fp-armv8,neon").ok(),
+            Some(4)
+        );
+        assert_eq!(lanes("aarch64-unknown-none-softfloat", "").ok(), Some(1));
+        assert_eq!(
+            lanes("x86_64-unknown-linux-gnu", "fxsr,sse,sse2").ok(),
+            Some(16)
+        );
+        assert_eq!(lanes("thumbv7em-none-eabihf", "simd128").ok(), Some(1));
+        assert!(lanes("", "neon").is_err());
     }
 
     #[test]

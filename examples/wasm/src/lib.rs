@@ -125,3 +125,16 @@ pub extern "C" fn tolerance() -> f32 {
 pub extern "C" fn same_top5() -> u32 {
     LAST.with(|l| u32::from(l.get().same_top5))
 }
+
+/// The kernel table the runtime runs here (`simd128` when the module was built with
+/// `-C target-feature=+simd128`, else `portable`): its length in bytes...
+#[no_mangle]
+pub extern "C" fn kernels_len() -> u32 {
+    ghostc_runtime::kernel_isa().len() as u32
+}
+
+/// ... and where its UTF-8 bytes are in the module's memory.
+#[no_mangle]
+pub extern "C" fn kernels_ptr() -> *const u8 {
+    ghostc_runtime::kernel_isa().as_ptr()
+}

@@ -13,6 +13,10 @@ mod x86_64;
 #[allow(unsafe_code)]
 mod aarch64;
 
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[allow(unsafe_code)]
+mod wasm32;
+
 /// The best kernel table of this architecture that the CPU runs (detected at run time with
 /// `std`, fixed by the compile-time target features without it), if any.
 #[inline]
@@ -21,9 +25,12 @@ pub(crate) fn best() -> Option<&'static Kernels> {
     let best = x86_64::best();
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     let best = aarch64::best();
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let best = wasm32::best();
     #[cfg(not(any(
         target_arch = "x86_64",
-        all(target_arch = "aarch64", target_feature = "neon")
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_arch = "wasm32", target_feature = "simd128")
     )))]
     let best = None;
     best
@@ -37,9 +44,12 @@ pub(crate) fn available() -> impl Iterator<Item = &'static Kernels> {
     let tables = x86_64::available();
     #[cfg(all(target_arch = "aarch64", target_feature = "neon"))]
     let tables = aarch64::available();
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let tables = wasm32::available();
     #[cfg(not(any(
         target_arch = "x86_64",
-        all(target_arch = "aarch64", target_feature = "neon")
+        all(target_arch = "aarch64", target_feature = "neon"),
+        all(target_arch = "wasm32", target_feature = "simd128")
     )))]
     let tables = core::iter::empty();
     tables
