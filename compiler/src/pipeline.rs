@@ -193,6 +193,7 @@ fn emit_options(path: &Path, model: &[u8], opts: &CompileOptions) -> EmitOptions
             &opts.import.input_shapes,
             opts.weights_mode,
             opts.profile,
+            opts.passes.target.vector_lanes,
         ),
         name,
         weights_file: opts.weights_file.clone(),

@@ -357,6 +357,23 @@ fn target_sets_the_layout_plan_and_bad_triples_are_refused() {
     assert!(ir("x86_64-unknown-linux-gnu").contains(" nhwc"));
     // The portable kernels (one lane) are fastest in NCHW.
     assert!(!ir("thumbv7em-none-eabihf").contains(" nhwc"));
+    // The generated file's header names the plan's vector width.
+    let dir = support::temp_dir("cli_target_header");
+    let header = |triple: &str| {
+        let dest = dir.join(format!("{triple}.rs"));
+        let out = ghostc(&[
+            model,
+            "-o",
+            dest.to_str().expect("utf-8"),
+            "--target",
+            triple,
+        ]);
+        assert!(out.status.success(), "{triple}: {}", text(&out.stderr));
+        let source = std::fs::read_to_string(&dest).expect("generated file");
+        source.lines().nth(2).unwrap_or("").to_string()
+    };
+    assert!(header("aarch64-apple-darwin").ends_with("vector-lanes=4"));
+    assert!(header("thumbv7em-none-eabihf").ends_with("vector-lanes=1"));
     let out = ghostc(&[model, "--emit", "ir", "--target", "x86 64"]);
     assert!(
         !out.status.success() && text(&out.stderr).contains("'x86 64' is not a target triple"),

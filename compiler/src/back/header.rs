@@ -17,6 +17,7 @@ pub fn lines(
     input_shapes: &BTreeMap<String, Vec<usize>>,
     weights_mode: WeightsMode,
     profile: bool,
+    vector_lanes: usize,
 ) -> Vec<String> {
     let file_name = model_path
         .file_name()
@@ -40,7 +41,7 @@ pub fn lines(
         ),
         format!("model: {file_name} (sha256 {})", sha256_hex(model)),
         format!(
-            "options: name={name} weights={weights} input-shape=[{}]{}",
+            "options: name={name} weights={weights} input-shape=[{}] vector-lanes={vector_lanes}{}",
             shapes.join(","),
             if profile { " profile" } else { "" }
         ),
