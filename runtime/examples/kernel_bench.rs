@@ -8,7 +8,8 @@
 //! `nhwc` instead compares the NCHW and NHWC kernels on the small-plane shapes; `layout` times
 //! both layouts on the grid behind `plan_layout`'s cost model; `gemv` streams one-row Gemms
 //! from the last-level cache; `act` times each activation as a pass and fused into a conv;
-//! `winograd` compares `conv2d_winograd` with `conv2d_dense` on 3x3 stride-1 NHWC shapes).
+//! `winograd` compares `conv2d_winograd` with `conv2d_dense` on 3x3 stride-1 NHWC shapes;
+//! `forkjoin` times one fork-join of the thread pool).
 
 use ghostc_runtime::*;
 use std::collections::BTreeMap;
@@ -268,6 +269,9 @@ fn main() {
     }
     if filter == "winograd" {
         return winograd_vs_dense(&mut rng);
+    }
+    if filter == "forkjoin" {
+        return fork_join();
     }
     // kind -> (median seconds per inference, flops per inference, minimum seconds)
     let mut totals: BTreeMap<&str, (f64, f64, f64)> = BTreeMap::new();
@@ -731,6 +735,44 @@ fn gemv_stream(rng: &mut Rng) {
             med * 1e6,
             (n * k * 4) as f64 / med / 1e9
         );
+    }
+}
+
+/// `forkjoin`: the cost of one fork-join of the two-thread pool (`Threads::new(2)`) on parts
+/// that do nothing, after the calling thread worked alone for a while (busy, as between two
+/// layers, so the pool's worker first spins, then parks, and the wake-up is in the figure),
+/// against the same call on one thread.
+fn fork_join() {
+    let pool = Threads::new(2);
+    let single = Threads::single();
+    let mut data = [0f32; 2];
+    let mut time = |t: &Threads, gap_us: u64| {
+        let mut v = Vec::new();
+        let runs = (200_000 / (gap_us + 20)).clamp(200, 5000);
+        for _ in 0..runs {
+            let idle = Instant::now();
+            while idle.elapsed().as_micros() < u128::from(gap_us) {
+                std::hint::spin_loop();
+            }
+            let start = Instant::now();
+            t.par().for_each_part(&mut data, 2, &|i| i, &|_, part| {
+                std::hint::black_box(part);
+            });
+            v.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+        v.sort_by(f64::total_cmp);
+        (v[v.len() / 10], v[v.len() / 2], v[v.len() * 9 / 10])
+    };
+    println!("fork-join of 2 empty parts after a serial gap");
+    println!(
+        "{:<12} {:>8} {:>8} {:>8} {:>8}",
+        "threads", "gap us", "p10 us", "median", "p90"
+    );
+    for (name, t) in [("1", &single), ("2", &pool)] {
+        for gap in [0, 10, 100, 300, 500, 1000, 2000] {
+            let (p10, med, p90) = time(t, gap);
+            println!("{name:<12} {gap:>8} {p10:>8.2} {med:>8.2} {p90:>8.2}");
+        }
     }
 }
 
