@@ -77,6 +77,13 @@ fn {variant}_with_2_threads_matches_onnxruntime() {{
     crate::check({dir_s:?}, {suffix:?}, {rows}, |i, o| m.run(i.try_into().expect("input size"), o.try_into().expect("output size")));
 }}
 #[test]
+fn {variant}_2_and_3_threads_bit_identical_to_1() {{
+    for threads in [2, 3] {{
+        let mut m = Box::new({variant}::{st}::with_threads(threads));
+        crate::same_as_run({dir_s:?}, {suffix:?}, |i, o| {variant}::{st}::new().run(i.try_into().expect("input size"), o.try_into().expect("output size")), |i, o| m.run(i.try_into().expect("input size"), o.try_into().expect("output size")));
+    }}
+}}
+#[test]
 fn {variant}_run_with_arena_is_run() {{
     crate::same_as_run({dir_s:?}, {suffix:?}, |i, o| {variant}::{st}::new().run(i.try_into().expect("input size"), o.try_into().expect("output size")), |i, o| {{
         let mut arena = vec![f32::NAN; {variant}::{st}::ARENA_LEN];

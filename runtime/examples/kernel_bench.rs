@@ -372,6 +372,13 @@ fn main() {
     }
 
     if "se".contains(filter.as_str()) {
+        // `SE_THREADS=2`: the same calls on a pool of that many threads.
+        let pool = Threads::new(
+            std::env::var("SE_THREADS")
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(1),
+        );
         for &(c, spatial, mid) in SES {
             let p = SqueezeExcite {
                 n: 1,
@@ -390,6 +397,7 @@ fn main() {
             let mut y = vec![0.0; c * spatial];
             let (t, tmin) = time_per_call(|| {
                 squeeze_excite(
+                    pool.par(),
                     &p,
                     InOut::Separate(&x, &mut y),
                     &w1,
@@ -406,7 +414,7 @@ fn main() {
                 format!("{c} {spatial} mid {mid}"),
                 t * 1e6,
                 flops / t * 1e-9,
-                1,
+                pool.count(),
                 t * 1e6,
                 tmin * 1e6
             );
@@ -576,10 +584,28 @@ fn nhwc_vs_nchw(rng: &mut Rng) {
         let (mut y, yr) = aligned(&vec![0.0; c * spatial]);
         let (x, y) = (&x[xr], &mut y[yr]);
         let (t0, _) = time_per_call(|| {
-            squeeze_excite(&p, InOut::Separate(x, y), &w1, &b1, &w2, &b2, &mut scratch)
+            squeeze_excite(
+                Par::SINGLE,
+                &p,
+                InOut::Separate(x, y),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            )
         });
         let (t1, _) = time_per_call(|| {
-            squeeze_excite_nhwc(&p, InOut::Separate(x, y), &w1, &b1, &w2, &b2, &mut scratch)
+            squeeze_excite_nhwc(
+                Par::SINGLE,
+                &p,
+                InOut::Separate(x, y),
+                &w1,
+                &b1,
+                &w2,
+                &b2,
+                &mut scratch,
+            )
         });
         let flops = (2 * c * spatial + 4 * c * mid) as f64;
         row("se", format!("{c} {spatial} mid {mid}"), flops, 1, t0, t1);

@@ -174,6 +174,52 @@ impl Par<'_> {
     }
 }
 
+impl Par<'_> {
+    /// Runs `f(i, write)` for every part `i in 0..parts`, in parallel when there is a pool,
+    /// over `data` seen as rows of `stride` f32s (the planes of an NCHW tensor): part `i`
+    /// owns elements `bounds(i)..bounds(i + 1)` of every row. This is the split of an NCHW
+    /// kernel with too few output channels to share out: each part computes a band of every
+    /// output plane. Panics unless the bounds ascend from 0 to `stride` and `data` is whole
+    /// rows.
+    pub(crate) fn for_each_columns(
+        &self,
+        data: &mut [f32],
+        stride: usize,
+        parts: usize,
+        bounds: &(dyn Fn(usize) -> usize + Sync),
+        f: &(dyn Fn(usize, SplitWrite<'_>) + Sync),
+    ) {
+        const MAX: usize = 64;
+        assert!(stride > 0 && (1..=MAX).contains(&parts), "columns split");
+        assert!(data.len().is_multiple_of(stride), "whole rows");
+        // Each bound is evaluated once, into `cuts`, and checked there: the parts' columns
+        // are disjoint whatever `bounds` answers.
+        let mut cuts = [0usize; MAX + 1];
+        for (i, c) in cuts[..=parts].iter_mut().enumerate() {
+            *c = bounds(i);
+        }
+        assert!(
+            cuts[0] == 0
+                && cuts[parts] == stride
+                && cuts[..=parts].windows(2).all(|w| w[0] <= w[1]),
+            "column bounds must ascend from 0 to the row length"
+        );
+        let rows = data.len() / stride;
+        let reader = SplitRead::new(data, stride, 0..0);
+        let cuts = &cuts;
+        let task = |i: usize| f(i, reader.writer(0..rows, cuts[i]..cuts[i + 1]));
+        #[cfg(feature = "std")]
+        if let Some(p) = self.pool {
+            if parts > 1 {
+                return p.for_each(parts, &task);
+            }
+        }
+        for i in 0..parts {
+            task(i);
+        }
+    }
+}
+
 #[allow(unsafe_code)]
 mod split {
     //! The views [`Par::for_each_split`](super::Par::for_each_split) lends its parts. Both are
@@ -183,8 +229,10 @@ mod split {
     //! three facts the constructors check or the split guarantees: the `read` channels are
     //! never written while a `SplitRead` exists (writers only reach `write` channels, which
     //! are disjoint from them); writers of one split own disjoint pixel ranges (the caller
-    //! makes one per part from ascending unit bounds computed from the part index alone);
-    //! and a writer hands out at most one `&mut` at a time (its methods take `&mut self`).
+    //! makes one per part from ascending unit bounds computed from the part index alone), or,
+    //! in [`Par::for_each_columns`](super::Par::for_each_columns), every pixel but disjoint
+    //! `write` ranges (from ascending bounds evaluated once and checked); and a writer hands
+    //! out at most one `&mut` at a time (its methods take `&mut self`).
 
     use core::marker::PhantomData;
     use core::ops::Range;
@@ -217,8 +265,8 @@ mod split {
             }
         }
 
-        /// The writer of `pixels` (one part's, disjoint from every other writer's) for
-        /// channels `write` (disjoint from `read`).
+        /// The writer of `pixels` for channels `write` (disjoint from `read`); another
+        /// writer of the same split has disjoint pixels or disjoint channels.
         pub(super) fn writer(&self, pixels: Range<usize>, write: Range<usize>) -> SplitWrite<'_> {
             assert!(pixels.start <= pixels.end && pixels.end <= self.pixels);
             assert!(write.start <= write.end && write.end <= self.stride);
@@ -282,7 +330,23 @@ mod split {
         _life: PhantomData<&'a mut [f32]>,
     }
 
-    impl SplitWrite<'_> {
+    impl<'a> SplitWrite<'a> {
+        /// All of `data`, seen as pixels of `stride` f32s: what an unsplit call of a kernel
+        /// that takes a writer gets. Panics unless `data` is whole pixels.
+        pub(crate) fn whole(data: &'a mut [f32], stride: usize) -> Self {
+            assert!(
+                stride > 0 && data.len().is_multiple_of(stride),
+                "whole pixels"
+            );
+            SplitWrite {
+                base: data.as_mut_ptr(),
+                pixels: 0..data.len() / stride,
+                stride,
+                write: 0..stride,
+                _life: PhantomData,
+            }
+        }
+
         /// The `write` channels of pixel `i`, which must be one of this part's (the tests'
         /// view; the kernels write through `base`).
         #[cfg(test)]

@@ -316,7 +316,7 @@ fn write_ghost_module(
 }
 
 /// A scratch array for the channel means and hidden layer, then
-/// `f(&SqueezeExcite { .. }, InOut, w1, b1, w2, b2, &mut scratch)`.
+/// `f(par, &SqueezeExcite { .. }, InOut, w1, b1, w2, b2, &mut scratch)`.
 fn write_squeeze_excite(
     f: &TokenStream,
     p: &SqueezeExcite,
@@ -331,7 +331,7 @@ fn write_squeeze_excite(
     let data = in_out(in_place, x);
     Ok(quote! {
         let mut scratch = [0f32; #scratch];
-        #f(&#t { n: #n, c: #c, spatial: #spatial, mid: #mid, act: #act, gate: #gate }, #data, #w1, #b1, #w2, #b2, &mut scratch);
+        #f(par, &#t { n: #n, c: #c, spatial: #spatial, mid: #mid, act: #act, gate: #gate }, #data, #w1, #b1, #w2, #b2, &mut scratch);
     })
 }
 

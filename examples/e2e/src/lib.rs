@@ -93,7 +93,8 @@ fn kernels_are_the_vector_table() {
 }
 
 /// Runs `a` and `b` on `dir/input{suffix}.bin` and asserts their outputs are bit-identical
-/// (NaN payloads aside): `run_with_arena` on the caller's arena is the same program as `run`.
+/// (NaN payloads aside): `run_with_arena` on the caller's arena is the same program as `run`, and
+/// a run on several threads computes what one thread does.
 pub fn same_as_run(
     dir: &str,
     suffix: &str,
@@ -110,7 +111,7 @@ pub fn same_as_run(
             .map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() })
             .collect()
     };
-    assert!(bits(&ya) == bits(&yb), "run_with_arena differs from run");
+    assert!(bits(&ya) == bits(&yb), "the two runs differ");
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use crate::dispatch::{kernels, Kernels};
 use crate::kernels::gemm::dot_rows_blocked;
 use crate::kernels::simd::activation::apply_in_place;
 use crate::params::Conv2d;
-use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
+use crate::threads::{Par, SplitWrite, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
 /// Output channels are computed on this many spatial positions at a time in
 /// the pointwise path, so the input tile stays in cache across channels.
@@ -46,6 +46,16 @@ pub fn conv2d(
     let work = p.n * p.c_out * hw * (p.c_in / p.group.max(1)) * p.kernel_h * p.kernel_w;
     if threads <= 1 || work < MIN_PARALLEL_WORK || p.group == 0 {
         return conv2d_with(k, p, input, weight, bias, residual, output);
+    }
+    let want = threads * PARTS_PER_THREAD;
+    if p.group == 1 && p.n * p.c_out.div_ceil(CHANNEL_BLOCK) < want && hw > 1 {
+        // Too few channel blocks to share out (RGB stems, narrow early Ghost modules): every
+        // part computes a band of every output plane instead, columns of a pointwise conv,
+        // whole rows of another, one image after the other.
+        let vector = p.is_pointwise() || (p.dilation_w == 1 && p.stride_w <= 2);
+        if vector {
+            return conv2d_bands(k, par, p, want, input, weight, bias, residual, output);
+        }
     }
     // Units of work per batch item: blocks of `CHANNEL_BLOCK` output channels when there is
     // one group (all read the whole input; the kernels compute that many channels per pass over
@@ -108,6 +118,54 @@ pub fn conv2d(
             out,
         );
     });
+}
+
+/// [`conv2d`] (one group, a vector kernel for the shape) split into `parts` bands of every
+/// output plane of each image: columns in whole vectors for a pointwise conv, whole rows for
+/// the direct kernel. Every element is what the unsplit kernel gives.
+#[allow(clippy::too_many_arguments)]
+fn conv2d_bands(
+    k: &Kernels,
+    par: Par<'_>,
+    p: &Conv2d,
+    parts: usize,
+    input: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    output: &mut [f32],
+) {
+    let (hw, w_out) = (p.h_out * p.w_out, p.w_out);
+    let (in_item, out_item) = (p.c_in * p.h_in * p.w_in, p.c_out * hw);
+    let pointwise = p.is_pointwise();
+    // Pointwise: columns in multiples of 16 (a vector of the widest ISA); else rows.
+    let (units, unit) = if pointwise {
+        (hw.div_ceil(16), 16)
+    } else {
+        (p.h_out, w_out)
+    };
+    let parts = parts.min(units).max(1);
+    let bound = |i: usize| (i * units / parts * unit).min(hw);
+    let one = Conv2d { n: 1, ..*p };
+    for (b, y) in output.chunks_exact_mut(out_item).enumerate() {
+        let x = &input[b * in_item..][..in_item];
+        let res = residual.map(|r| &r[b * out_item..][..out_item]);
+        par.for_each_columns(y, hw, parts, &bound, &|_, mut y| {
+            if pointwise {
+                (k.pointwise_cols)(
+                    x,
+                    weight,
+                    bias,
+                    res,
+                    &mut y,
+                    (p.c_in, p.c_out, hw),
+                    p.activation,
+                );
+            } else {
+                (k.direct_rows)(&one, x, weight, bias, res, &mut y, p.activation);
+            }
+        });
+    }
 }
 
 /// [`conv2d`] on the calling thread with the kernels of `k`, or the scalar ones where `k` has
@@ -194,7 +252,26 @@ fn conv2d_vector(
         }
     {
     } else if p.dilation_w == 1 && p.stride_w <= 2 {
-        (k.direct)(p, input, weight, bias, residual, output, act);
+        // One image at a time, all rows: the kernel of a band split, over the whole output.
+        let (in_item, out_plane) = (p.c_in * p.h_in * p.w_in, p.h_out * p.w_out);
+        let out_item = p.c_out * out_plane;
+        if out_item == 0 {
+            return true;
+        }
+        let one = Conv2d { n: 1, ..*p };
+        for (b, y) in output.chunks_exact_mut(out_item).enumerate() {
+            let x = &input[b * in_item..][..in_item];
+            let res = residual.map(|r| &r[b * out_item..][..out_item]);
+            (k.direct_rows)(
+                &one,
+                x,
+                weight,
+                bias,
+                res,
+                &mut SplitWrite::whole(y, out_plane),
+                act,
+            );
+        }
     } else {
         return false;
     }
@@ -1569,6 +1646,69 @@ mod tests {
     #[cfg(feature = "std")]
     mod threaded {
         use super::{conv2d, conv2d_add, Activation, Conv2d, Rng};
+
+        /// Convs with fewer channel blocks than parts are split into bands of every output
+        /// plane (columns of a pointwise conv, rows of the direct kernel): 2 and 3 threads
+        /// give the single-threaded bits, batch 1 and 2, with and without a residual, cheap
+        /// and non-cheap activations, odd sizes.
+        #[test]
+        fn bands_bit_identical_to_single_thread() {
+            let pools = [crate::Threads::new(2), crate::Threads::new(3)];
+            let mut rng = Rng::new(41);
+            let mut split = 0;
+            // (n, c_in, c_out, h, w, k, stride, pad)
+            for (n, c_in, c_out, h, w, k, s, pad) in [
+                (1, 16, 8, 29, 31, 1, 1, 0),
+                (2, 3, 4, 37, 45, 1, 1, 0),
+                (1, 24, 12, 112, 3, 1, 1, 0),
+                (1, 3, 8, 61, 67, 3, 2, 1),
+                (2, 3, 16, 33, 35, 3, 1, 1),
+                (1, 5, 7, 40, 23, 5, 2, 2),
+                (1, 2, 1, 9, 9, 3, 1, 1),
+            ] {
+                let (ho, wo) = ((h + 2 * pad - k) / s + 1, (w + 2 * pad - k) / s + 1);
+                for act in [Activation::Relu, Activation::HardSwish, Activation::Sigmoid] {
+                    let p = Conv2d {
+                        n,
+                        c_in,
+                        h_in: h,
+                        w_in: w,
+                        c_out,
+                        h_out: ho,
+                        w_out: wo,
+                        kernel_h: k,
+                        kernel_w: k,
+                        stride_h: s,
+                        stride_w: s,
+                        pad_top: pad,
+                        pad_left: pad,
+                        dilation_h: 1,
+                        dilation_w: 1,
+                        group: 1,
+                        activation: act,
+                    };
+                    let x = rng.vec(n * c_in * h * w);
+                    let wt = rng.vec(c_out * c_in * k * k);
+                    let b = rng.vec(c_out);
+                    let r = rng.vec(n * c_out * ho * wo);
+                    for res in [None, Some(&r[..])] {
+                        let mut one = std::vec![f32::NAN; r.len()];
+                        crate::conv2d(crate::Par::SINGLE, &p, &x, &wt, Some(&b), res, &mut one);
+                        for t in &pools {
+                            let mut many = std::vec![f32::NAN; r.len()];
+                            crate::conv2d(t.par(), &p, &x, &wt, Some(&b), res, &mut many);
+                            let same = one
+                                .iter()
+                                .zip(&many)
+                                .all(|(a, b)| a.to_bits() == b.to_bits());
+                            assert!(same, "{n} {c_in} {c_out} {h}x{w} k{k} s{s} {act:?}");
+                        }
+                    }
+                    split += usize::from(n * c_out * ho * wo * c_in * k * k >= 1 << 16);
+                }
+            }
+            assert!(split >= 12, "{split} split shapes");
+        }
 
         #[test]
         fn matches_single_threaded_conv() {

@@ -5,12 +5,29 @@
 use crate::dispatch::{kernels, Kernels};
 use crate::kernels::conv::conv2d;
 use crate::params::{Activation, Conv2d, ExpandDepthwise, GhostModule, InOut, SqueezeExcite};
-use crate::threads::Par;
+use crate::threads::{Par, MIN_PARALLEL_WORK, PARTS_PER_THREAD};
 
 /// `dst[i] += src[i]` (a residual connection fused after a kernel).
 pub fn add_assign(dst: &mut [f32], src: &[f32]) {
     debug_assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
     (kernels().add_assign)(dst, src);
+}
+
+/// [`add_assign`] split into equal parts of whole cache lines on `par`.
+fn par_add_assign(par: Par<'_>, dst: &mut [f32], src: &[f32]) {
+    debug_assert_eq!(dst.len(), src.len(), "add_assign: lengths differ");
+    let (k, len) = (kernels(), dst.len());
+    let parts = parts_for(par, len);
+    let bound = |i: usize| {
+        if i >= parts {
+            len
+        } else {
+            (i * len / parts) & !15
+        }
+    };
+    par.for_each_part(dst, parts, &bound, &|i, d| {
+        (k.add_assign)(d, &src[bound(i)..bound(i + 1)])
+    });
 }
 
 /// `out[n,c,:] = x[n,c,:] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`, on separate input
@@ -26,7 +43,9 @@ pub fn add_assign(dst: &mut [f32], src: &[f32]) {
 /// and every multiply that reads a subnormal takes a microcode assist on x86: the convs after
 /// such gates ran many times slower. onnxruntime avoids them by clamping the sigmoid's
 /// argument to [-18, 18] instead.
+#[allow(clippy::too_many_arguments)] // the block's two weight tensors, as generated code has them
 pub fn squeeze_excite(
+    par: Par<'_>,
     p: &SqueezeExcite,
     data: InOut<'_>,
     w1: &[f32],
@@ -35,12 +54,15 @@ pub fn squeeze_excite(
     b2: &[f32],
     scratch: &mut [f32],
 ) {
-    squeeze_excite_with(kernels(), p, data, [w1, b1, w2, b2], scratch);
+    squeeze_excite_with(kernels(), par, p, data, [w1, b1, w2, b2], scratch);
 }
 
-/// [`squeeze_excite`] with the kernels of `k`.
+/// [`squeeze_excite`] with the kernels of `k`. On `par`: the channel means and the scaling
+/// split by channels, the two matrix-vector products by output rows; every element is what
+/// the single-threaded run gives.
 fn squeeze_excite_with(
     k: &Kernels,
+    par: Par<'_>,
     p: &SqueezeExcite,
     data: InOut<'_>,
     weights: [&[f32]; 4],
@@ -53,33 +75,60 @@ fn squeeze_excite_with(
         "squeeze_excite: scratch too short"
     );
     let inv = 1.0 / hw as f32;
+    let parts = parts_for(par, item);
+    let rows = |i: usize| i * c / parts;
     match data {
         InOut::Separate(x, out) => {
             assert!(x.len() >= p.n * item && out.len() >= p.n * item);
             for b in 0..p.n {
                 let xb = &x[b * item..][..item];
-                (k.sum_rows)(xb, hw, inv, &mut scratch[..c]);
-                excite(k, p, weights, scratch);
-                (k.scale_rows)(xb, hw, &scratch[..c], &mut out[b * item..][..item]);
+                par.for_each_part(&mut scratch[..c], parts, &rows, &|i, m| {
+                    (k.sum_rows)(&xb[rows(i) * hw..], hw, inv, m)
+                });
+                excite(k, par, p, weights, scratch);
+                let gates = &scratch[..c];
+                let ob = &mut out[b * item..][..item];
+                par.for_each_part(ob, parts, &|i| rows(i) * hw, &|i, o| {
+                    let g = &gates[rows(i)..rows(i + 1)];
+                    (k.scale_rows)(&xb[rows(i) * hw..], hw, g, o)
+                });
             }
         }
         InOut::InPlace(x) => {
             assert!(x.len() >= p.n * item);
             for b in 0..p.n {
                 let xb = &mut x[b * item..][..item];
-                (k.sum_rows)(xb, hw, inv, &mut scratch[..c]);
-                excite(k, p, weights, scratch);
-                (k.scale_rows_in_place)(xb, hw, &scratch[..c]);
+                {
+                    let xs = &*xb;
+                    par.for_each_part(&mut scratch[..c], parts, &rows, &|i, m| {
+                        (k.sum_rows)(&xs[rows(i) * hw..], hw, inv, m)
+                    });
+                }
+                excite(k, par, p, weights, scratch);
+                let gates = &scratch[..c];
+                par.for_each_part(xb, parts, &|i| rows(i) * hw, &|i, o| {
+                    (k.scale_rows_in_place)(o, hw, &gates[rows(i)..rows(i + 1)])
+                });
             }
         }
     }
 }
 
+/// Parts a pass over `elements` values is split into: one below [`MIN_PARALLEL_WORK`].
+pub(crate) fn parts_for(par: Par<'_>, elements: usize) -> usize {
+    if par.threads() <= 1 || elements < MIN_PARALLEL_WORK {
+        1
+    } else {
+        par.threads() * PARTS_PER_THREAD
+    }
+}
+
 /// The two layers of a squeeze-and-excite block: `scratch[..c]` holds the channel means on
 /// entry and the gates on return (`scratch[c..c + mid]` is the hidden layer). Shared by both
-/// layouts.
+/// layouts. Each matrix-vector product is split over its output rows on `par`.
 pub(crate) fn excite(
     k: &Kernels,
+    par: Par<'_>,
     p: &SqueezeExcite,
     [w1, b1, w2, b2]: [&[f32]; 4],
     scratch: &mut [f32],
@@ -88,16 +137,35 @@ pub(crate) fn excite(
     let (mean, rest) = scratch.split_at_mut(c);
     let hidden = &mut rest[..mid];
     // The gate reuses `mean` once the hidden layer is computed.
-    (k.dot_rows)(mean, w1, c, hidden);
+    par_dot_rows(k, par, mean, w1, c, hidden);
     for (h, &bias) in hidden.iter_mut().zip(b1) {
         *h += bias;
     }
     (k.activation_in_place)(p.act, hidden);
-    (k.dot_rows)(hidden, w2, mid, mean);
+    par_dot_rows(k, par, hidden, w2, mid, mean);
     for (g, &bias) in mean.iter_mut().zip(b2) {
         *g += bias;
     }
     (k.activation_in_place)(p.gate, mean);
+}
+
+/// `out[j] = x · w[j * k..][..k]`, split over the rows of `w` on `par` in parts of whole
+/// groups of four rows (what `dot_rows` interleaves); `dot_rows` gives the same bits for a row
+/// whatever rows it is handed with, so the split does not change the result.
+pub(crate) fn par_dot_rows(
+    kt: &Kernels,
+    par: Par<'_>,
+    x: &[f32],
+    w: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    let n = out.len();
+    let parts = parts_for(par, n * k).min(n.div_ceil(4)).max(1);
+    let bound = |i: usize| if i >= parts { n } else { (i * n / parts) & !3 };
+    par.for_each_part(out, parts, &bound, &|i, o| {
+        (kt.dot_rows)(x, &w[bound(i) * k..bound(i + 1) * k], k, o)
+    });
 }
 
 /// A Ghost module in NCHW. `primary` is pointwise (`c_in -> init = primary.c_out`), `cheap`
@@ -154,9 +222,9 @@ pub fn ghost_module(
         // The primary half's residual last: the cheap half read the primary half.
         if let Some(r) = res {
             if !fuse {
-                add_assign(ch, &r[split..]);
+                par_add_assign(par, ch, &r[split..]);
             }
-            add_assign(prim, &r[..split]);
+            par_add_assign(par, prim, &r[..split]);
         }
     }
 }
@@ -320,6 +388,7 @@ mod tests {
         let mut out = [f32::NAN; 12];
         let mut scratch = [0.0; 5];
         squeeze_excite(
+            Par::SINGLE,
             &p,
             InOut::Separate(&x, &mut out),
             &w1,
@@ -372,6 +441,7 @@ mod tests {
             let mut scratch = std::vec![0.0; c + mid];
             let mut want = std::vec![f32::NAN; x.len()];
             squeeze_excite(
+                Par::SINGLE,
                 &p,
                 InOut::Separate(&x, &mut want),
                 &w1,
@@ -382,6 +452,7 @@ mod tests {
             );
             let mut got = x.clone();
             squeeze_excite(
+                Par::SINGLE,
                 &p,
                 InOut::InPlace(&mut got),
                 &w1,
@@ -414,6 +485,7 @@ mod tests {
             let mut out = std::vec![f32::NAN; x.len()];
             squeeze_excite_with(
                 k,
+                Par::SINGLE,
                 &p,
                 InOut::Separate(&x, &mut out),
                 [&w1, &b1, &w2, &b2],
@@ -429,6 +501,7 @@ mod tests {
             let mut nhwc = x.clone();
             crate::kernels::nhwc::se_with(
                 k,
+                Par::SINGLE,
                 &p,
                 InOut::InPlace(&mut nhwc),
                 [&w1, &b1, &w2, &b2],
@@ -463,6 +536,7 @@ mod tests {
             let mut scratch = std::vec![0.0; c + mid];
             let mut want = std::vec![f32::NAN; x.len()];
             squeeze_excite(
+                Par::SINGLE,
                 &p,
                 InOut::Separate(&x, &mut want),
                 &w1,
@@ -485,6 +559,7 @@ mod tests {
             };
             let mut got = nhwc(&x);
             crate::squeeze_excite_nhwc(
+                Par::SINGLE,
                 &p,
                 InOut::InPlace(&mut got),
                 &w1,
@@ -552,12 +627,81 @@ mod tests {
                     let weights = [&w1[..], &b1, &w2, &b2];
                     squeeze_excite_with(
                         k,
+                        Par::SINGLE,
                         &p,
                         InOut::Separate(&x, &mut got),
                         weights,
                         &mut scratch,
                     );
                     assert_close(&got, &want);
+                }
+            }
+        }
+    }
+
+    /// Squeeze-excite split over 2 and 3 threads (means, both matrix-vector products and the
+    /// scaling) gives the single-threaded bits, in both layouts, separate and in place, on
+    /// shapes large enough to split and odd enough to leave ragged parts.
+    #[test]
+    fn squeeze_excite_threads_bit_identical() {
+        use crate::testutil::Rng;
+        use std::vec;
+        let mut rng = Rng::new(31);
+        let pools = [crate::Threads::new(2), crate::Threads::new(3)];
+        for (n, c, spatial, mid) in [(1, 963, 49, 241), (2, 72, 33 * 31, 20), (1, 5, 3, 2)] {
+            let p = SqueezeExcite {
+                n,
+                c,
+                spatial,
+                mid,
+                act: Activation::Relu,
+                gate: Activation::HardSigmoid {
+                    alpha: 0.2,
+                    beta: 0.5,
+                },
+            };
+            let x = rng.vec(n * c * spatial);
+            let (w1, b1, w2, b2) = (rng.vec(mid * c), rng.vec(mid), rng.vec(c * mid), rng.vec(c));
+            for nhwc in [false, true] {
+                for in_place in [false, true] {
+                    let run = |par: Par<'_>| {
+                        let mut out = vec![f32::NAN; x.len()];
+                        let mut scratch = vec![0.0; c + mid];
+                        let data = if in_place {
+                            out.copy_from_slice(&x);
+                            InOut::InPlace(&mut out)
+                        } else {
+                            InOut::Separate(&x, &mut out)
+                        };
+                        if nhwc {
+                            crate::squeeze_excite_nhwc(
+                                par,
+                                &p,
+                                data,
+                                &w1,
+                                &b1,
+                                &w2,
+                                &b2,
+                                &mut scratch,
+                            );
+                        } else {
+                            squeeze_excite(par, &p, data, &w1, &b1, &w2, &b2, &mut scratch);
+                        }
+                        out
+                    };
+                    let one = run(Par::SINGLE);
+                    assert!(one.iter().all(|v| v.is_finite()));
+                    for t in &pools {
+                        let many = run(t.par());
+                        let same = one
+                            .iter()
+                            .zip(&many)
+                            .all(|(a, b)| a.to_bits() == b.to_bits());
+                        assert!(
+                            same,
+                            "n {n} c {c} spatial {spatial} nhwc {nhwc} in place {in_place}"
+                        );
+                    }
                 }
             }
         }

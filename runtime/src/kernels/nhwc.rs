@@ -255,7 +255,9 @@ fn expand_rows(
 /// x[n, s, c] * gate(w2 · act(w1 · mean(x[n]) + b1) + b2)[c]`, on separate input and output
 /// or in place. The weights are as there (`w1` `[mid, c]`, `w2` `[c, mid]`); `scratch` holds
 /// at least `c + mid` f32s.
+#[allow(clippy::too_many_arguments)] // the block's two weight tensors, as generated code has them
 pub fn squeeze_excite_nhwc(
+    par: Par<'_>,
     p: &SqueezeExcite,
     data: InOut<'_>,
     w1: &[f32],
@@ -264,7 +266,7 @@ pub fn squeeze_excite_nhwc(
     b2: &[f32],
     scratch: &mut [f32],
 ) {
-    se_with(kernels(), p, data, [w1, b1, w2, b2], scratch);
+    se_with(kernels(), par, p, data, [w1, b1, w2, b2], scratch);
 }
 
 /// The mean over the spatial positions of NHWC `input` (`[n, spatial, c]`)
@@ -481,6 +483,7 @@ fn ghost_with(
 
 pub(crate) fn se_with(
     k: &Kernels,
+    par: Par<'_>,
     p: &SqueezeExcite,
     data: InOut<'_>,
     weights: [&[f32]; 4],
@@ -498,24 +501,49 @@ pub(crate) fn se_with(
         "squeeze_excite_nhwc: scratch too short"
     );
     let inv = 1.0 / hw as f32;
+    // The scaling is split by pixels; the channel sums stay on the calling thread (a split
+    // by channels would need strided sums, one by pixels would change their order).
+    let parts = parts_for(par, item, hw);
+    let px = |i: usize| i * hw / parts * c;
+    // The sums by channels, in parts of whole vectors: each channel's sum is the same chain
+    // of adds whatever channels share its pass.
+    let sum_parts = parts_for(par, item, c / 16);
+    let ch = |i: usize| {
+        if i >= sum_parts {
+            c
+        } else {
+            (i * c / sum_parts) & !15
+        }
+    };
+    let sums = |x: &[f32], means: &mut [f32]| {
+        par.for_each_part(means, sum_parts, &ch, &|i, m| {
+            (k.sum_pixels_nhwc)(&x[ch(i)..], (hw, c), inv, m)
+        })
+    };
     match data {
         InOut::Separate(x, out) => {
             assert_eq!(x.len(), p.n * item, "squeeze_excite_nhwc: input size");
             assert_eq!(out.len(), x.len(), "squeeze_excite_nhwc: output size");
             for b in 0..p.n {
                 let xb = &x[b * item..][..item];
-                (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
-                excite(k, p, weights, scratch);
-                (k.scale_pixels_nhwc)(Some(xb), &scratch[..c], &mut out[b * item..][..item]);
+                sums(xb, &mut scratch[..c]);
+                excite(k, par, p, weights, scratch);
+                let gates = &scratch[..c];
+                par.for_each_part(&mut out[b * item..][..item], parts, &px, &|i, o| {
+                    (k.scale_pixels_nhwc)(Some(&xb[px(i)..px(i + 1)]), gates, o)
+                });
             }
         }
         InOut::InPlace(x) => {
             assert_eq!(x.len(), p.n * item, "squeeze_excite_nhwc: input size");
             for b in 0..p.n {
                 let xb = &mut x[b * item..][..item];
-                (k.sum_pixels_nhwc)(xb, hw, inv, &mut scratch[..c]);
-                excite(k, p, weights, scratch);
-                (k.scale_pixels_nhwc)(None, &scratch[..c], xb);
+                sums(xb, &mut scratch[..c]);
+                excite(k, par, p, weights, scratch);
+                let gates = &scratch[..c];
+                par.for_each_part(xb, parts, &px, &|_, o| {
+                    (k.scale_pixels_nhwc)(None, gates, o)
+                });
             }
         }
     }
@@ -539,7 +567,7 @@ fn gap_with(k: &Kernels, n: usize, c: usize, spatial: usize, input: &[f32], outp
         .chunks_exact(spatial * c)
         .zip(output.chunks_exact_mut(c))
     {
-        (k.sum_pixels_nhwc)(x, spatial, 1.0 / spatial as f32, y);
+        (k.sum_pixels_nhwc)(x, (spatial, c), 1.0 / spatial as f32, y);
     }
 }
 
@@ -1117,6 +1145,7 @@ mod tests {
                 let mut scratch = vec![0.0; c + mid];
                 let mut want = vec![f32::NAN; x.len()];
                 squeeze_excite(
+                    Par::SINGLE,
                     &p,
                     InOut::Separate(&x, &mut want),
                     &w1,
@@ -1131,6 +1160,7 @@ mod tests {
                     let weights = [&w1[..], &b1, &w2, &b2];
                     se_with(
                         k,
+                        Par::SINGLE,
                         &p,
                         InOut::Separate(&x_nhwc, &mut got),
                         weights,
@@ -1140,6 +1170,7 @@ mod tests {
                 }
                 let mut got = vec![f32::NAN; x.len()];
                 squeeze_excite_nhwc(
+                    Par::SINGLE,
                     &p,
                     InOut::Separate(&x_nhwc, &mut got),
                     &w1,

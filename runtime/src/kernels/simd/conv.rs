@@ -6,6 +6,8 @@ use super::activation::{act_cheap, activation_in_place};
 use super::{bias_at, Simd};
 use crate::kernels::valid_range;
 use crate::params::{Activation, Conv2d};
+use crate::threads::SplitWrite;
+use core::ops::Range;
 
 /// Output columns `lo..hi` whose every tap lies inside the input row
 /// (`lo <= hi <= w_out`); the others are border columns.
@@ -27,7 +29,7 @@ fn check_sizes(
     weight: &[f32],
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
-    output: &[f32],
+    output_len: usize,
 ) {
     assert!(p.group > 0 && p.c_in.is_multiple_of(p.group) && p.c_out.is_multiple_of(p.group));
     assert!(p.stride_h > 0 && p.dilation_h > 0 && (1..=2).contains(&p.stride_w));
@@ -35,7 +37,7 @@ fn check_sizes(
     assert!(input.len() >= p.n * p.c_in * p.h_in * p.w_in);
     assert!(weight.len() >= p.c_out * (p.c_in / p.group) * p.kernel_h * p.kernel_w);
     assert!(bias.is_none_or(|b| b.len() >= p.c_out));
-    assert!(output.len() >= p.n * p.c_out * p.h_out * p.w_out);
+    assert!(output_len >= p.n * p.c_out * p.h_out * p.w_out);
     assert!(residual.is_none_or(|r| r.len() >= p.n * p.c_out * p.h_out * p.w_out));
 }
 
@@ -150,7 +152,7 @@ fn depthwise_k<S: Simd, const KH: usize, const KW: usize, const ST: usize, const
     output: &mut [f32],
     act: Activation,
 ) {
-    check_sizes(p, input, weight, bias, residual, output);
+    check_sizes(p, input, weight, bias, residual, output.len());
     assert!(RES == residual.is_some());
     let residual = residual.unwrap_or(&[]);
     assert!(p.group == p.c_in && p.group == p.c_out && p.kernel_h == KH && p.kernel_w == KW);
@@ -388,39 +390,56 @@ unsafe fn dw_row_taps<
     });
 }
 
-/// Any group count and kernel size, horizontal stride 1 or 2, no horizontal
-/// dilation: eight output channels at a time share each loaded input vector.
-/// `residual` (the output's shape) is added before the activation.
-#[inline(always)]
+/// The direct convolution: any group count and kernel size, horizontal stride 1 or 2, no
+/// horizontal dilation; eight output channels at a time share each loaded input vector, and
+/// `residual` (the output's shape) is added before the activation. One image (`p.n == 1`),
+/// the output rows `y.write() / w_out` of every output plane: all of them, or one part's of a
+/// split by rows ([`Par::for_each_columns`](crate::threads::Par::for_each_columns) over the
+/// `c_out` planes, in whole rows); a row is computed the same way in either case.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn direct<S: Simd>(
+#[inline(always)]
+pub(crate) fn direct_rows<S: Simd>(
     s: S,
     p: &Conv2d,
     input: &[f32],
     weight: &[f32],
     bias: Option<&[f32]>,
     residual: Option<&[f32]>,
-    output: &mut [f32],
+    y: &mut SplitWrite<'_>,
     act: Activation,
 ) {
-    check_sizes(p, input, weight, bias, residual, output);
-    if p.stride_w == 1 {
-        direct_st::<S, 1>(s, p, input, weight, bias, residual, output, act);
-    } else {
-        direct_st::<S, 2>(s, p, input, weight, bias, residual, output, act);
+    let (out_plane, w) = (p.h_out * p.w_out, y.write());
+    check_sizes(p, input, weight, bias, residual, out_plane * p.c_out);
+    assert!(p.n == 1 && p.w_out > 0 && y.stride() == out_plane && y.pixels() == (0..p.c_out));
+    assert!(w.start.is_multiple_of(p.w_out) && w.end.is_multiple_of(p.w_out) && w.end <= out_plane);
+    let rows = w.start / p.w_out..w.end / p.w_out;
+    // SAFETY: the writer may write rows `rows` of every plane (asserted), all `direct_raw`
+    // writes.
+    unsafe {
+        direct_raw(
+            s,
+            p,
+            (input, weight, bias, residual),
+            y.as_mut_ptr(),
+            rows,
+            act,
+        )
     }
 }
 
+/// A convolution's input, weights, bias and residual.
+type Operands<'a> = (&'a [f32], &'a [f32], Option<&'a [f32]>, Option<&'a [f32]>);
+
+/// Output rows `rows` of every plane, `output` the start of `[n, c_out, h_out, w_out]`.
+/// Safety: sizes as `check_sizes` checks them; those rows of `output` are writable and
+/// nobody else's while this runs, and nothing else of it is touched.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn direct_st<S: Simd, const ST: usize>(
+unsafe fn direct_raw<S: Simd>(
     s: S,
     p: &Conv2d,
-    input: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    residual: Option<&[f32]>,
-    output: &mut [f32],
+    (input, weight, bias, residual): Operands<'_>,
+    output: *mut f32,
+    rows: Range<usize>,
     act: Activation,
 ) {
     let cig = p.c_in / p.group;
@@ -428,7 +447,8 @@ fn direct_st<S: Simd, const ST: usize>(
     let in_plane = p.h_in * p.w_in;
     let out_plane = p.h_out * p.w_out;
     for b in 0..p.n {
-        let y = &mut output[b * p.c_out * out_plane..][..p.c_out * out_plane];
+        // SAFETY: image b's output lies inside `output` (the caller's sizes).
+        let y = unsafe { output.add(b * p.c_out * out_plane) };
         let residual = residual.map(|r| &r[b * p.c_out * out_plane..][..p.c_out * out_plane]);
         for g in 0..p.group {
             let x = &input[(b * p.c_in + g * cig) * in_plane..][..cig * in_plane];
@@ -439,23 +459,45 @@ fn direct_st<S: Simd, const ST: usize>(
                 bias,
                 residual,
                 act,
+                rows: rows.clone(),
             };
-            let mut co = g * cog;
-            let end = co + cog;
-            while co + 8 <= end {
-                direct_block::<S, 8, ST>(s, &a, co, y);
-                co += 8;
+            let (co, end) = (g * cog, (g + 1) * cog);
+            // SAFETY: channels co..end < c_out of image b, rows `rows`: the caller's.
+            unsafe {
+                if p.stride_w == 1 {
+                    direct_channels::<S, 1>(s, &a, co, end, y);
+                } else {
+                    direct_channels::<S, 2>(s, &a, co, end, y);
+                }
             }
-            match end - co {
-                0 => {}
-                1 => direct_block::<S, 1, ST>(s, &a, co, y),
-                2 => direct_block::<S, 2, ST>(s, &a, co, y),
-                3 => direct_block::<S, 3, ST>(s, &a, co, y),
-                4 => direct_block::<S, 4, ST>(s, &a, co, y),
-                5 => direct_block::<S, 5, ST>(s, &a, co, y),
-                6 => direct_block::<S, 6, ST>(s, &a, co, y),
-                _ => direct_block::<S, 7, ST>(s, &a, co, y),
-            }
+        }
+    }
+}
+
+/// Output channels `co..end` of one image `y`, 8 at a time. Safety: as for [`direct_block`].
+#[inline(always)]
+unsafe fn direct_channels<S: Simd, const ST: usize>(
+    s: S,
+    a: &DirectArgs,
+    mut co: usize,
+    end: usize,
+    y: *mut f32,
+) {
+    // SAFETY: the caller's, for every block.
+    unsafe {
+        while co + 8 <= end {
+            direct_block::<S, 8, ST>(s, a, co, y);
+            co += 8;
+        }
+        match end - co {
+            0 => {}
+            1 => direct_block::<S, 1, ST>(s, a, co, y),
+            2 => direct_block::<S, 2, ST>(s, a, co, y),
+            3 => direct_block::<S, 3, ST>(s, a, co, y),
+            4 => direct_block::<S, 4, ST>(s, a, co, y),
+            5 => direct_block::<S, 5, ST>(s, a, co, y),
+            6 => direct_block::<S, 6, ST>(s, a, co, y),
+            _ => direct_block::<S, 7, ST>(s, a, co, y),
         }
     }
 }
@@ -469,6 +511,8 @@ struct DirectArgs<'a> {
     /// The image's residual, laid out like its output.
     residual: Option<&'a [f32]>,
     act: Activation,
+    /// The output rows to compute.
+    rows: Range<usize>,
 }
 
 /// Output channels `co..co + MR` (one group) of one image `y`.
@@ -478,12 +522,13 @@ struct DirectArgs<'a> {
 /// tap vectors and broadcasts `MR` weights, so the broadcasts (a load each) are shared by `NV`
 /// vectors; with one vector they outnumbered the multiply-adds' share of the load ports
 /// (RGB stems ran at 30-40 GFLOP/s).
+/// Safety: `y` is the image's output; rows `a.rows` of planes `co..co + MR` are writable.
 #[inline(always)]
-fn direct_block<S: Simd, const MR: usize, const ST: usize>(
+unsafe fn direct_block<S: Simd, const MR: usize, const ST: usize>(
     s: S,
     a: &DirectArgs,
     co: usize,
-    y: &mut [f32],
+    y: *mut f32,
 ) {
     let p = a.p;
     let cig = p.c_in / p.group;
@@ -492,16 +537,17 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
     let (lo, hi) = interior(p);
     let kstride = cig * taps;
     assert!(a.x.len() >= cig * p.h_in * p.w_in && a.weight.len() >= (co + MR) * kstride);
-    assert!(y.len() >= (co + MR) * out_plane);
+    assert!(co + MR <= p.c_out && a.rows.end <= p.h_out);
     assert!(a.residual.is_none_or(|r| r.len() >= (co + MR) * out_plane));
     let l = S::LANES;
     let wide = S::REGISTERS >= 32;
-    for oy in 0..p.h_out {
+    for oy in a.rows.clone() {
         let mut ox = 0;
         while ox < p.w_out {
             let inside = |nv: usize| ox >= lo && ox + nv * l <= hi;
             // SAFETY: `direct_tile`'s conditions: full interior vectors for NV > 1, the
-            // columns ox..ox + n inside the row otherwise; sizes asserted above.
+            // columns ox..ox + n inside the row otherwise; sizes asserted above, row `oy`
+            // of planes co..co + MR the caller's.
             unsafe {
                 if wide && inside(3) {
                     direct_tile::<S, MR, 3, ST>(s, a, co, y, oy, ox, l, true);
@@ -521,7 +567,13 @@ fn direct_block<S: Simd, const MR: usize, const ST: usize>(
             // The row's other activations now, while its MR rows are in L1 (a pass over the
             // whole output afterwards read it back from L2).
             for r in 0..MR {
-                let row = &mut y[(co + r) * out_plane + oy * p.w_out..][..p.w_out];
+                // SAFETY: row oy of plane co + r: inside the image and the caller's.
+                let row = unsafe {
+                    core::slice::from_raw_parts_mut(
+                        y.add((co + r) * out_plane + oy * p.w_out),
+                        p.w_out,
+                    )
+                };
                 activation_in_place(s, a.act, row);
             }
         }
@@ -538,7 +590,7 @@ unsafe fn direct_tile<S: Simd, const MR: usize, const NV: usize, const ST: usize
     s: S,
     a: &DirectArgs,
     co: usize,
-    y: &mut [f32],
+    y: *mut f32,
     oy: usize,
     ox: usize,
     n: usize,
@@ -604,7 +656,7 @@ unsafe fn direct_tile<S: Simd, const MR: usize, const NV: usize, const ST: usize
                     None => acc,
                 };
                 let v = act_cheap(s, a.act, acc);
-                let yp = y.as_mut_ptr().add(off);
+                let yp = y.add(off);
                 if n == l {
                     s.store(yp, v);
                 } else {

@@ -5,6 +5,7 @@
 use super::activation::{act_cheap, activation_raw};
 use super::{bias_at, Simd};
 use crate::params::Activation;
+use crate::threads::SplitWrite;
 
 /// `y[co, s] = act(bias[co] + sum_ci w[co, ci] * x[ci, s] + residual[co, s])`
 /// for one group: `x` is `[cig, hw]`, `w` is `[cog, cig]`, `y` and `residual`
@@ -25,7 +26,74 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
     (cig, cog, hw): (usize, usize, usize),
     act: Activation,
 ) {
-    assert!(x.len() >= cig * hw && w.len() >= cog * cig && y.len() >= cog * hw);
+    assert!(y.len() >= cog * hw);
+    // SAFETY: `y` holds `[cog, hw]` (asserted) and is borrowed for the call.
+    unsafe {
+        pointwise_raw::<S, MR, NV>(
+            s,
+            x,
+            w,
+            bias,
+            residual,
+            y.as_mut_ptr(),
+            (cig, cog, hw),
+            0..hw,
+            act,
+        )
+    }
+}
+
+/// [`pointwise`] for the positions `y.write()` of every output channel: one part of a split
+/// by columns ([`Par::for_each_columns`](crate::threads::Par::for_each_columns)), whose rows
+/// are the `cog` output planes of `hw` positions. Each element is what `pointwise` gives.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pointwise_cols<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    y: &mut SplitWrite<'_>,
+    (cig, cog, hw): (usize, usize, usize),
+    act: Activation,
+) {
+    assert!(y.stride() == hw && y.pixels() == (0..cog) && y.write().end <= hw);
+    let cols = y.write();
+    // SAFETY: the writer may write columns `cols` of rows `0..cog` of a `[cog, hw]` buffer
+    // (asserted), and `pointwise_raw` writes only those.
+    unsafe {
+        pointwise_raw::<S, MR, NV>(
+            s,
+            x,
+            w,
+            bias,
+            residual,
+            y.as_mut_ptr(),
+            (cig, cog, hw),
+            cols,
+            act,
+        )
+    }
+}
+
+/// [`pointwise`] on positions `cols` of every output channel, `y` the start of `[cog, hw]`.
+/// Safety: those elements of `y` are writable and nothing else reads or writes them; nothing
+/// else of `y` is touched.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pointwise_raw<S: Simd, const MR: usize, const NV: usize>(
+    s: S,
+    x: &[f32],
+    w: &[f32],
+    bias: Option<&[f32]>,
+    residual: Option<&[f32]>,
+    y: *mut f32,
+    (cig, cog, hw): (usize, usize, usize),
+    cols: core::ops::Range<usize>,
+    act: Activation,
+) {
+    assert!(x.len() >= cig * hw && w.len() >= cog * cig && cols.end <= hw);
     assert!(bias.is_none_or(|b| b.len() >= cog));
     assert!(residual.is_none_or(|r| r.len() >= cog * hw));
     assert!(MR <= 8 && (1..=4).contains(&NV));
@@ -34,40 +102,41 @@ pub(crate) fn pointwise<S: Simd, const MR: usize, const NV: usize>(
         hw,
         w: w.as_ptr(),
         cig,
-        y: y.as_mut_ptr(),
+        y,
         r: residual.map_or(core::ptr::null(), <[f32]>::as_ptr),
         act,
     };
     // The residual is a separate instantiation, so the plain epilogue is unchanged.
-    // SAFETY: the operands of `t` have the sizes asserted above, `t.r` too when given.
+    // SAFETY: the operands of `t` have the sizes asserted above, `t.r` too when given; `y`
+    // is the caller's.
     unsafe {
         if residual.is_some() {
-            tiles::<S, MR, NV, true>(s, &t, bias, cog);
+            tiles::<S, MR, NV, true>(s, &t, bias, cog, cols);
         } else {
-            tiles::<S, MR, NV, false>(s, &t, bias, cog);
+            tiles::<S, MR, NV, false>(s, &t, bias, cog, cols);
         }
     }
 }
 
-/// Every tile of `pointwise`; `t.r` is added when `RES`. Safety: `t.x` is
-/// `[cig, hw]`, `t.w` `[cog, cig]`, `t.y` (and `t.r` when `RES`) `[cog, hw]`,
-/// and `bias` has `cog` elements if any.
+/// Every tile of `pointwise` in columns `cols`; `t.r` is added when `RES`. Safety: `t.x`
+/// is `[cig, hw]`, `t.w` `[cog, cig]`, `t.y` (and `t.r` when `RES`) `[cog, hw]` (the columns
+/// `cols` of `t.y` writable), and `bias` has `cog` elements if any.
 #[inline(always)]
 unsafe fn tiles<S: Simd, const MR: usize, const NV: usize, const RES: bool>(
     s: S,
     t: &Tile,
     bias: Option<&[f32]>,
     cog: usize,
+    cols: core::ops::Range<usize>,
 ) {
-    let hw = t.hw;
+    let hw = cols.end;
     let l = S::LANES;
-    let nvec = hw.div_ceil(l);
-    let mut s0 = 0;
+    let mut s0 = cols.start;
     while s0 < hw {
         // Tiles of NV vectors, except that a lone last vector is avoided: it
         // would cost as many weight broadcasts as a full tile. The last
         // NV + 1 vectors are split into two tiles instead.
-        let left = nvec - s0 / l;
+        let left = (hw - s0).div_ceil(l);
         let tile_vecs = if left > NV && left <= 2 * NV && left % NV != 0 && NV > 1 {
             left.div_ceil(2)
         } else {

@@ -195,6 +195,16 @@ pub(crate) struct Kernels {
     /// one function with the plain kernel it changed the plain kernel's register allocation.
     pub(crate) pointwise_add:
         fn(&[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], (usize, usize, usize), Activation),
+    /// [`gemm::pointwise_cols`]: one part of a split by columns, with or without a residual.
+    pub(crate) pointwise_cols: fn(
+        &[f32],
+        &[f32],
+        Option<&[f32]>,
+        Option<&[f32]>,
+        &mut SplitWrite<'_>,
+        (usize, usize, usize),
+        Activation,
+    ),
     /// [`gemm::dot_rows`].
     pub(crate) dot_rows: fn(&[f32], &[f32], usize, &mut [f32]),
     /// [`conv::depthwise`] without a residual; false if the shape has no vector kernel.
@@ -203,9 +213,17 @@ pub(crate) struct Kernels {
     /// [`conv::depthwise`] with a residual (its own entry point, as `pointwise_add`).
     pub(crate) depthwise_add:
         fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, &[f32], &mut [f32], Activation) -> bool,
-    /// [`conv::direct`].
-    pub(crate) direct:
-        fn(&Conv2d, &[f32], &[f32], Option<&[f32]>, Option<&[f32]>, &mut [f32], Activation),
+    /// [`conv::direct_rows`]: the direct convolution of one image, the rows a writer owns (all
+    /// of them, or one part's of a split by output rows).
+    pub(crate) direct_rows: fn(
+        &Conv2d,
+        &[f32],
+        &[f32],
+        Option<&[f32]>,
+        Option<&[f32]>,
+        &mut SplitWrite<'_>,
+        Activation,
+    ),
     /// [`dense::dense`].
     pub(crate) dense: fn(&DenseConv, Option<&[f32]>, &mut [f32], Range<usize>, Range<usize>),
     /// The pixels per tile of `dense` (its `MR`): parts of an NHWC input start at multiples.
@@ -236,7 +254,7 @@ pub(crate) struct Kernels {
     pub(crate) ghost_cheap_nhwc:
         fn(&DwNhwc, &SplitRead, &mut SplitWrite, usize, Range<usize>, Option<&[f32]>),
     /// [`nhwc::sum_pixels`].
-    pub(crate) sum_pixels_nhwc: fn(&[f32], usize, f32, &mut [f32]),
+    pub(crate) sum_pixels_nhwc: fn(&[f32], (usize, usize), f32, &mut [f32]),
     /// [`nhwc::scale_pixels`].
     pub(crate) scale_pixels_nhwc: fn(Option<&[f32]>, &[f32], &mut [f32]),
     /// [`nhwc::add_channels`].
@@ -286,6 +304,15 @@ macro_rules! kernel_table {
                     gemm::pointwise::<$S, 6, 2>(s, x, w, bias, Some(residual), y, dims, act)
                 }
             }
+            fn pointwise_cols(s, x: &[f32], w: &[f32], bias: Option<&[f32]>,
+                              residual: Option<&[f32]>, y: &mut SplitWrite<'_>,
+                              dims: (usize, usize, usize), act: Activation) {
+                if <$S as Simd>::REGISTERS >= 32 {
+                    gemm::pointwise_cols::<$S, 8, 3>(s, x, w, bias, residual, y, dims, act)
+                } else {
+                    gemm::pointwise_cols::<$S, 6, 2>(s, x, w, bias, residual, y, dims, act)
+                }
+            }
             fn dot_rows(s, x: &[f32], w: &[f32], k: usize, out: &mut [f32]) {
                 gemm::dot_rows(s, x, w, k, out)
             }
@@ -297,9 +324,9 @@ macro_rules! kernel_table {
                              residual: &[f32], output: &mut [f32], act: Activation) -> bool {
                 conv::depthwise(s, p, input, weight, bias, Some(residual), output, act)
             }
-            fn direct(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
-                      residual: Option<&[f32]>, output: &mut [f32], act: Activation) {
-                conv::direct(s, p, input, weight, bias, residual, output, act)
+            fn direct_rows(s, p: &Conv2d, input: &[f32], weight: &[f32], bias: Option<&[f32]>,
+                           residual: Option<&[f32]>, y: &mut SplitWrite<'_>, act: Activation) {
+                conv::direct_rows(s, p, input, weight, bias, residual, y, act)
             }
             fn dense(s, a: &DenseConv, residual: Option<&[f32]>, y: &mut [f32],
                      pixels: Range<usize>, chans: Range<usize>) {
@@ -367,8 +394,8 @@ macro_rules! kernel_table {
                                 rows: Range<usize>, residual: Option<&[f32]>) {
                 nhwc::ghost_cheap(s, d, src, dst, item, rows, residual)
             }
-            fn sum_pixels_nhwc(s, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
-                nhwc::sum_pixels(s, x, pixels, scale, out)
+            fn sum_pixels_nhwc(s, x: &[f32], dims: (usize, usize), scale: f32, out: &mut [f32]) {
+                nhwc::sum_pixels(s, x, dims, scale, out)
             }
             fn scale_pixels_nhwc(s, x: Option<&[f32]>, g: &[f32], out: &mut [f32]) {
                 nhwc::scale_pixels(s, x, g, out)
@@ -392,10 +419,11 @@ macro_rules! kernel_table {
             name: $name,
             pointwise,
             pointwise_add,
+            pointwise_cols,
             dot_rows,
             depthwise,
             depthwise_add,
-            direct,
+            direct_rows,
             dense,
             dense_tile: if <$S as Simd>::LANES >= 8 { 6 } else { 3 },
             winograd,

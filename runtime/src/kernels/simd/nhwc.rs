@@ -813,37 +813,70 @@ unsafe fn dw_any<S: Simd>(s: S, p: &Conv2d, t: &DwPtrs, rows: Range<usize>) {
     }
 }
 
-/// `out[ch] = scale * sum_q x[q * c + ch]` for `ch < c = out.len()`, `q < pixels`:
+/// `out[ch] = scale * sum_q x[q * stride + ch]` for `ch < c = out.len() <= stride`, `q < pixels`:
 /// per-channel sums over the pixels, each in pixel order. Eight channel
 /// vectors (eight independent sums) at a time, pixel by pixel.
 #[inline(always)]
-pub(crate) fn sum_pixels<S: Simd>(s: S, x: &[f32], pixels: usize, scale: f32, out: &mut [f32]) {
+pub(crate) fn sum_pixels<S: Simd>(
+    s: S,
+    x: &[f32],
+    (pixels, stride): (usize, usize),
+    scale: f32,
+    out: &mut [f32],
+) {
     let c = out.len();
-    assert!(x.len() >= pixels * c);
+    assert!(c <= stride && (pixels == 0 || x.len() >= (pixels - 1) * stride + c));
     let l = S::LANES;
     let (xp, op) = (x.as_ptr(), out.as_mut_ptr());
     let sv = s.splat(scale);
     let mut c0 = 0;
     // SAFETY: channels c0.. < c of pixels < pixels, inside `x`; `out` has c.
     unsafe {
+        // Blocks of 8, then 4, 2 and 1 vectors: a part of a split (any whole number of
+        // vectors) passes over its pixels at most four times more.
         while c0 + 8 * l <= c {
-            let mut acc = [s.splat(0.0); 8];
-            for q in 0..pixels {
-                let p = xp.add(q * c + c0);
-                unroll!(8, 8, j => { acc[j] = s.add(acc[j], s.load(p.add(j * l))); });
-            }
-            unroll!(8, 8, j => { s.store(op.add(c0 + j * l), s.mul(acc[j], sv)); });
+            sum_block::<S, 8>(s, xp.add(c0), (pixels, stride), sv, op.add(c0));
             c0 += 8 * l;
+        }
+        if c0 + 4 * l <= c {
+            sum_block::<S, 4>(s, xp.add(c0), (pixels, stride), sv, op.add(c0));
+            c0 += 4 * l;
+        }
+        if c0 + 2 * l <= c {
+            sum_block::<S, 2>(s, xp.add(c0), (pixels, stride), sv, op.add(c0));
+            c0 += 2 * l;
         }
         while c0 < c {
             let n = l.min(c - c0);
             let mut acc = s.splat(0.0);
             for q in 0..pixels {
-                acc = s.add(acc, s.load_partial(xp.add(q * c + c0), n));
+                acc = s.add(acc, s.load_partial(xp.add(q * stride + c0), n));
             }
             s.store_partial(op.add(c0), s.mul(acc, sv), n);
             c0 += n;
         }
+    }
+}
+
+/// `V` vectors of [`sum_pixels`]: `out[..V * LANES]` from the pixels at `x + q * stride`.
+/// Safety: those `V * LANES` values of every pixel `q < pixels` are readable, `out` writable.
+#[inline(always)]
+unsafe fn sum_block<S: Simd, const V: usize>(
+    s: S,
+    x: *const f32,
+    (pixels, stride): (usize, usize),
+    scale: S::V,
+    out: *mut f32,
+) {
+    let l = S::LANES;
+    let mut acc = [s.splat(0.0); V];
+    // SAFETY: the caller's contract.
+    unsafe {
+        for q in 0..pixels {
+            let p = x.add(q * stride);
+            unroll!(8, V, j => { acc[j] = s.add(acc[j], s.load(p.add(j * l))); });
+        }
+        unroll!(8, V, j => { s.store(out.add(j * l), s.mul(acc[j], scale)); });
     }
 }
 
