@@ -162,15 +162,7 @@ impl Par<'_> {
             let pixels = (i * units / parts) * unit..((i + 1) * units / parts) * unit;
             f(i, &reader, reader.writer(pixels, write.clone()));
         };
-        #[cfg(feature = "std")]
-        if let Some(p) = self.pool {
-            if parts > 1 {
-                return p.for_each(parts, &task);
-            }
-        }
-        for i in 0..parts {
-            task(i);
-        }
+        self.run_parts(parts, &task);
     }
 }
 
@@ -208,10 +200,18 @@ impl Par<'_> {
         let reader = SplitRead::new(data, stride, 0..0);
         let cuts = &cuts;
         let task = |i: usize| f(i, reader.writer(0..rows, cuts[i]..cuts[i + 1]));
+        self.run_parts(parts, &task);
+    }
+}
+
+impl Par<'_> {
+    /// Runs `task(i)` for every `i in 0..parts`: on the pool when there is one and more than
+    /// one part, else in order on the calling thread.
+    fn run_parts(&self, parts: usize, task: &(dyn Fn(usize) + Sync)) {
         #[cfg(feature = "std")]
         if let Some(p) = self.pool {
             if parts > 1 {
-                return p.for_each(parts, &task);
+                return p.for_each(parts, task);
             }
         }
         for i in 0..parts {
